@@ -1,0 +1,1 @@
+"""Utilities shared by every project: CLI, configs, data, training, evaluation, plots."""

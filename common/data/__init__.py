@@ -1,0 +1,1 @@
+"""Dataset sources (tensorflow-datasets when reachable, offline sources otherwise) and tf.data helpers."""

@@ -1,0 +1,213 @@
+"""`fit` with the standard callbacks: resume, checkpoints, early stopping, TensorBoard, CSV log, LR schedule.
+
+A killed run resumes: `BackupAndRestore` keeps the weights, the optimizer state
+and the epoch counter under `checkpoints/backup/` after every epoch, and the
+same command picks up from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from typing import TYPE_CHECKING, Any
+
+import keras
+import tensorflow as tf
+
+from common.config import TrainConfig, to_dict
+from common.data.splits import DataSplits
+from common.paths import ArtifactPaths
+
+if TYPE_CHECKING:
+    from common.project import Project
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy named in the config (`multiworker` reads TF_CONFIG)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the one process that writes the model: always, unless multi-worker and not the chief."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate (or schedule over optimizer steps) named by `cfg.schedule`.
+
+    - constant: `learning_rate` throughout.
+    - step: multiplied by `step_gamma` every `step_epochs` epochs.
+    - cosine: optional linear warm-up, then cosine decay to 0.
+    - one_cycle: warm-up from lr/25 to lr over `warmup_epochs` (30% of training if 0), then cosine to lr/1e4.
+    """
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    if cfg.schedule == "constant":
+        return cfg.learning_rate
+    if cfg.schedule == "step":
+        n_steps = max(1, cfg.epochs // max(1, cfg.step_epochs))
+        boundaries = [(i + 1) * cfg.step_epochs * steps_per_epoch for i in range(n_steps)]
+        values = [cfg.learning_rate * cfg.step_gamma**i for i in range(n_steps + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if cfg.schedule == "cosine":
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, total - warmup, warmup_target=cfg.learning_rate, warmup_steps=warmup
+            )
+        return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total)
+    # one_cycle
+    warmup = warmup or int(0.3 * total)
+    return keras.optimizers.schedules.CosineDecay(
+        cfg.learning_rate / 25, total - warmup, alpha=1e-3, warmup_target=cfg.learning_rate, warmup_steps=warmup
+    )
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer named by `cfg.optimizer`, driven by `make_schedule`."""
+    lr = make_schedule(cfg, steps_per_epoch)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(lr)
+    if cfg.optimizer == "momentum":
+        return keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True)
+    if cfg.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr, momentum=cfg.momentum)
+    if cfg.optimizer == "nadam":
+        return keras.optimizers.Nadam(lr)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
+    return keras.optimizers.Adam(lr)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the current learning rate to the epoch logs (CSV, TensorBoard, curves)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def batched(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: int | None = None, augment=None) -> tf.data.Dataset:
+    """Cache, optionally shuffle (reshuffled each epoch) and augment, batch and prefetch."""
+    ds = ds.cache()
+    if shuffle_seed is not None:
+        ds = ds.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def backup_epoch(paths: ArtifactPaths) -> int | None:
+    """The number of finished epochs stored in the resume backup, or None if there is none."""
+    meta = paths.backup_dir / "training_metadata.json"
+    for candidate in (meta, meta.with_name(meta.name + ".bkp")):
+        try:
+            return int(json.loads(candidate.read_text())["epoch"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def save_model_atomically(model: keras.Model, path: os.PathLike) -> None:
+    """Write `model` to `path` through a temporary file, so a crash never leaves half a model."""
+    tmp = f"{path}.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+    """Train `project.build_model(cfg)` on `data` with `cfg.train`, resuming a killed run.
+
+    Writes `model.keras` (best weights when early stopping), `checkpoints/best.keras`,
+    `history.csv`, TensorBoard logs under `logs/`, and `train.json` with the
+    seconds spent and whether the run resumed.
+    """
+    tcfg: TrainConfig = cfg.train
+    keras.utils.set_random_seed(tcfg.seed)
+    strategy = make_strategy(tcfg.strategy)
+    steps_per_epoch = -(-data.sizes["train"] // tcfg.batch_size)
+
+    done = backup_epoch(paths)
+    if done is None:
+        # A fresh run: old logs would mix two runs in one curve.
+        for stale in (paths.history_csv, paths.logs):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+    else:
+        print(f"Resuming from the backup in {paths.backup_dir}: {done} of {tcfg.epochs} epochs already done.")
+
+    with strategy.scope():
+        model = project.build_model(cfg)
+        model.compile(
+            optimizer=make_optimizer(tcfg, steps_per_epoch),
+            loss=project.loss(cfg),
+            metrics=project.metrics(cfg),
+        )
+
+    monitor, mode = project.monitor
+    paths.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(paths.backup_dir), double_checkpoint=True),
+        LearningRateLogger(),
+        keras.callbacks.ModelCheckpoint(str(paths.best_checkpoint), monitor=monitor, mode=mode, save_best_only=True),
+        keras.callbacks.CSVLogger(str(paths.history_csv), append=True),
+        keras.callbacks.TensorBoard(str(paths.logs)),
+    ]
+    if tcfg.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=tcfg.early_stopping_patience, restore_best_weights=True
+            )
+        )
+
+    augment = project.augmentation(cfg)
+    train_ds = batched(data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment)
+    val_ds = batched(data.val, tcfg.batch_size)
+
+    start = time.perf_counter()
+    try:
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=tcfg.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline already reshuffles every epoch
+            verbose=2 if os.environ.get("CI") else 1,  # one line per epoch in CI logs
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted. The last finished epoch is kept in {paths.backup_dir}; rerun the same command to resume."
+        )
+        raise
+    seconds = time.perf_counter() - start
+
+    if is_chief(strategy):
+        save_model_atomically(model, paths.model)
+        paths.train_summary.write_text(
+            json.dumps(
+                {
+                    "project": project.name,
+                    "config": to_dict(cfg),
+                    "train_seconds": round(seconds, 2),
+                    "resumed_from_epoch": done,
+                    "epochs_run_now": len(history.epoch),
+                    "data": data.describe(),
+                },
+                indent=2,
+            )
+        )
+    return model

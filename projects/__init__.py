@@ -1,0 +1,1 @@
+"""The six projects; each is run as `python -m projects.<name> <command>`."""

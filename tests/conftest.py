@@ -1,0 +1,40 @@
+"""Shared test helpers: run a project's command line in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def project_env() -> dict[str, str]:
+    """The environment for a project's subprocess: one-line-per-epoch logs, repo on the path."""
+    env = dict(os.environ, CI="1", PYTHONPATH=str(REPO))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
+
+
+def run_project(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m projects.<name> *args` from the repo root; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", f"projects.{name}", *args],
+        cwd=REPO,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One `all --preset smoke` run shared by the tests that need a trained mnist model."""
+    out = tmp_path_factory.mktemp("mnist_smoke")
+    result = run_project("mnist", "all", "--preset", "smoke", "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result
