@@ -18,24 +18,25 @@ ifeq ($(filter $(project),$(PROJECTS)),)
 $(error unknown project '$(project)'; known projects: $(PROJECTS))
 endif
 
-# Debian packages each project's offline data needs (projects/<name>/debian-packages.txt, one per line).
-debs = $(strip $(foreach p,$(1),$(shell cat projects/$(p)/debian-packages.txt 2>/dev/null)))
+# Debian packages, one per line, in projects/<name>/debian-packages.txt (a project's offline data)
+# and tests/debian-packages.txt (the browser the demo tests drive).
+debs = $(strip $(shell cat $(1) 2>/dev/null))
 
 RUN := $(PY) -m projects.$(project)
 RUN_ARGS := --preset $(preset) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-all train evaluate predict all bench test lint format tensorboard clean
+.PHONY: help install install-all train evaluate export predict demo tune optimize all bench bench-optimize bench-formats test lint format serve gradio bench-serving tensorboard clean
 
 help: ## list the targets (this text)
 	@echo "usage: make [project=<name>] [preset=smoke|default|full] [ARGS='--set key=value'] <target>"
 	@echo "projects: $(PROJECTS)   (now: project=$(project))"
 	@echo
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed $(WEB)/node_modules/.installed $(STAMPS)/debian-$(project) ## create .venv and install the Python, npm and Debian packages the project needs
 
-install-all: $(VENV)/.installed $(WEB)/node_modules/.installed $(foreach p,$(PROJECTS),$(STAMPS)/debian-$(p)) ## install what every project needs (the tests use all)
+install-all: $(VENV)/.installed $(WEB)/node_modules/.installed $(foreach p,$(PROJECTS) tests,$(STAMPS)/debian-$(p)) ## install what every project needs (the tests use all)
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,9 +49,10 @@ $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(STAMPS)/debian-%: projects/%/project.py
+$(STAMPS)/debian-tests: tests/debian-packages.txt
+$(STAMPS)/debian-%: $(wildcard projects/%/debian-packages.txt)
 	@mkdir -p $(STAMPS)
-	@pkgs="$(call debs,$*)"; missing=""; \
+	@pkgs="$(call debs,$(if $(filter tests,$*),tests,projects/$*)/debian-packages.txt)"; missing=""; \
 	for p in $$pkgs; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -65,6 +67,18 @@ train: install ## train the project's model (a killed run resumes where it stopp
 evaluate: install ## evaluate model.keras on the test split: report.json, report.md, plots
 	$(RUN) evaluate $(RUN_ARGS)
 
+export: install ## SavedModel version in artifacts/serving/, TF Lite, TF.js, ONNX; parity.json/.md against Keras
+	$(RUN) export $(RUN_ARGS)
+
+demo: install ## the browser demo (TF.js) on http://127.0.0.1:8080/, exporting first if needed
+	$(RUN) demo $(RUN_ARGS)
+
+tune: install ## keras-tuner search (resumes if killed): artifacts/<project>/tuning/results.md, best.json for --config
+	$(RUN) tune $(RUN_ARGS)
+
+optimize: install ## prune and quantization-aware train model.keras: TF Lite size/accuracy/latency in optimize/optimize.md
+	$(RUN) optimize $(RUN_ARGS)
+
 predict: install ## predict files: make project=mnist predict inputs="digit.png more.npy"
 	$(RUN) predict $(inputs) $(RUN_ARGS)
 
@@ -74,6 +88,13 @@ all: install ## train, then evaluate
 bench: install ## measure the project (benchmarks/<project>.py) into benchmarks/results/<project>.json
 	@test -f benchmarks/$(project).py || { echo "no benchmark for $(project) yet (benchmarks/$(project).py)"; exit 2; }
 	$(PY) -m benchmarks.$(project)
+
+bench-optimize: install ## pruning and QAT against their goals, merged into benchmarks/results/<project>.json
+	@test -f benchmarks/$(project)_optimize.py || { echo "no benchmark for $(project) yet (benchmarks/$(project)_optimize.py)"; exit 2; }
+	$(PY) -m benchmarks.$(project)_optimize
+
+bench-formats: install ## speed, size and accuracy of every exported format into benchmarks/results/<project>_formats.json
+	$(PY) -m benchmarks.formats --project $(project)
 
 test: install-all ## run the whole test suite (slow tests included)
 	$(PY) -m pytest
@@ -85,6 +106,15 @@ lint: install ## ruff check and format check
 format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+serve: install ## the embedded TF Serving-compatible server over artifacts/serving: REST 127.0.0.1:8501, gRPC :8500
+	$(PY) -m serving.server --repository artifacts/serving
+
+gradio: install ## the project's Gradio demo over its served SavedModel on http://127.0.0.1:7860
+	$(PY) -m serving.gradio_app --project $(project) --repository artifacts/serving
+
+bench-serving: install ## load test of the embedded server against in-process calls into benchmarks/results/serving.json
+	$(PY) -m benchmarks.serving --model $(project)
 
 tensorboard: install ## TensorBoard over the project's logs on 127.0.0.1:6006
 	$(VENV)/bin/tensorboard --logdir artifacts/$(project)/logs --host 127.0.0.1 --port 6006

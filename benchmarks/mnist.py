@@ -71,7 +71,9 @@ def main() -> None:
         "train_seconds_mean": round(statistics.mean(r["train_seconds"] for r in runs), 1),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    kept = {k: v for k, v in previous.items() if k not in result}  # e.g. benchmarks/mnist_optimize.py's keys
+    RESULTS.write_text(json.dumps({**result, **kept}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

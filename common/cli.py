@@ -3,8 +3,12 @@
 Commands:
   train     train the model (resumes a killed run), write model.keras and train.json
   evaluate  evaluate model.keras on the test split, write report.json, report.md and plots
+  export    export model.keras: a SavedModel version for serving, TF Lite, TF.js, ONNX; parity.json checks them
   all       train, then evaluate
   predict   predict the files given as arguments with model.keras
+  demo      serve the browser demo (TF.js) on 127.0.0.1, exporting first if needed
+  tune      search hyperparameters with keras-tuner (resumes a killed search), write tuning/best.json
+  optimize  prune and quantization-aware train model.keras, compare TF Lite sizes, accuracy, latency
   config    print every config key of the chosen preset, with its value
 
 The config is validated before TensorFlow is imported: an unknown preset, key
@@ -18,12 +22,12 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from common.config import ConfigError, apply_json, apply_overrides, describe, make_config, to_dict
 from common.paths import ArtifactPaths
 
-COMMANDS = ("train", "evaluate", "all", "predict", "config")
+COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "config")
 
 
 def build_parser(name: str, presets: dict[str, Any], default_preset: str) -> argparse.ArgumentParser:
@@ -48,6 +52,7 @@ def build_parser(name: str, presets: dict[str, Any], default_preset: str) -> arg
     )
     parser.add_argument("--config", type=Path, help="JSON file of config keys to apply before --set")
     parser.add_argument("--output-dir", type=Path, help=f"where artifacts go (default artifacts/{name}/)")
+    parser.add_argument("--port", type=int, default=8080, help="port of the `demo` server on 127.0.0.1")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up logs")
     return parser
 
@@ -67,14 +72,38 @@ def parse(name: str, argv: list[str] | None) -> tuple[argparse.Namespace, Any]:
         parser.error(str(err))
     if args.command == "predict" and not args.inputs:
         parser.error("predict needs at least one input file, e.g. predict digit.png")
+    if args.command in ("tune", "optimize") and not hasattr(cfg, args.command):
+        section = {"tune": "TuneConfig", "optimize": "OptimizeConfig"}[args.command]
+        parser.error(
+            f"{name}'s config has no `{args.command}` section: add `{args.command}: {section} = "
+            f"field(default_factory={section})` to its config dataclass (as projects/mnist/config.py does)"
+        )
     return args, cfg
 
 
-def _train(project: Any, cfg: Any, paths: ArtifactPaths) -> None:
+def config_error(name: str, message: str) -> NoReturn:
+    """Exit with code 2 and `message`, as argparse does for a bad config (for errors found after parsing)."""
+    sys.stderr.write(f"python -m projects.{name}: error: {message}\n")
+    sys.exit(2)
+
+
+def _train(project: Any, cfg: Any, paths: ArtifactPaths) -> bool:
+    """Train; True on the process that wrote the model (every run but a multi-worker one's non-chief workers)."""
+    strategy = None
+    if getattr(getattr(cfg, "train", None), "strategy", "default") != "default":
+        from common.training import make_strategy
+
+        strategy = make_strategy(cfg.train.strategy)  # multi-worker: before any other TensorFlow op
     data = project.load_data(cfg)
     print(f"Data: {data.source}, " + ", ".join(f"{k} {v}" for k, v in data.sizes.items()))
     project.train(cfg, data, paths)
+    if strategy is not None:
+        from common.training import is_chief
+
+        if not is_chief(strategy):
+            return False
     print(f"Model written to {paths.model}")
+    return True
 
 
 def _evaluate(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> dict:
@@ -99,12 +128,59 @@ def _evaluate(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactP
     return report
 
 
+def _export(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    from common.export import export_project
+
+    model = load_trained_model(project.name, paths)
+    result = export_project(project, cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
+    if result.problems:
+        sys.exit("error: export: " + "; ".join(result.problems))
+
+
+def _demo(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    from serving.demo import serve, write_samples
+
+    tfjs = paths.export_dir / "tfjs"
+    if not (tfjs / "model.json").exists():
+        print("No TF.js model yet: exporting first.")
+        _export(project, args, cfg, paths)
+    write_samples(project, cfg, paths)
+    serve(project.name, "127.0.0.1", args.port, paths.root.parent, {project.name: tfjs})
+
+
+def _tune(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    from common.tuning import search_space, tune_project
+
+    try:
+        space = search_space(project, cfg)
+    except ConfigError as err:
+        config_error(project.name, str(err))
+    tune_project(project, cfg, space, project.load_data(cfg), paths, args.preset)
+
+
+def _optimize(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    from common.export.tools import ConversionError
+    from common.keras2_bridge import BridgeError
+    from common.optimize import optimize_project
+
+    model = load_trained_model(project.name, paths)
+    try:
+        optimize_project(project, cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
+    except (BridgeError, ConversionError) as err:
+        sys.exit(f"error: optimize: {err}")
+
+
+def require_trained_model(name: str, paths: ArtifactPaths) -> None:
+    """Exit with the command that creates `model.keras` if it does not exist."""
+    if not paths.model.exists():
+        sys.exit(f"error: no trained model at {paths.model}; run `make project={name} train` first")
+
+
 def load_trained_model(name: str, paths: ArtifactPaths):
     """Load `model.keras`, or exit with the command that creates it."""
     import keras
 
-    if not paths.model.exists():
-        sys.exit(f"error: no trained model at {paths.model}; run `make project={name} train` first")
+    require_trained_model(name, paths)
     return keras.models.load_model(paths.model)
 
 
@@ -115,16 +191,28 @@ def main(name: str, argv: list[str] | None = None) -> None:
         print(describe(cfg))
         return
 
+    paths = ArtifactPaths.for_project(name, args.output_dir)
+    if args.command in ("evaluate", "export", "predict"):
+        require_trained_model(name, paths)  # before the seconds TensorFlow takes to import
+
     from common.runtime import quiet_tensorflow
 
     quiet_tensorflow(args.verbose)
     project = importlib.import_module(f"projects.{name}.project").PROJECT
-    paths = ArtifactPaths.for_project(name, args.output_dir)
 
+    wrote_model = True
     if args.command in ("train", "all"):
-        _train(project, cfg, paths)
-    if args.command in ("evaluate", "all"):
+        wrote_model = _train(project, cfg, paths)
+    if args.command == "evaluate" or (args.command == "all" and wrote_model):
         _evaluate(project, args, cfg, paths)
+    if args.command == "tune":
+        _tune(project, args, cfg, paths)
+    if args.command == "optimize":
+        _optimize(project, args, cfg, paths)
+    if args.command == "export":
+        _export(project, args, cfg, paths)
+    if args.command == "demo":
+        _demo(project, args, cfg, paths)
     if args.command == "predict":
         failed = project.predict(cfg, load_trained_model(name, paths), args.inputs)
         if failed:

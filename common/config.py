@@ -30,6 +30,24 @@ def choice(default: str, choices: tuple[str, ...], doc: str = "") -> Any:
     return dataclasses.field(default=default, metadata={"choices": choices, "doc": doc})
 
 
+def bounded(default: float, low: float | None = None, high: float | None = None, *, inclusive: bool = True) -> Any:
+    """A number field that must lie in [low, high] (in (low, high) when not `inclusive`), checked when overridden."""
+    bounds = (low, high, inclusive)
+    _check_bounds("default", default, bounds)
+    return dataclasses.field(default=default, metadata={"bounds": bounds})
+
+
+def _check_bounds(key: str, value: float, bounds: tuple[float | None, float | None, bool]) -> None:
+    low, high, inclusive = bounds
+    too_low = low is not None and (value < low if inclusive else value <= low)
+    too_high = high is not None and (value > high if inclusive else value >= high)
+    if too_low or too_high:
+        left, right = ("[", "]") if inclusive else ("(", ")")
+        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        ends = "" if inclusive else ", ends excluded"
+        raise ConfigError(f"bad value for {key}: {value!r}; it must be in {interval}{ends}")
+
+
 def iter_keys(cfg: Any, prefix: str = "") -> Iterator[tuple[str, Any, dataclasses.Field]]:
     """Yield (dotted key, current value, field) for every leaf field of `cfg`."""
     for f in dataclasses.fields(cfg):
@@ -95,6 +113,8 @@ def set_value(cfg: Any, key: str, text: str) -> None:
     choices = fields[leaf].metadata.get("choices")
     if choices and value not in choices:
         raise ConfigError(f"bad value for {key}: {value!r}; choose one of {', '.join(choices)}")
+    if "bounds" in fields[leaf].metadata:
+        _check_bounds(key, value, fields[leaf].metadata["bounds"])
     setattr(node, leaf, value)
 
 
@@ -166,3 +186,28 @@ class TrainConfig:
     early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = off
     seed: int = 42  # seeds Python, NumPy and TensorFlow
     strategy: str = choice("default", ("default", "mirrored", "multiworker"))
+
+
+@dataclasses.dataclass
+class TuneConfig:
+    """How `tune` searches with keras-tuner: over the project's search space (`Project.search_space`) or `space`."""
+
+    algorithm: str = choice("hyperband", ("hyperband", "random", "bayesian"))
+    max_epochs: int = bounded(10, 1)  # epochs of the longest trial (hyperband) or of every trial (random, bayesian)
+    max_trials: int = bounded(20, 1)  # random, bayesian: configs to try (hyperband sets its own from the two below)
+    factor: int = bounded(3, 2)  # hyperband: each round keeps the best 1/factor, trained factor times longer
+    executions_per_trial: int = bounded(1, 1)  # trainings per config, averaged: less noise, more time
+    space: str = ""  # JSON file {"dotted.key": [values] or {"min": a, "max": b, "log": true}}; "" = the project's
+    overwrite: bool = False  # start afresh instead of resuming the search kept in tuning/search/
+
+
+@dataclasses.dataclass
+class OptimizeConfig:
+    """How `optimize` compresses the trained model: magnitude pruning, then quantization-aware training."""
+
+    target_sparsity: float = bounded(0.5, 0.0, 1.0, inclusive=False)  # share of prunable weights set to zero
+    prune_epochs: int = bounded(4, 1)  # fine-tuning epochs; sparsity ramps up over all but the last
+    dense_block: int = bounded(4, 1)  # dense kernels lose runs of this many weights at once (gzip packs runs)
+    qat_epochs: int = bounded(2, 1)  # quantization-aware fine-tuning epochs
+    learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam's rate for both fine-tunings
+    latency_runs: int = bounded(200, 1)  # batch-1 TF Lite calls timed per model (the median is reported)

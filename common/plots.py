@@ -108,3 +108,56 @@ def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, cols: int 
         ax.imshow(image, cmap=cmap if image.ndim == 2 else None)
         ax.set_title(title, fontsize=8)
     return _save(fig, path)
+
+
+def tuning_trials(trials: Sequence[dict], keys: Sequence[str], objective: str, maximize: bool, path: Path) -> Path:
+    """The search at a glance: the objective per trial with the best so far, then the objective against each key.
+
+    Args:
+        trials: finished trials in order, each {"trial": id, "score": float, "values": {key: value}}.
+        keys: the searched config keys, one panel each.
+        maximize: whether a higher objective is better (accuracy) or a lower one (loss).
+    """
+    panels = 1 + len(keys)
+    cols = min(4, panels)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.axis("off")
+    scores = [t["score"] for t in trials]
+    order = range(1, len(trials) + 1)
+    best = np.maximum.accumulate(scores) if maximize else np.minimum.accumulate(scores)
+    ax = axes.flat[0]
+    ax.plot(order, scores, "o", label="trial")
+    ax.plot(order, best, "-", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_title(objective)
+    ax.legend()
+    for ax, key in zip(axes.flat[1:panels], keys, strict=True):
+        values = [t["values"].get(key) for t in trials]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            ax.plot(values, scores, "o")
+            if min(values) > 0 and max(values) / min(values) >= 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(v) for v in values})
+            ax.plot([labels.index(str(v)) for v in values], scores, "o")
+            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
+        ax.set_title(key)
+        ax.set_ylabel(objective)
+    for ax in axes.flat[:panels]:
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def size_versus_accuracy(models: dict[str, tuple[float, float]], path: Path) -> Path:
+    """Each model as a labelled point: gzip size in KB (x) against test accuracy (y)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (kilobytes, accuracy) in models.items():
+        ax.plot(kilobytes, accuracy, "o")
+        ax.annotate(label, (kilobytes, accuracy), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("gzip size (KB)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("smaller and as accurate is better: up and left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

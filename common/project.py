@@ -5,7 +5,10 @@ A project is a folder with `config.py` (its config dataclass, `PRESETS` and
 checked before any work) and `project.py`, whose `PROJECT` is an instance of a
 `Project` subclass filling in the data, model and evaluation hooks. Training defaults to
 `common.training.fit`; projects with their own loop (GAN, driving) override
-`train`.
+`train`. `common.export` is driven by `serving_model` and the export hooks at
+the end, whose defaults fit a classifier whose test split the serving model
+takes as is. `common.tuning` and `common.optimize` read `search_space`,
+`prunable_layers` and `quantized_layers`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from common.data.splits import DataSplits
+import numpy as np
+
+from common.data.splits import DataSplits, dataset_to_numpy
 from common.paths import ArtifactPaths
 
 if TYPE_CHECKING:
     import keras
-    import numpy as np
 
 
 class Project:
@@ -27,6 +31,14 @@ class Project:
 
     name: ClassVar[str]
     monitor: ClassVar[tuple[str, str]] = ("val_accuracy", "max")  # checkpoint / early-stopping metric and mode
+    # Export: the largest |output - Keras output| allowed per quantized format (float ones: 1e-4).
+    quantized_tolerance: ClassVar[dict[str, float]] = {
+        "tflite_float16": 1e-2,
+        "tflite_dynamic": 0.2,
+        "tflite_int8": 0.25,
+        "tfjs_uint8": 0.1,
+    }
+    metric_name: ClassVar[str] = "accuracy"  # what `answer_metric` measures, for the parity report
 
     def load_data(self, cfg: Any) -> DataSplits:
         """Train/val/test datasets of unbatched (input, target) pairs, with their source."""
@@ -69,3 +81,51 @@ class Project:
     def predict(self, cfg: Any, model: keras.Model, inputs: Sequence[str]) -> int:
         """Print predictions for files named on the command line; returns the number that failed."""
         raise NotImplementedError(f"project {self.name} has no predict command")
+
+    @property
+    def serving_name(self) -> str:
+        """The model's name in the serving repository (`artifacts/serving/<name>/`) and in TF Serving's URLs."""
+        return self.name
+
+    def export_examples(self, cfg: Any, data: DataSplits) -> tuple[np.ndarray, np.ndarray]:
+        """Real test inputs as the serving model takes them, and their targets: by default the whole test split."""
+        return dataset_to_numpy(data.test)
+
+    def representative_inputs(self, cfg: Any, data: DataSplits) -> np.ndarray:
+        """Training inputs that calibrate full-integer TF Lite: by default the first 200 of the training split."""
+        return dataset_to_numpy(data.train.take(200))[0]
+
+    def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The answer compared across formats, from the serving model's outputs (batch first).
+
+        By default the argmax of its one output; a serving model with several outputs must say which is the answer.
+        """
+        if len(outputs) != 1:
+            raise NotImplementedError(f"{self.name}: outputs {sorted(outputs)}; override final_answer to pick one")
+        return np.argmax(next(iter(outputs.values())), axis=-1)
+
+    def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
+        """`metric_name` of the final answers against the test targets: accuracy by default."""
+        return float(np.mean(answers == targets))
+
+    def search_space(self, cfg: Any) -> dict[str, Any]:
+        """What `tune` may change: {dotted config key: a list of values, or a range {"min", "max"}}.
+
+        A range may add "step" (integers) and "log": true (sampled on a log scale, e.g. learning rates).
+        A trial is the config with these keys set, built by `build_model` and trained as `train` does.
+        Empty by default: such a project is tuned with `--set tune.space=space.json` (the same form, as JSON).
+        """
+        return {}
+
+    def prunable_layers(self, model: keras.Model) -> list[str]:
+        """Names of the layers `optimize` may prune: by default every layer with a kernel (Dense, Conv)."""
+        return [layer.name for layer in model.layers if hasattr(layer, "kernel")]
+
+    def quantized_layers(self, model: keras.Model) -> list[str]:
+        """Names of the layers quantization-aware training quantizes: by default all but inputs and batch norms.
+
+        TF Lite folds a batch norm into the layer before it; fake-quantizing the batch norm on its own makes the
+        int8 model disagree with the trained one (mnist: 49% instead of 96% test accuracy).
+        """
+        skipped = ("InputLayer", "BatchNormalization")
+        return [layer.name for layer in model.layers if type(layer).__name__ not in skipped]

@@ -33,6 +33,8 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     them: the first import and the device probe run with stderr sent to /dev/null. Import errors
     still surface as Python exceptions. Variables the user set are left alone.
     """
+    if "tensorflow" in sys.modules:  # already imported (tests, notebooks): nothing left to hide
+        return
     if verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
         import tensorflow  # noqa: F401

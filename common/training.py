@@ -3,14 +3,24 @@
 A killed run resumes: `BackupAndRestore` keeps the weights, the optimizer state
 and the epoch counter under `checkpoints/backup/` after every epoch, and the
 same command picks up from there.
+
+`train.strategy` picks the tf.distribute strategy: `default` (one device),
+`mirrored` (every GPU of this machine) or `multiworker` (several machines, from
+TF_CONFIG). In a multi-worker run every worker trains, but only the chief writes
+the model and the artifacts; the others keep their checkpoints and logs in a
+temporary folder of their own.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -24,12 +34,35 @@ if TYPE_CHECKING:
     from common.project import Project
 
 
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`tf.distribute.MultiWorkerMirroredStrategy` that accepts the two reductions Keras 3's `fit` asks of it.
+
+    Keras 3 reduces a whole (inputs, targets) batch in one call and the scalar loss and metrics over axis 0;
+    the stock strategy rejects both (keras-team/keras#20585). Here a nested value is reduced item by item,
+    keeping each item's dtype, and a scalar is averaged over the replicas only.
+    """
+
+    def reduce(self, reduce_op: str | tf.distribute.ReduceOp, value: Any, axis: int | None) -> Any:
+        if tf.nest.is_nested(value):
+            return tf.nest.map_structure(
+                lambda v: tf.cast(self.reduce(reduce_op, v, axis), self.experimental_local_results(v)[0].dtype), value
+            )
+        first = self.experimental_local_results(value)[0]
+        if axis is not None and getattr(first, "shape", None) is not None and first.shape.rank == 0:
+            axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
+@functools.cache
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy named in the config (`multiworker` reads TF_CONFIG)."""
+    """The tf.distribute strategy named in the config, one per process (`multiworker` reads TF_CONFIG).
+
+    A multi-worker strategy must be made before any other TensorFlow op runs (`common.cli` does so).
+    """
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -42,6 +75,18 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def worker_paths(strategy: tf.distribute.Strategy, paths: ArtifactPaths) -> ArtifactPaths:
+    """A non-chief worker's own temporary folder for the checkpoints, resume backup and logs it must write.
+
+    Its name follows the run's output folder and the worker's task, so a restarted worker resumes from its backup.
+    """
+    resolver = strategy.cluster_resolver
+    digest = hashlib.sha1(str(paths.root.resolve()).encode()).hexdigest()[:8]
+    root = Path(tempfile.gettempdir()) / f"{paths.root.name}-{resolver.task_type}{resolver.task_id}-{digest}"
+    root.mkdir(parents=True, exist_ok=True)
+    return ArtifactPaths(root)
 
 
 def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -132,23 +177,26 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
 
     Writes `model.keras` (best weights when early stopping), `checkpoints/best.keras`,
     `history.csv`, TensorBoard logs under `logs/`, and `train.json` with the
-    seconds spent and whether the run resumed.
+    seconds spent and whether the run resumed. A multi-worker run's non-chief
+    workers write all but the model and train.json to `worker_paths`, removed at the end.
     """
     tcfg: TrainConfig = cfg.train
     keras.utils.set_random_seed(tcfg.seed)
     strategy = make_strategy(tcfg.strategy)
+    chief = is_chief(strategy)
+    own = paths if chief else worker_paths(strategy, paths)
     steps_per_epoch = -(-data.sizes["train"] // tcfg.batch_size)
 
-    done = backup_epoch(paths)
+    done = backup_epoch(own)
     if done is None:
         # A fresh run: old logs would mix two runs in one curve.
-        for stale in (paths.history_csv, paths.logs):
+        for stale in (own.history_csv, own.logs):
             if stale.is_dir():
                 shutil.rmtree(stale)
             elif stale.exists():
                 stale.unlink()
     else:
-        print(f"Resuming from the backup in {paths.backup_dir}: {done} of {tcfg.epochs} epochs already done.")
+        print(f"Resuming from the backup in {own.backup_dir}: {done} of {tcfg.epochs} epochs already done.")
 
     with strategy.scope():
         model = project.build_model(cfg)
@@ -159,13 +207,13 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
         )
 
     monitor, mode = project.monitor
-    paths.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    own.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(paths.backup_dir), double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(str(own.backup_dir), double_checkpoint=True),
         LearningRateLogger(),
-        keras.callbacks.ModelCheckpoint(str(paths.best_checkpoint), monitor=monitor, mode=mode, save_best_only=True),
-        keras.callbacks.CSVLogger(str(paths.history_csv), append=True),
-        keras.callbacks.TensorBoard(str(paths.logs)),
+        keras.callbacks.ModelCheckpoint(str(own.best_checkpoint), monitor=monitor, mode=mode, save_best_only=True),
+        keras.callbacks.CSVLogger(str(own.history_csv), append=True),
+        keras.callbacks.TensorBoard(str(own.logs)),
     ]
     if tcfg.early_stopping_patience > 0:
         callbacks.append(
@@ -189,13 +237,15 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
             verbose=2 if os.environ.get("CI") else 1,  # one line per epoch in CI logs
         )
     except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. The last finished epoch is kept in {paths.backup_dir}; rerun the same command to resume."
-        )
+        print(f"\nInterrupted. The last finished epoch is kept in {own.backup_dir}; rerun the same command to resume.")
         raise
     seconds = time.perf_counter() - start
 
-    if is_chief(strategy):
+    if not chief:
+        shutil.rmtree(own.root, ignore_errors=True)
+        task = f"{strategy.cluster_resolver.task_type} {strategy.cluster_resolver.task_id}"
+        print(f"{task} finished; the chief writes the model (this worker's files in {own.root} are removed).")
+    else:
         save_model_atomically(model, paths.model)
         paths.train_summary.write_text(
             json.dumps(

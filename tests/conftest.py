@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,25 @@ def mnist_smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     result = run_project("mnist", "all", "--preset", "smoke", "--output-dir", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     return out, result
+
+
+@pytest.fixture(scope="session")
+def mnist_export_run(mnist_smoke_run, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The smoke model exported once to every format, in a folder named `mnist` laid out like artifacts/mnist/.
+
+    100 test digits (a seeded subset of the 1,000) keep TF.js's pure-JavaScript runs short.
+    """
+    out = tmp_path_factory.mktemp("exported") / "mnist"
+    out.mkdir()
+    shutil.copy(mnist_smoke_run[0] / "model.keras", out / "model.keras")
+    result = run_project(
+        "mnist", "export", "--preset", "smoke", "--set", "data.test_fraction=0.01", "--output-dir", str(out)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def mnist_export(mnist_export_run) -> Path:
+    """The folder of `mnist_export_run`: model.keras, export/, serving/, parity.json."""
+    return mnist_export_run[0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.config import TrainConfig, choice
+from common.config import OptimizeConfig, TrainConfig, TuneConfig, choice
 
 
 @dataclass
@@ -40,6 +40,8 @@ class MnistConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)  # `tune`: the search space is in project.py
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)  # `optimize`: pruning and QAT
 
 
 def smoke() -> MnistConfig:
@@ -48,6 +50,8 @@ def smoke() -> MnistConfig:
     cfg.data.limit = 2000
     cfg.model.hidden = (64,)
     cfg.train = TrainConfig(epochs=2, batch_size=64, learning_rate=2e-3)
+    cfg.tune = TuneConfig(max_epochs=2, factor=2, max_trials=3)
+    cfg.optimize = OptimizeConfig(prune_epochs=2, qat_epochs=1, learning_rate=5e-4, latency_runs=50)
     return cfg
 
 

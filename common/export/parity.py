@@ -1,0 +1,109 @@
+"""Parity: the same real test inputs through Keras and every exported format, compared.
+
+For each format: the largest absolute difference of any float output to Keras's,
+the share of final answers (a classifier's class) that agree with Keras's, the
+project's metric on the test split, and the file size. Float formats must match
+Keras within `FLOAT_TOLERANCE`; quantized ones within the project's documented
+bound (`Project.quantized_tolerance`). The result goes to `parity.json` and `parity.md`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FLOAT_TOLERANCE = 1e-4
+
+Arrays = dict[str, np.ndarray]  # named arrays, batch first: a format's inputs or outputs
+
+
+@dataclass
+class ParityRow:
+    """One format's result. `error` is set when it could not be converted or run."""
+
+    format: str
+    path: str
+    size_bytes: int | None = None
+    max_abs_diff: float | None = None
+    agreement: float | None = None
+    metric: float | None = None
+    bound: float | None = None
+    seconds: float | None = None  # converting and running it over the examples
+    error: str | None = None
+
+    @property
+    def within_bound(self) -> bool:
+        return self.bound is None or (self.max_abs_diff is not None and self.max_abs_diff <= self.bound)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.within_bound
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong, in one line, or None."""
+        if self.error:
+            return f"{self.format} failed: {self.error.splitlines()[0]}"
+        if not self.within_bound:
+            return f"{self.format} broke its bound: max|diff| {self.max_abs_diff:.3g} > {self.bound:.3g}"
+        return None
+
+
+def max_abs_diff(outputs: Arrays, reference: Arrays) -> float:
+    """Largest |output - reference| over the reference's float outputs (all must be present, same shapes).
+
+    Raises:
+        ValueError: an output is missing or has another shape (e.g. a converter renamed it).
+    """
+    worst = 0.0
+    for name, ref in reference.items():
+        if name not in outputs:
+            raise ValueError(f"output {name!r} missing; the format returned {sorted(outputs)}")
+        if outputs[name].shape != ref.shape:
+            raise ValueError(f"output {name!r} has shape {outputs[name].shape}, expected {ref.shape}")
+        if ref.dtype.kind == "f":
+            worst = max(worst, float(np.max(np.abs(outputs[name].astype(np.float64) - ref))))
+    return worst
+
+
+def in_batches(predict: Callable[[Arrays], Arrays], inputs: Arrays, batch_size: int | None = 256) -> Arrays:
+    """Run `predict` over `inputs` in slices of `batch_size` (None: all at once) and concatenate the outputs."""
+    n = len(next(iter(inputs.values())))
+    batch_size = batch_size or n
+    parts = [predict({k: v[i : i + batch_size] for k, v in inputs.items()}) for i in range(0, n, batch_size)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def write(rows: list[ParityRow], summary: dict[str, Any], json_path: Path, md_path: Path) -> None:
+    """parity.json (`summary` plus one entry per format) and parity.md (the same as a table)."""
+    json_path.write_text(
+        json.dumps({**summary, "ok": all(r.ok for r in rows), "formats": [asdict(r) for r in rows]}, indent=2)
+    )
+    metric = summary["metric"]
+    lines = [
+        f"# {summary['project']}: export parity",
+        "",
+        f"{summary['examples']} test examples ({summary['data_source']}) through Keras and every format. "
+        f"Float formats must match Keras within {FLOAT_TOLERANCE:g}; quantized ones within the project's bound. "
+        f"SavedModel: `{summary['savedmodel']}`.",
+        "",
+        f"| format | size | max abs diff to Keras | bound | answers agreeing | {metric} | ok |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.error:
+            lines.append(f"| {r.format} | | | | | | failed: {r.error.splitlines()[0]} |")
+            continue
+        size = f"{r.size_bytes / 1024:,.0f} KB" if r.size_bytes is not None else ""
+        bound = f"{r.bound:g}" if r.bound is not None else ""
+        agreement = f"{r.agreement:.2%}" if r.agreement is not None else ""
+        lines.append(
+            f"| {r.format} | {size} | {r.max_abs_diff:.2e} | {bound} | {agreement} | {r.metric:.4f} | "
+            f"{'yes' if r.ok else '**no**'} |"
+        )
+    md_path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,251 @@
+"""Keras 2 (`tf_keras`) and tensorflow-model-optimization (tfmot), kept in this one module.
+
+tfmot prunes and quantizes only Keras 2 models. `to_keras2` rebuilds a Keras 3
+model in `tf_keras`, layer by layer from the layers' configs, and copies the
+weights, so both compute the same function; the rest wraps tfmot's pruning and
+quantization-aware training of that copy.
+
+Importing tfmot sets `TF_USE_LEGACY_KERAS=1`, which would make `tf.keras` resolve
+to Keras 2 for the rest of the process. The import below first resolves `tf.keras`
+(to Keras 3, unless the user chose otherwise) and then restores the variable; no
+code here touches `tf.keras`, only `keras` and `tf_keras` by name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+MAX_CLONE_DIFFERENCE = 1e-4  # largest |Keras 2 copy - Keras 3 model| output difference accepted by `to_keras2`
+_BASE_LAYER_ARGUMENTS = {"name", "trainable", "dtype", "activity_regularizer"}
+
+
+def _import_tfmot() -> ModuleType:
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS")
+    _ = tf.keras.Model  # resolves the lazy `tf.keras` now, before tfmot sets the variable
+    try:
+        import tensorflow_model_optimization
+    finally:
+        if legacy is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = legacy
+    return tensorflow_model_optimization
+
+
+tfmot = _import_tfmot()
+
+
+class BridgeError(ValueError):
+    """A model that cannot be copied to Keras 2 or optimized by tfmot; the message names the layer."""
+
+
+def _accepted_arguments(cls: type) -> set[str]:
+    names = set(_BASE_LAYER_ARGUMENTS)
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            names.update(inspect.signature(klass.__init__).parameters)
+    return names
+
+
+def _keras2_layer(class_name: str, config: dict[str, Any]) -> tf_keras.layers.Layer:
+    """The tf_keras layer for a Keras 3 layer's `get_config()`; initializers are dropped (the weights are copied)."""
+    name = config.get("name")
+    cls = getattr(tf_keras.layers, class_name, None)
+    if cls is None:
+        raise BridgeError(f"layer {name!r} ({class_name}) has no tf_keras counterpart, so tfmot cannot optimize it")
+    accepted = _accepted_arguments(cls)
+    kwargs = {}
+    for key, value in config.items():
+        if key.endswith("_initializer"):
+            continue
+        if key == "dtype" and isinstance(value, dict):  # a Keras 3 DTypePolicy
+            value = value["config"]["name"]
+        if key not in accepted:
+            if value in (None, False):  # a Keras 3 option that is off
+                continue
+            raise BridgeError(f"layer {name!r} ({class_name}): option {key}={value!r} has no Keras 2 equivalent")
+        kwargs[key] = value
+    return cls.from_config(kwargs)
+
+
+def _keras2_input(config: dict[str, Any]) -> tf.Tensor:
+    batch_shape = config["batch_shape"]
+    return tf_keras.Input(shape=batch_shape[1:], batch_size=batch_shape[0], dtype=config["dtype"], name=config["name"])
+
+
+def _is_history(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def _resolve(value: Any, tensors: dict[tuple[str, int], list]) -> Any:
+    """Replace the Keras 3 config's references to layer outputs by the tf_keras tensors built so far."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        name, node, index = value["config"]["keras_history"]
+        return tensors[(name, node)][index]
+    if _is_history(value):
+        name, node, index = value
+        return tensors[(name, node)][index]
+    if isinstance(value, list | tuple):
+        return [_resolve(v, tensors) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, tensors) for k, v in value.items()}
+    return value
+
+
+def _single(value: list) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def to_keras2(model: keras.Model, sample: np.ndarray) -> tf_keras.Model:
+    """A tf_keras copy of a Keras 3 functional or sequential `model`: same layers, names and weights.
+
+    Args:
+        sample: a few inputs as the model takes them, e.g. (n, 28, 28, 1) float32; both models must agree on them.
+
+    Raises:
+        BridgeError: a layer with no Keras 2 counterpart (a custom layer, or an option Keras 2 lacks), or a copy
+            whose outputs differ from the model's by more than `MAX_CLONE_DIFFERENCE`.
+    """
+    config = model.get_config()
+    tensors: dict[tuple[str, int], list] = {}
+    previous = None  # Sequential: each layer takes the one before
+    for entry in config["layers"]:
+        layer_config = entry["config"]
+        name = layer_config["name"]
+        if entry["class_name"] == "InputLayer":
+            previous = _keras2_input(layer_config)
+            tensors[(name, 0)] = [previous]
+            continue
+        layer = _keras2_layer(entry["class_name"], layer_config)
+        for index, node in enumerate(entry.get("inbound_nodes") or [{"args": [previous], "kwargs": {}}]):
+            outputs = layer(*_resolve(node["args"], tensors), **_resolve(node["kwargs"], tensors))
+            tensors[(name, index)] = tf.nest.flatten(outputs)
+            previous = outputs
+    if isinstance(model, keras.Sequential):
+        inputs, outputs = tensors[(config["layers"][0]["config"]["name"], 0)][0], previous
+    else:
+        inputs = _single(_resolve(config["input_layers"], tensors))
+        outputs = _single(_resolve(config["output_layers"], tensors))
+    copy = tf_keras.Model(inputs, outputs, name=model.name)
+    for source in model.layers:
+        if source.weights:
+            copy.get_layer(source.name).set_weights(source.get_weights())
+    difference = float(np.max(np.abs(copy(sample, training=False).numpy() - model(sample, training=False))))
+    if difference > MAX_CLONE_DIFFERENCE:
+        raise BridgeError(f"the Keras 2 copy of {model.name} differs from it by {difference:.2e}; a layer changed")
+    return copy
+
+
+def check_layer_names(model: keras.Model | tf_keras.Model, names: Sequence[str], hook: str) -> set[str]:
+    """`names` as a set, if every one is a layer of `model` and there is at least one.
+
+    Raises:
+        BridgeError: no names, or a name that is not a layer; the message says which project hook returned it.
+    """
+    known = [layer.name for layer in model.layers]
+    unknown = sorted(set(names) - set(known))
+    if not names or unknown:
+        problem = f"no layer named {', '.join(unknown)}" if unknown else "no layers"
+        raise BridgeError(f"Project.{hook} gave {problem} for {model.name}; its layers: {', '.join(known)}")
+    return set(names)
+
+
+def prune_low_magnitude(
+    model: tf_keras.Model, layer_names: Sequence[str], target_sparsity: float, end_step: int, dense_block: int = 1
+) -> tf_keras.Model:
+    """Wrap `layer_names` for magnitude pruning: sparsity rises from 0 to `target_sparsity` by `end_step`.
+
+    The schedule is tfmot's polynomial decay (fast at first, gently at the end), updated 10 times on the way.
+    Dense kernels, (inputs, units), lose runs of `dense_block` consecutive inputs at once: TF Lite stores
+    them transposed, so each run is one stretch of zero bytes, which gzip packs better than scattered zeros.
+    Train the result with `fine_tune(..., pruning=True)`, then `strip_pruning`.
+    """
+    sparsity = tfmot.sparsity.keras
+    chosen = check_layer_names(model, layer_names, "prunable_layers")
+    schedule = sparsity.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=target_sparsity,
+        begin_step=0,
+        end_step=end_step,
+        frequency=max(1, end_step // 10),
+    )
+
+    def wrap(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+        if layer.name not in chosen:
+            return layer
+        block = (dense_block, 1) if len(layer.kernel.shape) == 2 else (1, 1)  # tfmot blocks 2-D kernels only
+        return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule, block_size=block)
+
+    return tf_keras.models.clone_model(model, clone_function=wrap)
+
+
+def strip_pruning(model: tf_keras.Model) -> tf_keras.Model:
+    """The pruned model without its pruning wrappers: plain layers whose kernels hold the zeros."""
+    return tfmot.sparsity.keras.strip_pruning(model)
+
+
+def quantize(model: tf_keras.Model, layer_names: Sequence[str]) -> tf_keras.Model:
+    """Quantization-aware copy of `model`: `layer_names` get fake-quantized (int8) weights and activations.
+
+    Raises:
+        BridgeError: a named layer tfmot's default 8-bit scheme does not support.
+    """
+    quantization = tfmot.quantization.keras
+    chosen = check_layer_names(model, layer_names, "quantized_layers")
+
+    def annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+        return quantization.quantize_annotate_layer(layer) if layer.name in chosen else layer
+
+    annotated = tf_keras.models.clone_model(model, clone_function=annotate)
+    try:
+        with quantization.quantize_scope():
+            return quantization.quantize_apply(annotated)
+    except (RuntimeError, ValueError) as err:
+        raise BridgeError(
+            f"tfmot cannot quantize {model.name}: {err}; leave that layer out of quantized_layers"
+        ) from err
+
+
+def fine_tune(
+    model: tf_keras.Model,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset,
+    *,
+    epochs: int,
+    learning_rate: float,
+    loss: str,
+    metrics: Sequence[str],
+    pruning: bool = False,
+) -> dict[str, list[float]]:
+    """Compile `model` with Adam and train it on batched (input, target) datasets; returns the history.
+
+    `loss` and `metrics` are names both Keras versions know (e.g. "sparse_categorical_crossentropy", "accuracy").
+    """
+    for name in (loss, *metrics):
+        if not isinstance(name, str):
+            raise BridgeError(f"tfmot fine-tuning needs loss and metrics given by name, got {name!r}")
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss, metrics=list(metrics))
+    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()] if pruning else []
+    verbose = 2 if os.environ.get("CI") else 1
+    return model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose).history
+
+
+def kernel_sparsity(model: tf_keras.Model, layer_names: Sequence[str]) -> float:
+    """The share of zeros over the kernels of `layer_names` (after `strip_pruning`)."""
+    kernels = [model.get_layer(name).kernel.numpy() for name in layer_names]
+    return float(sum(np.sum(k == 0) for k in kernels) / sum(k.size for k in kernels))
+
+
+def write_savedmodel(model: tf_keras.Model, directory: Path) -> None:
+    """Save `model` as a SavedModel whose `serving_default` takes the input by its layer name."""
+    model.save(str(directory), save_format="tf", include_optimizer=False)

@@ -1,0 +1,285 @@
+"""Hyperparameter search with keras-tuner over a project's search space of config keys.
+
+A search space maps dotted config keys to their candidate values: a list is a
+choice, {"min": a, "max": b} a range ("step" for integers, "log": true to sample
+on a log scale). A trial is the project's config with those keys set, built by
+`Project.build_model` and trained as `train` trains (same optimizer, schedule,
+augmentation) for at most `tune.max_epochs` epochs. `tune_project` writes, under
+`tuning/`:
+- search/: keras-tuner's state; rerunning the same command resumes a killed search;
+- results.json, results.md and trials.png: every trial's values and score, best first;
+- best.json: the best trial's keys, for `train --config tuning/best.json` on the same preset.
+
+Distributed search: start the same command once as the chief and once per worker,
+with KERASTUNER_TUNER_ID=chief (then tuner0, tuner1, ...), KERASTUNER_ORACLE_IP and
+KERASTUNER_ORACLE_PORT set to the chief's address. The chief hands out trials and
+writes the results; the workers train.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras_tuner as kt
+
+from common import plots
+from common.config import ConfigError, TuneConfig, iter_keys, set_value
+from common.data.splits import DataSplits
+from common.paths import ArtifactPaths
+from common.project import Project
+from common.training import batched, make_optimizer
+
+if TYPE_CHECKING:
+    import keras
+
+Space = dict[str, list | dict]
+RANGE_KEYS = {"min", "max", "step", "log"}
+
+
+def _as_text(value: Any) -> str:
+    """A value as `--set` would spell it: lists as "16,32", booleans as true/false."""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _get(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _typed(cfg: Any, key: str, value: Any) -> Any:
+    """`value` parsed as config `key`'s type (e.g. 0 -> 0.0 for a float key); ConfigError if it does not fit."""
+    probe = copy.deepcopy(cfg)
+    set_value(probe, key, _as_text(value))
+    return _get(probe, key)
+
+
+def _check_entry(cfg: Any, key: str, spec: Any) -> None:
+    if isinstance(spec, list):
+        if not spec:
+            raise ConfigError(f"search space: {key} has an empty list of values")
+        for value in spec:
+            _typed(cfg, key, value)
+        return
+    if not isinstance(spec, dict) or not {"min", "max"} <= set(spec) or set(spec) - RANGE_KEYS:
+        raise ConfigError(
+            f"search space: {key} = {spec!r}; give a list of values or a range "
+            '{"min": a, "max": b} (optional "step", "log")'
+        )
+    low, high = _typed(cfg, key, spec["min"]), _typed(cfg, key, spec["max"])
+    if isinstance(low, bool) or not isinstance(low, int | float):
+        raise ConfigError(f"search space: {key} is not a number; give its values as a list")
+    if not low < high or (spec.get("log") and low <= 0):
+        raise ConfigError(f"search space: {key} needs min < max (and min > 0 with log), got {spec!r}")
+
+
+def validate_space(cfg: Any, space: Space) -> Space:
+    """Check every key is a config key and every value fits its type and choices; returns `space`.
+
+    Raises:
+        ConfigError: the first bad entry, named, e.g. "search space: unknown config key 'model.widht'; valid keys: ...".
+    """
+    if not space:
+        raise ConfigError(
+            "the search space is empty: override Project.search_space, or pass "
+            '--set tune.space=space.json holding e.g. {"train.learning_rate": {"min": 1e-4, "max": 1e-2, "log": true}}'
+        )
+    for key, spec in space.items():
+        try:
+            _check_entry(cfg, key, spec)
+        except ConfigError as err:
+            message = str(err)
+            raise ConfigError(message if message.startswith("search space") else f"search space: {message}") from None
+    return space
+
+
+def search_space(project: Project, cfg: Any) -> Space:
+    """The space to search: the JSON file `tune.space` if set, else the project's own; validated."""
+    if not cfg.tune.space:
+        return validate_space(cfg, project.search_space(cfg))
+    try:
+        space = json.loads(Path(cfg.tune.space).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"cannot read the search space {cfg.tune.space}: {err}") from None
+    if not isinstance(space, dict):
+        raise ConfigError(f"search space {cfg.tune.space}: expected a JSON object of config keys")
+    return validate_space(cfg, space)
+
+
+class ConfigHyperModel(kt.HyperModel):
+    """keras-tuner's view of a project: a trial's hyperparameters are config keys, its model `build_model`'s."""
+
+    def __init__(self, project: Project, cfg: Any, space: Space, data: DataSplits) -> None:
+        super().__init__(name=project.name)
+        self.project, self.cfg, self.space, self.data = project, cfg, space, data
+
+    def trial_config(self, hp: kt.HyperParameters) -> Any:
+        """The config with every key of the space set from `hp` (declaring the hyperparameters on first use)."""
+        trial = copy.deepcopy(self.cfg)
+        trial.train.epochs = self.cfg.tune.max_epochs  # the learning-rate schedule spans the longest trial
+        for key, spec in self.space.items():
+            if isinstance(spec, list):
+                values = [_typed(self.cfg, key, v) for v in spec]
+                value = hp.Choice(key, [_as_text(v) if isinstance(v, tuple) else v for v in values])
+            else:
+                sampling = "log" if spec.get("log") else "linear"
+                low = _typed(self.cfg, key, spec["min"])
+                high = _typed(self.cfg, key, spec["max"])
+                if isinstance(low, int):
+                    value = hp.Int(key, low, high, step=spec.get("step", 1), sampling=sampling)
+                else:
+                    value = hp.Float(key, low, high, step=spec.get("step"), sampling=sampling)
+            set_value(trial, key, _as_text(value))
+        return trial
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        trial = self.trial_config(hp)
+        model = self.project.build_model(trial)
+        steps_per_epoch = -(-self.data.sizes["train"] // trial.train.batch_size)
+        model.compile(
+            optimizer=make_optimizer(trial.train, steps_per_epoch),
+            loss=self.project.loss(trial),
+            metrics=self.project.metrics(trial),
+        )
+        return model
+
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> keras.callbacks.History:
+        """Train on the training split, batched as the trial's config says, and validate on the val split."""
+        trial = self.trial_config(hp)
+        tcfg = trial.train
+        augment = self.project.augmentation(trial)
+        train = batched(self.data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment)
+        val = batched(self.data.val, tcfg.batch_size)
+        return model.fit(train, *args, validation_data=val, shuffle=False, **kwargs)  # the pipeline shuffles
+
+
+def tuner_role() -> str:
+    """This process's part in the search: "chief" or "worker" when distributed (KERASTUNER_* set), else "alone"."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "alone"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def make_tuner(
+    hypermodel: ConfigHyperModel, tcfg: TuneConfig, monitor: tuple[str, str], directory: Path, seed: int
+) -> kt.Tuner:
+    """The keras-tuner tuner named by `tcfg.algorithm`, keeping its state in `directory/search`."""
+    common = {
+        "objective": kt.Objective(monitor[0], direction=monitor[1]),
+        "executions_per_trial": tcfg.executions_per_trial,
+        "directory": str(directory),
+        "project_name": "search",
+        "overwrite": tcfg.overwrite and tuner_role() != "worker",  # only one process may wipe a shared folder
+        "seed": seed,
+    }
+    if tcfg.algorithm == "hyperband":
+        return kt.Hyperband(hypermodel, max_epochs=tcfg.max_epochs, factor=tcfg.factor, **common)
+    if tcfg.algorithm == "bayesian":
+        return kt.BayesianOptimization(hypermodel, max_trials=tcfg.max_trials, **common)
+    return kt.RandomSearch(hypermodel, max_trials=tcfg.max_trials, **common)
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def trial_rows(tuner: kt.Tuner, cfg: Any, space: Space) -> list[dict[str, Any]]:
+    """Every finished trial, best first: {"trial", "score", "epochs", "status", "values": {key: value}}."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        if trial.score is None:
+            continue
+        values = trial.hyperparameters.values
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                "score": float(trial.score),
+                "epochs": int(values.get("tuner/epochs", cfg.tune.max_epochs)),
+                "status": trial.status,
+                "values": {k: _json_value(_typed(cfg, k, values[k])) for k in space if k in values},
+            }
+        )
+    maximize = tuner.oracle.objective.direction == "max"
+    return sorted(rows, key=lambda r: r["score"], reverse=maximize)
+
+
+def tune_project(project: Project, cfg: Any, space: Space, data: DataSplits, paths: ArtifactPaths, preset: str) -> Path:
+    """Search `space`, then (unless this process is a distributed search's worker) write the results.
+
+    Returns the path of best.json (written by the chief, or by a search run alone).
+    """
+    tcfg: TuneConfig = cfg.tune
+    out = paths.tuning
+    out.mkdir(parents=True, exist_ok=True)
+    tuner = make_tuner(ConfigHyperModel(project, cfg, space, data), tcfg, project.monitor, out, cfg.train.seed)
+    role = tuner_role()
+    print(f"Tuning {project.name} ({tcfg.algorithm}, {role}): {', '.join(space)}; state in {out / 'search'}")
+    start = time.perf_counter()
+    tuner.search(epochs=tcfg.max_epochs, verbose=2 if os.environ.get("CI") else 1)
+    best_json = out / "best.json"
+    if role == "worker":
+        print(f"Tuner {os.environ['KERASTUNER_TUNER_ID']} finished its trials; the chief writes the results.")
+        return best_json
+
+    rows = trial_rows(tuner, cfg, space)
+    if not rows:
+        raise RuntimeError(f"no trial of the search in {out / 'search'} finished; see the errors above")
+    best = rows[0]
+    best_json.write_text(json.dumps(best["values"], indent=2) + "\n")
+    monitor, direction = project.monitor
+    rerun = f"python -m projects.{project.name} train --preset {preset} --config {best_json}"
+    results = {
+        "project": project.name,
+        "preset": preset,
+        "algorithm": tcfg.algorithm,
+        "objective": {"name": monitor, "direction": direction},
+        "tune": {k.split(".", 1)[1]: v for k, v, _ in iter_keys(cfg) if k.startswith("tune.")},
+        "space": space,
+        "data": data.describe(),
+        "search_seconds": round(time.perf_counter() - start, 1),
+        "best": best,
+        "train_with_best": rerun,
+        "trials": rows,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    chart = plots.tuning_trials(
+        sorted(rows, key=lambda r: r["trial"]), list(space), monitor, direction == "max", out / "trials.png"
+    )
+    (out / "results.md").write_text(render_markdown(results, chart.name))
+    print(f"Best {monitor} {best['score']:.4f}: {json.dumps(best['values'])}\nResults: {out / 'results.md'}")
+    print(f"Train with it: {rerun}")
+    return best_json
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def render_markdown(results: dict[str, Any], chart: str) -> str:
+    """results.md: the search in a sentence, then one row per trial, best first."""
+    keys = list(results["space"])
+    objective = results["objective"]["name"]
+    lines = [
+        f"# {results['project']}: hyperparameter search",
+        "",
+        f"{results['algorithm']} over {', '.join(f'`{k}`' for k in keys)} on the `{results['preset']}` preset, "
+        f"{len(results['trials'])} trials in {results['search_seconds']:.0f} s, best {objective} "
+        f"{results['best']['score']:.4f}. Train with the best: `{results['train_with_best']}`.",
+        "",
+        f"| rank | trial | {objective} | epochs | " + " | ".join(keys) + " |",
+        "|---" * (4 + len(keys)) + "|",
+    ]
+    for rank, row in enumerate(results["trials"], 1):
+        values = " | ".join(_cell(row["values"].get(k, "")) for k in keys)
+        lines.append(f"| {rank} | {row['trial']} | {row['score']:.4f} | {row['epochs']} | {values} |")
+    lines += ["", f"![trials]({chart})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Custom image classifier: transfer learning (or training from scratch) on your own folder of images."""

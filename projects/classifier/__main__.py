@@ -1,0 +1,5 @@
+"""`python -m projects.classifier <command>`: see `common.cli`."""
+
+from common.cli import main
+
+main("classifier")

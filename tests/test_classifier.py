@@ -1,0 +1,245 @@
+"""The image classifier on a small generated folder: layout errors, unreadable files, preprocessing, train, predict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from projects.classifier.config import smoke
+from projects.classifier.data import FolderLayoutError, decode_folder, list_class_files, split
+
+from .conftest import run_project
+
+SHAPES = ("circle", "square", "triangle")
+PER_CLASS = 12
+
+
+def _shape_image(shape: str, i: int) -> Image.Image:
+    """A coloured shape on a plain background, of varying size, colour and position."""
+    rng = np.random.default_rng(i + 100 * SHAPES.index(shape))
+    size = int(rng.integers(40, 90))
+    background = tuple(int(v) for v in rng.integers(180, 256, 3))
+    img = Image.new("RGB", (size, int(size * rng.uniform(0.8, 1.2))), background)
+    draw = ImageDraw.Draw(img)
+    color = tuple(int(v) for v in rng.integers(0, 160, 3))
+    w, h = img.size
+    box = (w * 0.2, h * 0.2, w * 0.8, h * 0.8)
+    if shape == "circle":
+        draw.ellipse(box, fill=color)
+    elif shape == "square":
+        draw.rectangle(box, fill=color)
+    else:
+        draw.polygon([(w * 0.5, h * 0.15), (w * 0.85, h * 0.85), (w * 0.15, h * 0.85)], fill=color)
+    return img
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory) -> Path:
+    """shapes/<circle|square|triangle>/: 12 images each in PNG and JPEG, grey, RGBA (transparent), palette,
+    one in a nested folder; plus one corrupt file in circle/."""
+    root = tmp_path_factory.mktemp("shapes")
+    for shape in SHAPES:
+        folder = root / shape
+        (folder / "nested").mkdir(parents=True)
+        for i in range(PER_CLASS):
+            img = _shape_image(shape, i)
+            if i == 0:
+                img.convert("L").save(folder / f"{i:02d}_grey.png")
+            elif i == 1:
+                rgba = img.convert("RGBA")
+                rgba.putdata([(r, g, b, 0) if r > 170 else (r, g, b, 255) for r, g, b, _ in rgba.getdata()])
+                rgba.save(folder / f"{i:02d}_transparent.png")
+            elif i == 2:
+                img.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(folder / f"{i:02d}_palette.png")
+            elif i == 3:
+                img.save(folder / "nested" / f"{i:02d}.png")
+            else:
+                img.save(folder / f"{i:02d}.{'jpg' if i % 2 else 'png'}")
+    (root / "circle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    return root
+
+
+@pytest.fixture
+def data_cfg(tmp_path):
+    cfg = smoke().data
+    cfg.cache_dir = str(tmp_path / "cache")
+    return cfg
+
+
+def test_folder_decodes_every_mode_and_skips_the_corrupt_file(shapes_dir, data_cfg, capsys):
+    data = decode_folder(shapes_dir, data_cfg, "dir:shapes")
+    assert data.class_names == list(SHAPES)
+    assert data.images.shape == (3 * PER_CLASS, 64, 64, 3) and data.images.dtype == np.uint8
+    assert np.bincount(data.labels).tolist() == [PER_CLASS] * 3
+    assert len(data.skipped) == 1 and "broken.png: not a readable image" in data.skipped[0]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "broken.png" in warnings[0]
+    assert data.images[:, 0, 0].min() > 170, "transparent corners and padding must come out light, not black"
+
+    cached = decode_folder(shapes_dir, data_cfg, "dir:shapes")  # second run: read from the cache
+    np.testing.assert_array_equal(cached.images, data.images)
+    assert cached.skipped == data.skipped
+    assert len(list(Path(data_cfg.cache_dir).glob("*.npz"))) == 1
+
+
+def test_each_class_is_split_in_proportion_and_the_same_way_every_time(shapes_dir, data_cfg):
+    data = decode_folder(shapes_dir, data_cfg, "dir:shapes")
+    data_cfg.val_fraction, data_cfg.test_fraction = 0.25, 0.25
+    first, second = split(data, data_cfg), split(data, data_cfg)
+    assert first.sizes == {"train": 18, "val": 9, "test": 9} and first.skipped == 1
+    for name in ("train", "val", "test"):
+        labels = np.array([y for _, y in getattr(first, name).as_numpy_iterator()])
+        again = np.array([y for _, y in getattr(second, name).as_numpy_iterator()])
+        np.testing.assert_array_equal(labels, again)
+        assert np.bincount(labels).tolist() == [first.sizes[name] // 3] * 3
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: None, "is not a folder"),
+        (lambda root: _shape_image("circle", 0).save(root / "loose.png"), "has no class folders"),
+        (lambda root: (root / "cats").mkdir() or _shape_image("circle", 0).save(root / "cats" / "a.png"), "only one"),
+        (lambda root: [(root / c).mkdir() for c in ("cats", "dogs")], "class folder"),
+    ],
+    ids=["missing", "no-class-folders", "one-class", "empty-class"],
+)
+def test_bad_layouts_fail_with_the_expected_layout(tmp_path, make, message):
+    root = tmp_path / "photos"
+    if make(root.mkdir() or root) is None and message == "is not a folder":
+        root.rmdir()
+    with pytest.raises(FolderLayoutError, match=message) as err:
+        list_class_files(root)
+    assert f"{root}/<class>/<image>" in str(err.value)
+
+
+def test_a_file_linked_into_two_classes_stays_in_its_own(tmp_path):
+    for name in ("cats", "dogs"):
+        (tmp_path / name).mkdir()
+        _shape_image("circle", 1).save(tmp_path / name / f"{name}.png")
+    os.symlink(tmp_path / "cats" / "cats.png", tmp_path / "dogs" / "also_a_cat.png")
+    files = list_class_files(tmp_path)
+    assert [p.name for p in files["cats"]] == ["cats.png"]
+    assert [p.name for p in files["dogs"]] == ["dogs.png"]
+
+
+def test_serving_decoder_matches_training_preprocessing(shapes_dir):
+    """The SavedModel decodes bytes with TensorFlow; training decoded the same files with PIL."""
+    import tensorflow as tf
+
+    from projects.classifier.images import decode_to_model_input, load_image_file
+
+    decode = tf.function(lambda b: decode_to_model_input(b, 64))  # graph mode, as in the SavedModel
+    for path in sorted((shapes_dir / "triangle").glob("0[0-5]*")):
+        from_pil = load_image_file(path, 64)
+        from_bytes = decode(tf.constant(path.read_bytes())).numpy()
+        assert from_bytes.shape == (64, 64, 3)
+        diff = np.abs(from_bytes - from_pil)
+        if path.suffix == ".jpg":  # PIL's and TensorFlow's JPEG decoders round a little differently
+            assert diff.mean() < 1.5 and diff.max() < 10, path.name
+        else:
+            assert diff.max() < 0.01, path.name
+
+
+def test_bad_folder_stops_the_command_line_before_training(tmp_path):
+    (tmp_path / "only").mkdir()
+    _shape_image("square", 0).save(tmp_path / "only" / "a.png")
+    result = run_project("classifier", "train", "--preset", "smoke", "--set", f"data.dir={tmp_path}", timeout=120)
+    assert result.returncode == 1
+    assert "only one class folder (only)" in result.stderr
+    assert f"{tmp_path}/<class>/<image>" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def backbone_weights(tmp_path_factory) -> Path:
+    """A MobileNetV3Small weights file without top, as `model.weights=PATH` takes (random: no download here)."""
+    import keras
+
+    cfg = smoke()
+    path = tmp_path_factory.mktemp("weights") / "mobilenet_v3_small_notop.weights.h5"
+    backbone = keras.applications.MobileNetV3Small(
+        input_shape=(64, 64, 3), alpha=cfg.model.alpha, minimalistic=True, include_top=False, weights=None
+    )
+    backbone.save_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shapes_run(shapes_dir, backbone_weights, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`all --preset smoke` on the shapes folder from a weights file: the frozen phase, then fine-tuning."""
+    out = tmp_path_factory.mktemp("classifier_smoke")
+    result = run_project(
+        "classifier",
+        "all",
+        "--preset",
+        "smoke",
+        "--set",
+        f"data.dir={shapes_dir}",
+        "--set",
+        f"data.cache_dir={out / 'cache'}",
+        "--set",
+        f"model.weights={backbone_weights}",
+        "--output-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result
+
+
+@pytest.mark.slow
+def test_smoke_run_trains_both_phases_and_reports(shapes_run):
+    out, result = shapes_run
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["source"].startswith("dir:") and report["data"]["skipped_files"] == 1
+    assert sum(report["data"]["splits"].values()) == 3 * PER_CLASS
+    assert set(report["metrics"]["per_class"]) == set(SHAPES)
+    assert 0.0 <= report["metrics"]["macro_f1"] <= 1.0
+    assert "1 unreadable files skipped" in (out / "report.md").read_text()
+    assert result.stderr.count("warning: skipped") == 2  # train and evaluate each read the folder once
+    for plot in ("training_curves", "training_curves_frozen_backbone", "confusion_matrix", "roc_curves", "gradcam"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 5_000, plot
+    assert "Phase 1" in result.stdout and "Phase 2" in result.stdout
+    train = json.loads((out / "train.json").read_text())
+    assert set(train["phase_seconds"]) == {"frozen_backbone", "fine_tune"}
+    assert train["config"]["model"]["weights"].endswith(".weights.h5")
+
+
+@pytest.mark.slow
+def test_model_keeps_its_class_names_and_fine_tunes_only_the_top(shapes_run):
+    import keras
+
+    from projects.classifier.model import BACKBONE, class_names_of
+
+    out, _ = shapes_run
+    model = keras.models.load_model(out / "model.keras")
+    assert class_names_of(model) == list(SHAPES)
+    backbone = model.get_layer(BACKBONE)
+    trainable = [layer for layer in backbone.layers if layer.trainable_weights]
+    assert 0 < len(trainable) < len([layer for layer in backbone.layers if layer.weights])
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trainable)
+
+
+@pytest.mark.slow
+def test_predict_prints_top_classes_and_reports_bad_files(shapes_run, shapes_dir, tmp_path):
+    out, _ = shapes_run
+    good = shapes_dir / "square" / "04.png"
+    rgba = tmp_path / "upload.png"
+    _shape_image("triangle", 3).convert("RGBA").save(rgba)
+    result = run_project("classifier", "predict", str(good), str(rgba), str(shapes_dir / "circle" / "broken.png"),
+                         "--output-dir", str(out))
+    assert result.returncode == 1
+    assert "broken.png: not a readable image" in result.stdout
+    assert "1 of 3 inputs could not be read" in result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith((str(good), str(rgba)))]
+    assert len(lines) == 2
+    for line in lines:
+        shown = line.split(": ", 1)[1].split(", ")
+        assert len(shown) == 3 and {s.split()[0] for s in shown} == set(SHAPES)
+        assert abs(sum(float(s.split()[1].rstrip("%")) for s in shown) - 100) < 0.5
+
