@@ -69,7 +69,7 @@ def baselines(preset: str, seconds: float) -> dict:
     cfg = PRESETS[preset]()
     data = PROJECT.load_data(cfg)
     names = data.class_names
-    (y_train,) = dataset_to_numpy(data.train.map(lambda image, label: (label,)))
+    _, y_train = dataset_to_numpy(data.train)
     x_test, y_test = dataset_to_numpy(data.test)
     majority = np.zeros((len(y_test), len(names)))
     majority[:, np.bincount(y_train).argmax()] = 1.0

@@ -13,7 +13,7 @@ takes as is. `common.tuning` and `common.optimize` read `search_space`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,6 +60,10 @@ class Project:
         """Applied to training batches only (`training=True`); None for no augmentation."""
         return None
 
+    def class_weight(self, cfg: Any, data: DataSplits) -> dict[int, float] | None:
+        """Loss weight per class id for `fit` (e.g. to balance an imbalanced training split); None weighs all alike."""
+        return None
+
     def train(self, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
         """Train and return the model; the default is `common.training.fit`."""
         from common.training import fit
@@ -81,6 +85,17 @@ class Project:
     def predict(self, cfg: Any, model: keras.Model, inputs: Sequence[str]) -> int:
         """Print predictions for files named on the command line; returns the number that failed."""
         raise NotImplementedError(f"project {self.name} has no predict command")
+
+    def extra_signatures(self, serving: keras.Model) -> dict[str, Callable]:
+        """SavedModel signatures beside `serving_default`, e.g. one taking encoded images that no converter takes.
+
+        By signature name: tf.functions with an `input_signature` that call `serving`. Only the SavedModel has them.
+        """
+        return {}
+
+    def demo_extras(self, model: keras.Model) -> dict[str, Any]:
+        """Keys added to the browser demo's samples.json beside the inputs and outputs (e.g. class names)."""
+        return {}
 
     @property
     def serving_name(self) -> str:

@@ -233,6 +233,7 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
             validation_data=val_ds,
             epochs=tcfg.epochs,
             callbacks=callbacks,
+            class_weight=project.class_weight(cfg, data),
             shuffle=False,  # the pipeline already reshuffles every epoch
             verbose=2 if os.environ.get("CI") else 1,  # one line per epoch in CI logs
         )

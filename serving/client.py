@@ -14,6 +14,7 @@ and width with values in [0, 1].
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib
 import json
 import sys
@@ -111,8 +112,15 @@ def rest_predict(args: argparse.Namespace) -> Any:
     metadata = _rest(args, "GET", _model_path(args) + "/metadata")["metadata"]["signature_def"]
     signature = _signature(json_format.ParseDict(metadata, get_model_metadata_pb2.SignatureDefMap()), args.signature)
     inputs = image_request(args.image, args.model, signature)
-    body = {"signature_name": args.signature, "inputs": {k: v.tolist() for k, v in inputs.items()}}
+    body = {"signature_name": args.signature, "inputs": {k: _json_values(v) for k, v in inputs.items()}}
     return _rest(args, "POST", _model_path(args) + ":predict", json=body)
+
+
+def _json_values(array: np.ndarray) -> Any:
+    """An input array as JSON: nested lists, with binary strings (e.g. image files) as TF Serving's {"b64": ...}."""
+    if array.dtype == object:
+        return [_json_values(v) if isinstance(v, np.ndarray) else {"b64": base64.b64encode(v).decode()} for v in array]
+    return array.tolist()
 
 
 def grpc_predict(args: argparse.Namespace) -> Any:

@@ -73,12 +73,14 @@ def write_samples(project, cfg, paths) -> Path:
     """`samples.json` beside the TF.js model: the project's sample inputs and the Keras serving model's outputs.
 
     The page shows the inputs as examples; tests compare the browser's outputs with the Keras ones stored here.
-    Format: {"inputs": {name: {"shape", "dtype", "data"}}, "outputs": {name: {...}}}, data flattened row-major.
+    Format: {"inputs": {name: {"shape", "dtype", "data"}}, "outputs": {name: {...}}}, data flattened row-major,
+    plus the project's `demo_extras` (e.g. "class_names").
     """
     import keras
     import numpy as np
 
-    serving = project.serving_model(keras.models.load_model(paths.model))
+    model = keras.models.load_model(paths.model)
+    serving = project.serving_model(model)
     inputs = project.sample_inputs(cfg)
     if not isinstance(inputs, dict):
         inputs = {serving.inputs[0].name: inputs}
@@ -96,7 +98,11 @@ def write_samples(project, cfg, paths) -> Path:
     path = paths.export_dir / "tfjs" / "samples.json"
     path.write_text(
         json.dumps(
-            {"inputs": {k: spec(v) for k, v in inputs.items()}, "outputs": {k: spec(v) for k, v in outputs.items()}}
+            {
+                "inputs": {k: spec(v) for k, v in inputs.items()},
+                "outputs": {k: spec(v) for k, v in outputs.items()},
+                **project.demo_extras(model),
+            }
         )
     )
     return path

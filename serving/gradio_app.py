@@ -49,14 +49,15 @@ def predictor(project: str, repository: Path, version: int | None = None) -> tup
     demo, name = project_demo(project)
     number, path = find_version(repository, name, version)
     model = LoadedVersion(name, number, path)
-    signature = model.signature(SIGNATURE)
+    signature_name = getattr(demo, "SIGNATURE", SIGNATURE)  # a demo may feed another signature
+    signature = model.signature(signature_name)
 
     def predict(*values: Any) -> Any:
         try:
             inputs = demo.gradio_request(*values)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        return demo.labels(model.predict(SIGNATURE, signature.check_inputs(inputs)))
+        return demo.labels(model.predict(signature_name, signature.check_inputs(inputs)))
 
     return predict, f"Model: {name} version {number} ({path})"
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from common.paths import ArtifactPaths
 from projects.classifier.config import smoke
 from projects.classifier.data import FolderLayoutError, decode_folder, list_class_files, split
 
@@ -18,6 +20,8 @@ from .conftest import run_project
 
 SHAPES = ("circle", "square", "triangle")
 PER_CLASS = 12
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def _shape_image(shape: str, i: int) -> Image.Image:
@@ -147,6 +151,50 @@ def test_serving_decoder_matches_training_preprocessing(shapes_dir):
             assert diff.max() < 0.01, path.name
 
 
+def test_vit_saves_reloads_and_explains(tmp_path):
+    """The ViT's own layers survive model.keras, and Grad-CAM reads its token grid like a convolutional one."""
+    import keras
+
+    from projects.classifier.gradcam import gradcam_heatmaps
+    from projects.classifier.model import build_model, class_names_of
+
+    cfg = smoke()
+    cfg.data.image_size, cfg.model.backbone = 32, "vit"
+    cfg.model.vit_dim, cfg.model.vit_depth = 16, 1
+    model = build_model(cfg, ["a", "b"])
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    assert class_names_of(reloaded) == ["a", "b"]
+    heat = gradcam_heatmaps(reloaded, images, np.array([0, 1]))
+    assert heat.shape == (2, 32, 32) and heat.min() >= 0.0 and heat.max() <= 1.0
+
+
+@pytest.mark.parametrize(("mode", "backbone"), [("caffe", "resnet50"), ("torch", "densenet")])
+def test_imagenet_scaling_matches_keras_applications(mode, backbone):
+    """The scaling layer inside the model computes what keras.applications' preprocess_input does outside it."""
+    import importlib
+
+    from projects.classifier.model import ImageNetScaling
+
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    expected = importlib.import_module(f"keras.applications.{backbone}").preprocess_input(images.copy())
+    np.testing.assert_allclose(np.asarray(ImageNetScaling(mode)(images)), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_weights_must_be_a_file_and_the_vit_has_no_imagenet_weights():
+    from projects.classifier.model import pretrained_weights
+
+    cfg = smoke().model
+    cfg.weights = "/no/such/weights.h5"
+    with pytest.raises(FileNotFoundError, match=r"model\.weights=/no/such/weights\.h5: no such file"):
+        pretrained_weights(cfg)
+    cfg.backbone, cfg.weights = "vit", "imagenet"
+    with pytest.raises(ValueError, match="vit has no ImageNet weights"):
+        pretrained_weights(cfg)
+
+
 def test_bad_folder_stops_the_command_line_before_training(tmp_path):
     (tmp_path / "only").mkdir()
     _shape_image("square", 0).save(tmp_path / "only" / "a.png")
@@ -231,8 +279,15 @@ def test_predict_prints_top_classes_and_reports_bad_files(shapes_run, shapes_dir
     good = shapes_dir / "square" / "04.png"
     rgba = tmp_path / "upload.png"
     _shape_image("triangle", 3).convert("RGBA").save(rgba)
-    result = run_project("classifier", "predict", str(good), str(rgba), str(shapes_dir / "circle" / "broken.png"),
-                         "--output-dir", str(out))
+    result = run_project(
+        "classifier",
+        "predict",
+        str(good),
+        str(rgba),
+        str(shapes_dir / "circle" / "broken.png"),
+        "--output-dir",
+        str(out),
+    )
     assert result.returncode == 1
     assert "broken.png: not a readable image" in result.stdout
     assert "1 of 3 inputs could not be read" in result.stderr
@@ -243,3 +298,118 @@ def test_predict_prints_top_classes_and_reports_bad_files(shapes_run, shapes_dir
         assert len(shown) == 3 and {s.split()[0] for s in shown} == set(SHAPES)
         assert abs(sum(float(s.split()[1].rstrip("%")) for s in shown) - 100) < 0.5
 
+
+@pytest.fixture(scope="module")
+def shapes_export(shapes_run, shapes_dir) -> tuple[Path, subprocess.CompletedProcess]:
+    """The smoke model of `shapes_run` exported to every format (into its own folder's serving/ and export/)."""
+    out, _ = shapes_run
+    result = run_project(
+        "classifier",
+        "export",
+        "--preset",
+        "smoke",
+        "--set",
+        f"data.dir={shapes_dir}",
+        "--set",
+        f"data.cache_dir={out / 'cache'}",
+        "--output-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result
+
+
+@pytest.mark.slow
+def test_export_matches_keras_in_every_format(shapes_export):
+    out, _ = shapes_export
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["ok"] is True, parity
+    assert parity["signature"] == {
+        "inputs": {"image": "float32 (None, 64, 64, 3)"},
+        "outputs": {"probabilities": "float32 (None, 3)", "class_id": "int32 (None,)"},
+    }
+    rows = {r["format"]: r for r in parity["formats"]}
+    for name in ("savedmodel", "tflite_float32", "tfjs", "onnx"):
+        assert rows[name]["max_abs_diff"] <= 1e-4 and rows[name]["agreement"] == 1.0, name
+
+
+@pytest.mark.slow
+def test_savedmodel_classifies_encoded_image_files(shapes_export, shapes_dir):
+    """`serving_bytes` (TF Serving's {"b64": ...}) decodes files itself and answers like Keras on the same files."""
+    import keras
+    import tensorflow as tf
+
+    from projects.classifier.images import load_image_file
+
+    out, _ = shapes_export
+    files = [shapes_dir / "circle" / "01_transparent.png", shapes_dir / "square" / "02_palette.png"]
+    files += [shapes_dir / "triangle" / "00_grey.png", shapes_dir / "triangle" / "05.jpg"]
+    signature = tf.saved_model.load(str(out / "serving" / "classifier" / "1")).signatures["serving_bytes"]
+    answer = {k: v.numpy() for k, v in signature(image_bytes=tf.constant([f.read_bytes() for f in files])).items()}
+    model = keras.models.load_model(out / "model.keras")
+    expected = model.predict(np.stack([load_image_file(f, 64) for f in files]), verbose=0)
+    np.testing.assert_allclose(answer["probabilities"][:3], expected[:3], atol=1e-5)
+    np.testing.assert_allclose(answer["probabilities"][3], expected[3], atol=0.05)  # JPEG decoders differ slightly
+    assert [n.decode() for n in answer["class_name"]] == [SHAPES[k] for k in answer["class_id"]]
+    assert answer["class_names"].shape == (4, 3) and [n.decode() for n in answer["class_names"][0]] == list(SHAPES)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+def test_browser_page_matches_keras_and_classifies_an_upload(shapes_export, shapes_dir):
+    from playwright.sync_api import sync_playwright
+
+    from projects.classifier.project import PROJECT
+    from serving.demo import make_server, write_samples
+
+    out, _ = shapes_export
+    cfg = smoke()
+    cfg.data.dir, cfg.data.cache_dir = str(shapes_dir), str(out / "cache")
+    write_samples(PROJECT, cfg, ArtifactPaths.for_project("classifier", out))
+    server = make_server("127.0.0.1", 0, out, {"classifier": out / "export" / "tfjs"})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=classifier")
+            settled = "['ready', 'error', 'missing'].includes(document.body.dataset.state)"
+            page.wait_for_function(settled, timeout=60_000)
+            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
+
+            samples = page.evaluate("window.demo.samples")
+            assert samples["class_names"] == list(SHAPES)
+            in_browser = page.evaluate("window.demo.predictSamples()")
+            keras_probs = np.asarray(samples["outputs"]["probabilities"]["data"])
+            assert np.max(np.abs(np.asarray(in_browser["probabilities"]) - keras_probs)) < 1e-4
+            assert in_browser["class_id"] == samples["outputs"]["class_id"]["data"]
+
+            page.set_input_files("#file", str(shapes_dir / "circle" / "01_transparent.png"))
+            page.wait_for_function("document.getElementById('prediction').dataset.className !== undefined")
+            assert page.locator("#prediction").get_attribute("data-class-name") in SHAPES
+            assert page.locator("#bars .bar").count() == 3  # the top 5 of 3 classes
+            assert not errors, errors
+            browser.close()
+    finally:
+        server.shutdown()
+
+
+def test_tf_flowers_is_used_when_prepared(monkeypatch, tmp_path):
+    """With tf_flowers on disk (mocked here) and no data.dir, the online default is used, resized like the rest."""
+    import tensorflow_datasets as tfds
+
+    from common.data import tfds_source
+    from projects.classifier import data as classifier_data
+
+    for module in (tfds_source, classifier_data):
+        monkeypatch.setattr(module, "tfds_prepared", lambda name: name == "tf_flowers")
+    cfg = smoke().data
+    cfg.cache_dir, cfg.classes = str(tmp_path), ("daisy", "roses", "tulips")
+    with tfds.testing.mock_data(num_examples=30):
+        data = classifier_data.load_images(cfg)
+        names = classifier_data.class_names(cfg)
+    assert data.source == "tfds:tf_flowers" and data.class_names == names == ["daisy", "tulips", "roses"]
+    assert data.images.shape[1:] == (64, 64, 3) and data.images.dtype == np.uint8
+    assert set(data.labels) <= {0, 1, 2}

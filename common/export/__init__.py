@@ -217,7 +217,8 @@ def export_project(
     result = ExportResult([check.report(keras_row)])
     later = formats(paths.export_dir, representative, verbose)
     try:
-        staging = savedmodel.stage(serving, paths.serving_root, project.serving_name)
+        writer = partial(savedmodel.write_savedmodel, extra_signatures=project.extra_signatures(serving))
+        staging = savedmodel.stage(serving, paths.serving_root, project.serving_name, writer)
     except Exception as err:
         result.rows.append(check.report(ParityRow("savedmodel", _shown(paths.serving_root), error=str(err))))
         result.rows += [ParityRow(f.name, _shown(f.path), error="skipped: made from the SavedModel") for f in later]

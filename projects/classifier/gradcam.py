@@ -32,6 +32,6 @@ def gradcam_heatmaps(model: keras.Model, images: np.ndarray, class_ids: np.ndarr
 
 
 def overlay(images: np.ndarray, heatmaps: np.ndarray, strength: float = 0.45) -> np.ndarray:
-    """Heat maps drawn over the images: (n, size, size, 3) in [0, 255] and (n, size, size) -> (n, size, size, 3) in [0, 1]."""
+    """Heat maps over images: (n, size, size, 3) in [0, 255] and (n, size, size) -> (n, size, size, 3) in [0, 1]."""
     colored = colormaps["jet"](heatmaps)[..., :3]
     return np.clip((1 - strength) * images / 255.0 + strength * colored, 0.0, 1.0)

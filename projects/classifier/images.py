@@ -59,7 +59,8 @@ def decoded_to_rgba(image: tf.Tensor) -> tf.Tensor:
     has_alpha = tf.equal(channels % 2, 0)
     color = image[..., : channels - tf.cast(has_alpha, tf.int32)]
     color = tf.cond(tf.equal(tf.shape(color)[-1], 1), lambda: tf.tile(color, [1, 1, 3]), lambda: color)
-    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.fill(tf.shape(image[..., :1]), tf.constant(255, tf.uint8)))
+    opaque = tf.fill(tf.shape(image[..., :1]), tf.constant(255, tf.uint8))
+    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: opaque)
     return tf.concat([color, alpha], axis=-1)
 
 

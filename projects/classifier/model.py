@@ -27,6 +27,9 @@ from .config import ClassifierConfig, DataConfig, ModelConfig
 
 BACKBONE = "backbone"  # the nested backbone model's name
 FEATURE_POOL = "feature_pool"  # the head's pooling layer; its input is the backbone's feature grid
+# keras.applications' batch norm momentum (0.99-0.999) suits ImageNet's million steps; trained from scratch on a
+# few thousand images its moving statistics would lag far behind the weights and validation would look random.
+FROM_SCRATCH_BN_MOMENTUM = 0.9
 
 # Per-channel statistics of ImageNet, for backbones that expect normalized inputs.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -85,11 +88,18 @@ def class_names_of(model: keras.Model) -> list[str]:
     return model.get_layer("class_names").names
 
 
-def _weights_argument(cfg: ModelConfig) -> str | None:
-    """`weights=` for keras.applications: None (from scratch), "imagenet", or an existing file's path."""
+def pretrained_weights(cfg: ModelConfig) -> str | None:
+    """`weights=` for keras.applications: None (from scratch), "imagenet", or an existing file's path.
+
+    Raises:
+        ValueError: ImageNet weights asked for the ViT, which has none.
+        FileNotFoundError: `cfg.weights` is a path to no file.
+    """
     if cfg.weights == "none":
         return None
     if cfg.weights == "imagenet":
+        if cfg.backbone == "vit":
+            raise ValueError("model.backbone=vit has no ImageNet weights; use model.weights=none or a weights file")
         return "imagenet"
     path = Path(cfg.weights).expanduser()
     if not path.is_file():
@@ -125,14 +135,13 @@ def build_vit(cfg: ModelConfig, size: int) -> keras.Model:
 
 def build_backbone(cfg: ModelConfig, size: int) -> keras.Model:
     """The backbone named by `cfg.backbone`, without its ImageNet top: (batch, size, size, 3) -> (batch, h, w, c)."""
+    weights = pretrained_weights(cfg)
     if cfg.backbone == "vit":
-        if cfg.weights == "imagenet":
-            raise ValueError("model.backbone=vit has no ImageNet weights; use model.weights=none or a weights file")
         vit = build_vit(cfg, size)
-        if cfg.weights != "none":
-            vit.load_weights(_weights_argument(cfg))
+        if weights:
+            vit.load_weights(weights)
         return vit
-    common = {"input_shape": (size, size, 3), "include_top": False, "weights": _weights_argument(cfg), "name": BACKBONE}
+    common = {"input_shape": (size, size, 3), "include_top": False, "weights": weights, "name": BACKBONE}
     if cfg.backbone == "mobilenet_v3_small":
         return keras.applications.MobileNetV3Small(alpha=cfg.alpha, minimalistic=cfg.minimalistic, **common)
     if cfg.backbone == "efficientnet_b0":
@@ -143,7 +152,7 @@ def build_backbone(cfg: ModelConfig, size: int) -> keras.Model:
 
 
 def input_scaling(backbone: str) -> str | None:
-    """The `ImageNetScaling` mode a backbone needs outside itself (MobileNetV3, EfficientNet and the ViT scale inside)."""
+    """The `ImageNetScaling` mode a backbone needs (MobileNetV3, EfficientNet and the ViT scale inside)."""
     return {"resnet50": "caffe", "densenet121": "torch"}.get(backbone)
 
 
@@ -159,6 +168,9 @@ def build_model(cfg: ClassifierConfig, class_names: Sequence[str]) -> keras.Mode
         backbone.trainable = False
         features = backbone(x, training=False)  # batch norm keeps its ImageNet statistics, also when fine-tuning
     else:
+        for layer in backbone.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = FROM_SCRATCH_BN_MOMENTUM
         features = backbone(x)
     x = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(features)
     x = layers.Dropout(cfg.model.dropout)(x)

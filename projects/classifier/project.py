@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -18,12 +18,14 @@ from common.data.splits import DataSplits, dataset_to_numpy
 from common.evaluation import classification_metrics, classification_plots
 from common.paths import ArtifactPaths
 from common.project import Project
+from common.training import fit
 
 from . import data as classifier_data
 from .config import ClassifierConfig
 from .gradcam import gradcam_heatmaps, overlay
 from .images import load_image_file
-from .model import build_augmentation, build_model, class_names_of, unfreeze_top
+from .model import build_augmentation, build_model, class_names_of, pretrained_weights, unfreeze_top
+from .serving_model import build_serving_model, encoded_image_signature
 
 TOP_K = 5  # classes printed by `predict`
 GRADCAM_IMAGES = 16
@@ -46,10 +48,10 @@ class ClassifierProject(Project):
         return build_augmentation(cfg.data)
 
     def class_weight(self, cfg: ClassifierConfig, data: DataSplits) -> dict[int, float] | None:
-        """Inverse class frequency on the training split (mean weight 1), so rare classes count as much as common ones."""
+        """Inverse class frequency in the training split: rare classes count as much as common ones."""
         if not cfg.data.class_weights:
             return None
-        (labels,) = dataset_to_numpy(data.train.map(lambda image, label: (label,)))
+        _, labels = dataset_to_numpy(data.train)
         counts = np.bincount(labels, minlength=len(data.class_names))
         return {k: float(len(labels) / (len(counts) * c)) for k, c in enumerate(counts) if c}
 
@@ -60,8 +62,10 @@ class ClassifierProject(Project):
         backup, skipped when it already finished with the same config); phase two writes
         the final model.keras, and train.json adds up both.
         """
-        from common.training import fit
-
+        try:
+            pretrained_weights(cfg.model)
+        except (ValueError, FileNotFoundError) as err:
+            sys.exit(f"error: {err}")
         if cfg.model.weights == "none" or cfg.fine_tune.epochs == 0:
             return fit(self, cfg, data, paths)
         frozen = ArtifactPaths(paths.root / "frozen_backbone", paths.serving_root)
@@ -75,7 +79,10 @@ class ClassifierProject(Project):
         model = fit(_FineTuning(frozen.model, ft.layers), fine_cfg, data, paths)
         phases = [json.loads(p.train_summary.read_text()) for p in (frozen, paths)]
         summary = {**phases[1], "config": to_dict(cfg), "train_seconds": sum(p["train_seconds"] for p in phases)}
-        summary["phase_seconds"] = {"frozen_backbone": phases[0]["train_seconds"], "fine_tune": phases[1]["train_seconds"]}
+        summary["phase_seconds"] = {
+            "frozen_backbone": phases[0]["train_seconds"],
+            "fine_tune": phases[1]["train_seconds"],
+        }
         paths.train_summary.write_text(json.dumps(summary, indent=2))
         return model
 
@@ -89,7 +96,9 @@ class ClassifierProject(Project):
         plot_paths = classification_plots(y, probs, names, paths)
         frozen_history = paths.root / "frozen_backbone" / "history.csv"
         if frozen_history.exists():
-            plot_paths.append(plots.training_curves(frozen_history, paths.plots / "training_curves_frozen_backbone.png"))
+            plot_paths.append(
+                plots.training_curves(frozen_history, paths.plots / "training_curves_frozen_backbone.png")
+            )
         picks = np.sort(np.random.default_rng(cfg.data.split_seed).permutation(len(x))[:GRADCAM_IMAGES])
         pred = probs[picks].argmax(1)
         heat = gradcam_heatmaps(model, x[picks], pred)
@@ -100,10 +109,35 @@ class ClassifierProject(Project):
         plot_paths.append(plots.image_grid(overlay(x[picks], heat), titles, paths.plots / "gradcam.png"))
         return metrics, plot_paths
 
-    def sample_inputs(self, cfg: ClassifierConfig) -> np.ndarray:
-        """8 test images, (8, size, size, 3) float32 in [0, 255]."""
-        x, _ = dataset_to_numpy(self.load_data(cfg).test.shuffle(1000, seed=0).take(8))
+    def serving_model(self, model: keras.Model) -> keras.Model:
+        """`image` (batch, size, size, 3) float32 in [0, 255] -> `probabilities` (batch, classes), `class_id`."""
+        return build_serving_model(model)
+
+    def extra_signatures(self, serving: keras.Model) -> dict[str, Callable]:
+        """`serving_bytes`: encoded image files in (TF Serving's {"b64": ...}), class names out."""
+        return {"serving_bytes": encoded_image_signature(serving, class_names_of(serving))}
+
+    def demo_extras(self, model: keras.Model) -> dict[str, list[str]]:
+        """The browser page labels the probabilities with these."""
+        return {"class_names": class_names_of(model)}
+
+    def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        return outputs["class_id"]
+
+    def export_examples(self, cfg: ClassifierConfig, data: DataSplits) -> tuple[np.ndarray, np.ndarray]:
+        """The test split as the serving model takes it: (n, size, size, 3) float32 in [0, 255], and the labels."""
+        x, y = dataset_to_numpy(data.test)
+        return x.astype(np.float32), y
+
+    def representative_inputs(self, cfg: ClassifierConfig, data: DataSplits) -> np.ndarray:
+        """200 training images, (200, size, size, 3) float32 in [0, 255], to calibrate int8 TF Lite."""
+        x, _ = dataset_to_numpy(data.train.take(200))
         return x.astype(np.float32)
+
+    def sample_inputs(self, cfg: ClassifierConfig) -> np.ndarray:
+        """8 test images (a seeded choice), (8, size, size, 3) float32 in [0, 255]."""
+        x, _ = dataset_to_numpy(self.load_data(cfg).test)
+        return x[np.sort(np.random.default_rng(0).permutation(len(x))[:8])].astype(np.float32)
 
     def predict(self, cfg: ClassifierConfig, model: keras.Model, inputs: Sequence[str]) -> int:
         """Print `<file>: <class> 91.2%, <class> 4.0%, ...` (the top 5) per image; returns how many failed."""
