@@ -217,7 +217,8 @@ def export_project(
     result = ExportResult([check.report(keras_row)])
     later = formats(paths.export_dir, representative, verbose)
     try:
-        writer = partial(savedmodel.write_savedmodel, extra_signatures=project.extra_signatures(serving))
+        extra = project.extra_signatures(serving)
+        writer = partial(savedmodel.write_savedmodel, extra_signatures=extra) if extra else None
         staging = savedmodel.stage(serving, paths.serving_root, project.serving_name, writer)
     except Exception as err:
         result.rows.append(check.report(ParityRow("savedmodel", _shown(paths.serving_root), error=str(err))))

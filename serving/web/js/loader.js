@@ -36,6 +36,17 @@ export function namedPredictor(model) {
   };
 }
 
+// The model's outputs for every example input of samples.json, as plain arrays (for tests and the console).
+async function predictSamples(predict, samples) {
+  const feeds = tensorsFrom(samples.inputs);
+  const out = await predict(feeds);
+  const result = Object.fromEntries(
+    await Promise.all(Object.entries(out).map(async ([k, t]) => [k, Array.from(await t.data())])),
+  );
+  tf.dispose([...Object.values(feeds), ...Object.values(out)]);
+  return result;
+}
+
 function showMissing(app, project) {
   app.innerHTML = `<div class="notice" id="missing">model not exported yet: run
     <code>make project=${project} export</code>, then reload this page.</div>`;
@@ -66,7 +77,7 @@ export async function startDemo(project, app) {
     app.innerHTML = "";
     const predict = namedPredictor(model);
     const demo = await page.mount(app, { model, predict, samples });
-    window.demo = { project, model, predict, samples, ...demo };
+    window.demo = { project, model, predict, samples, predictSamples: () => predictSamples(predict, samples), ...demo };
     document.body.dataset.state = "ready";
   } catch (err) {
     app.innerHTML = `<div class="notice">could not run the model: ${err.message}</div>`;

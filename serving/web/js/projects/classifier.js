@@ -2,7 +2,6 @@
 // The image is prepared as projects/classifier/images.py does for training: transparency composited onto
 // white, centred in a white square (aspect ratio kept) and resized to the model's input size, RGB in [0, 255].
 /* global tf */
-import { tensorsFrom } from "../loader.js";
 
 const TOP_K = 5;
 
@@ -119,15 +118,5 @@ export async function mount(app, { model, predict, samples }) {
     examples.append(thumb);
   }
 
-  // For tests and the console: the model's outputs for every example image, as plain arrays.
-  async function predictSamples() {
-    const feeds = tensorsFrom(samples.inputs);
-    const out = await predict(feeds);
-    const result = Object.fromEntries(
-      await Promise.all(Object.entries(out).map(async ([k, t]) => [k, Array.from(await t.data())])),
-    );
-    tf.dispose([...Object.values(feeds), ...Object.values(out)]);
-    return result;
-  }
-  return { classify, classifyFile, predictSamples };
+  return { classify, classifyFile };
 }

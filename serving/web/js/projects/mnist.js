@@ -2,8 +2,6 @@
 // The drawing is made to look like MNIST before it is fed to the model, as projects/mnist/data.py does for
 // files: white ink on black, cropped to its bounding box, scaled to fit 20x20 and centred in 28x28.
 /* global tf */
-import { tensorsFrom } from "../loader.js";
-
 const SIZE = 280;
 const STROKE = 22;
 
@@ -122,15 +120,5 @@ export async function mount(app, { predict, samples }) {
     examples.append(thumb);
   }
 
-  // For tests and the console: the model's probabilities for every example digit, as plain arrays.
-  async function predictSamples() {
-    const feeds = tensorsFrom(samples.inputs);
-    const out = await predict(feeds);
-    const result = Object.fromEntries(
-      await Promise.all(Object.entries(out).map(async ([k, t]) => [k, Array.from(await t.data())])),
-    );
-    tf.dispose([...Object.values(feeds), ...Object.values(out)]);
-    return result;
-  }
-  return { classify, predictSamples, clear };
+  return { classify, clear };
 }
