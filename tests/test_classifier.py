@@ -43,6 +43,25 @@ def _shape_image(shape: str, i: int) -> Image.Image:
     return img
 
 
+def _run_on_shapes(command: str, shapes_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`python -m projects.classifier <command>` on the smoke preset over the generated folder; must succeed."""
+    result = run_project(
+        "classifier",
+        command,
+        "--preset",
+        "smoke",
+        "--set",
+        f"data.dir={shapes_dir}",
+        "--set",
+        f"data.cache_dir={out / 'cache'}",
+        *extra,
+        "--output-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
 @pytest.fixture(scope="session")
 def shapes_dir(tmp_path_factory) -> Path:
     """shapes/<circle|square|triangle>/: 12 images each in PNG and JPEG, grey, RGBA (transparent), palette,
@@ -222,22 +241,7 @@ def backbone_weights(tmp_path_factory) -> Path:
 def shapes_run(shapes_dir, backbone_weights, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """`all --preset smoke` on the shapes folder from a weights file: the frozen phase, then fine-tuning."""
     out = tmp_path_factory.mktemp("classifier_smoke")
-    result = run_project(
-        "classifier",
-        "all",
-        "--preset",
-        "smoke",
-        "--set",
-        f"data.dir={shapes_dir}",
-        "--set",
-        f"data.cache_dir={out / 'cache'}",
-        "--set",
-        f"model.weights={backbone_weights}",
-        "--output-dir",
-        str(out),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out, result
+    return out, _run_on_shapes("all", shapes_dir, out, "--set", f"model.weights={backbone_weights}")
 
 
 @pytest.mark.slow
@@ -303,20 +307,7 @@ def test_predict_prints_top_classes_and_reports_bad_files(shapes_run, shapes_dir
 def shapes_export(shapes_run, shapes_dir) -> tuple[Path, subprocess.CompletedProcess]:
     """The smoke model of `shapes_run` exported to every format (into its own folder's serving/ and export/)."""
     out, _ = shapes_run
-    result = run_project(
-        "classifier",
-        "export",
-        "--preset",
-        "smoke",
-        "--set",
-        f"data.dir={shapes_dir}",
-        "--set",
-        f"data.cache_dir={out / 'cache'}",
-        "--output-dir",
-        str(out),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out, result
+    return out, _run_on_shapes("export", shapes_dir, out)
 
 
 @pytest.mark.slow
