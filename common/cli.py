@@ -11,6 +11,10 @@ Commands:
   optimize  prune and quantization-aware train model.keras, compare TF Lite sizes, accuracy, latency
   config    print every config key of the chosen preset, with its value
 
+A project may add commands of its own (the chatbot's `chat`, say): its config
+module's `COMMANDS` maps each name to a line of help, and its `Project.run_command`
+carries them out.
+
 The config is validated before TensorFlow is imported: an unknown preset, key
 or a value of the wrong type exits with code 2 and a message listing what is valid.
 """
@@ -30,17 +34,25 @@ from common.paths import ArtifactPaths
 COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "config")
 
 
-def build_parser(name: str, presets: dict[str, Any], default_preset: str) -> argparse.ArgumentParser:
-    """The argument parser; the epilog lists the presets with the first line of their docstrings."""
+def build_parser(
+    name: str, presets: dict[str, Any], default_preset: str, extra_commands: dict[str, str] | None = None
+) -> argparse.ArgumentParser:
+    """The argument parser; the epilog lists the presets with the first line of their docstrings.
+
+    `extra_commands`: the project's own commands beside `COMMANDS`, by name, with a line of help each.
+    """
+    extra_commands = extra_commands or {}
     preset_help = "\n".join(f"  {p:8s} {(fn.__doc__ or '').strip().splitlines()[0]}" for p, fn in presets.items())
+    project_help = "".join(f"\n  {c:9s} {text}" for c, text in extra_commands.items())
+    description = __doc__.split("\n\n")[1] + (f"\n\n{name}'s own commands:{project_help}" if project_help else "")
     parser = argparse.ArgumentParser(
         prog=f"python -m projects.{name}",
-        description=__doc__.split("\n\n")[1],
+        description=description,
         epilog=f"presets:\n{preset_help}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("inputs", nargs="*", help="files for `predict`")
+    parser.add_argument("command", choices=(*COMMANDS, *extra_commands))
+    parser.add_argument("inputs", nargs="*", help="files for `predict` (or arguments of a project's own command)")
     parser.add_argument("--preset", default=default_preset, help=f"one of: {', '.join(presets)}")
     parser.add_argument(
         "--set",
@@ -61,7 +73,7 @@ def parse(name: str, argv: list[str] | None) -> tuple[argparse.Namespace, Any]:
     """Parse `argv` and build the config; exits with code 2 on any config error."""
     config_module = importlib.import_module(f"projects.{name}.config")
     presets = config_module.PRESETS
-    parser = build_parser(name, presets, config_module.DEFAULT_PRESET)
+    parser = build_parser(name, presets, config_module.DEFAULT_PRESET, getattr(config_module, "COMMANDS", None))
     args = parser.parse_args(argv)
     try:
         cfg = make_config(presets, args.preset)
@@ -129,10 +141,8 @@ def _evaluate(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactP
 
 
 def _export(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
-    from common.export import export_project
-
     model = load_trained_model(project.name, paths)
-    result = export_project(project, cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
+    result = project.export(cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
     if result.problems:
         sys.exit("error: export: " + "; ".join(result.problems))
 
@@ -213,6 +223,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
         _export(project, args, cfg, paths)
     if args.command == "demo":
         _demo(project, args, cfg, paths)
+    if args.command not in COMMANDS:
+        project.run_command(args.command, cfg, paths, args)
     if args.command == "predict":
         failed = project.predict(cfg, load_trained_model(name, paths), args.inputs)
         if failed:

@@ -25,6 +25,8 @@ from common.paths import ArtifactPaths
 if TYPE_CHECKING:
     import keras
 
+    from common.export import ExportResult
+
 
 class Project:
     """Base class of a project's spec. Subclasses set the class attributes and hooks."""
@@ -39,6 +41,8 @@ class Project:
         "tfjs_uint8": 0.1,
     }
     metric_name: ClassVar[str] = "accuracy"  # what `answer_metric` measures, for the parity report
+    # Export: the largest `output_distance` allowed for float formats (uint8 outputs may differ by a rounding step).
+    float_tolerance: ClassVar[float] = 1e-4
 
     def load_data(self, cfg: Any) -> DataSplits:
         """Train/val/test datasets of unbatched (input, target) pairs, with their source."""
@@ -74,6 +78,17 @@ class Project:
         """Metrics on the test split and the plots written to `paths.plots`, for the report."""
         raise NotImplementedError
 
+    def export(
+        self, cfg: Any, model: keras.Model, data: DataSplits, paths: ArtifactPaths, verbose: bool = False
+    ) -> ExportResult:
+        """Export to every format and check each against Keras; the default is `common.export.export_project`.
+
+        A project whose formats cannot all take the serving model as is (the chatbot's string ops) overrides it.
+        """
+        from common.export import export_project
+
+        return export_project(self, cfg, model, data, paths, verbose=verbose)
+
     def serving_model(self, model: keras.Model) -> keras.Model:
         """The model that is exported: raw input in, final answer out."""
         return model
@@ -85,6 +100,13 @@ class Project:
     def predict(self, cfg: Any, model: keras.Model, inputs: Sequence[str]) -> int:
         """Print predictions for files named on the command line; returns the number that failed."""
         raise NotImplementedError(f"project {self.name} has no predict command")
+
+    def run_command(self, command: str, cfg: Any, paths: ArtifactPaths, args: Any) -> None:
+        """Carry out one of the project's own commands (named in its config module's `COMMANDS`).
+
+        `args` is the parsed command line (`args.inputs`: the words after the command; `args.verbose`, `args.port`).
+        """
+        raise NotImplementedError(f"project {self.name} has no command {command!r}")
 
     def extra_signatures(self, serving: keras.Model) -> dict[str, Callable]:
         """SavedModel signatures beside `serving_default`, e.g. one taking encoded images that no converter takes.
@@ -118,6 +140,16 @@ class Project:
         if len(outputs) != 1:
             raise NotImplementedError(f"{self.name}: outputs {sorted(outputs)}; override final_answer to pick one")
         return np.argmax(next(iter(outputs.values())), axis=-1)
+
+    def output_distance(self, outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+        """How far a format's outputs are from Keras's, compared with its bound: by default the largest |difference|.
+
+        A project whose outputs are not aligned element by element (a detector's boxes after NMS, whose order may
+        change when scores tie) overrides it, e.g. to compare IoU-matched boxes.
+        """
+        from common.export.parity import max_abs_diff
+
+        return max_abs_diff(outputs, reference)
 
     def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
         """`metric_name` of the final answers against the test targets: accuracy by default."""

@@ -33,7 +33,7 @@ from common.paths import REPO_ROOT, ArtifactPaths
 from common.project import Project
 
 from . import onnx, savedmodel, tfjs, tflite
-from .parity import FLOAT_TOLERANCE, Arrays, ParityRow, in_batches, max_abs_diff
+from .parity import Arrays, ParityRow, in_batches
 from .parity import write as write_parity
 from .tools import size_bytes
 
@@ -156,7 +156,7 @@ class _Checker:
             format=name,
             path=_shown(path),
             size_bytes=size_bytes(path),
-            max_abs_diff=max_abs_diff(outputs, self.reference),
+            max_abs_diff=self.project.output_distance(outputs, self.reference),
             agreement=float(np.mean(answers == self.reference_answers)),
             metric=self.project.answer_metric(answers, self.targets),
             bound=bound,
@@ -181,16 +181,16 @@ def _signature(serving: keras.Model, reference: Arrays) -> dict[str, dict[str, s
 def _check_savedmodel(check: _Checker, staging: Path) -> ParityRow:
     start = time.perf_counter()
     try:
-        row = check.row("savedmodel", staging, savedmodel.load(staging), FLOAT_TOLERANCE, 256)
+        row = check.row("savedmodel", staging, savedmodel.load(staging), check.project.float_tolerance, 256)
     except Exception as err:
-        row = ParityRow("savedmodel", _shown(staging), bound=FLOAT_TOLERANCE, error=str(err))
+        row = ParityRow("savedmodel", _shown(staging), bound=check.project.float_tolerance, error=str(err))
     row.seconds = round(time.perf_counter() - start, 1)
     return row
 
 
 def _convert_and_check(check: _Checker, fmt: Format, staging: Path) -> ParityRow:
     start = time.perf_counter()
-    bound = check.project.quantized_tolerance.get(fmt.name) if fmt.quantized else FLOAT_TOLERANCE
+    bound = check.project.quantized_tolerance.get(fmt.name) if fmt.quantized else check.project.float_tolerance
     try:
         convert_into_place(fmt, staging)
         row = check.row(fmt.name, fmt.path, fmt.load(fmt.path), bound, fmt.batch_size)
@@ -265,7 +265,7 @@ def _write_report(
         "examples": len(next(iter(reference.values()))),
         "data_source": data.source,
         "metric": project.metric_name,
-        "float_tolerance": FLOAT_TOLERANCE,
+        "float_tolerance": project.float_tolerance,
     }
     write_parity(result.rows, summary, paths.parity_json, paths.parity_md)
     print(f"SavedModel: {summary['savedmodel'] or 'not published'}\nParity: {_shown(paths.parity_md)}")

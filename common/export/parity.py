@@ -3,8 +3,9 @@
 For each format: the largest absolute difference of any float output to Keras's,
 the share of final answers (a classifier's class) that agree with Keras's, the
 project's metric on the test split, and the file size. Float formats must match
-Keras within `FLOAT_TOLERANCE`; quantized ones within the project's documented
-bound (`Project.quantized_tolerance`). The result goes to `parity.json` and `parity.md`.
+Keras within `FLOAT_TOLERANCE` (or the project's `float_tolerance`); quantized ones
+within the project's documented bound (`Project.quantized_tolerance`). A project
+may measure the difference its own way (`Project.output_distance`). The result goes to `parity.json` and `parity.md`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-FLOAT_TOLERANCE = 1e-4
+from common.project import Project
+
+FLOAT_TOLERANCE = Project.float_tolerance  # unless a project sets its own
 
 Arrays = dict[str, np.ndarray]  # named arrays, batch first: a format's inputs or outputs
 
@@ -89,7 +92,8 @@ def write(rows: list[ParityRow], summary: dict[str, Any], json_path: Path, md_pa
         f"# {summary['project']}: export parity",
         "",
         f"{summary['examples']} test examples ({summary['data_source']}) through Keras and every format. "
-        f"Float formats must match Keras within {FLOAT_TOLERANCE:g}; quantized ones within the project's bound. "
+        f"Float formats must match Keras within {summary['float_tolerance']:g}; "
+        "quantized ones within the project's bound. "
         f"SavedModel: `{summary['savedmodel']}`.",
         "",
         f"| format | size | max abs diff to Keras | bound | answers agreeing | {metric} | ok |",
