@@ -119,5 +119,5 @@ bench-serving: install ## load test of the embedded server against in-process ca
 tensorboard: install ## TensorBoard over the project's logs on 127.0.0.1:6006
 	$(VENV)/bin/tensorboard --logdir artifacts/$(project)/logs --host 127.0.0.1 --port 6006
 
-clean: ## delete the project's artifacts (artifacts/<project>/)
-	rm -rf artifacts/$(project)
+clean: ## delete the project's artifacts (artifacts/<project>/ and its served versions in artifacts/serving/)
+	rm -rf artifacts/$(project) artifacts/serving/$(project)

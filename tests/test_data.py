@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from common.data import tfds_source
-from common.data.splits import seeded_split
+from common.data.splits import dataset_to_numpy, seeded_split
 from projects.mnist.config import DataConfig
 from projects.mnist.data import load_digit_image, load_npm_digits, load_predict_inputs, load_splits
 
@@ -30,6 +30,18 @@ def test_seeded_split_is_deterministic_and_disjoint():
     train, val, test = a
     assert (len(train), len(val), len(test)) == (700, 100, 200)
     assert len(set(train) | set(val) | set(test)) == 1000
+
+
+def test_dataset_to_numpy_reads_a_mapped_dataset_whole_in_order():
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.range(2500).map(lambda i: (tf.fill([3], tf.cast(i, tf.float32)), i * 2))
+    x, y = dataset_to_numpy(ds, chunk=1024)
+    assert x.shape == (2500, 3) and y.shape == (2500,)
+    np.testing.assert_array_equal(x[:, 0], np.arange(2500))
+    np.testing.assert_array_equal(y, np.arange(2500) * 2)
+    with pytest.raises(ValueError, match="empty"):
+        dataset_to_numpy(ds.take(0))
 
 
 def test_seeded_split_rejects_bad_fractions():

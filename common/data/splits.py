@@ -52,6 +52,12 @@ def seeded_split(
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
-def dataset_to_numpy(ds: tf.data.Dataset) -> tuple[np.ndarray, ...]:
-    """An unbatched dataset of tuples, whole, as one numpy array per tuple element."""
-    return next(iter(ds.batch(1 << 30).as_numpy_iterator()))
+def dataset_to_numpy(ds: tf.data.Dataset, chunk: int = 1024) -> tuple[np.ndarray, ...]:
+    """An unbatched dataset of tuples, whole, as one numpy array per tuple element.
+
+    Read `chunk` examples at a time and concatenated: one giant batch stalls on a mapped dataset.
+    """
+    parts = list(ds.batch(chunk).as_numpy_iterator())
+    if not parts:
+        raise ValueError("dataset_to_numpy: the dataset is empty")
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
