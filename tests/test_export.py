@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +167,18 @@ def test_interrupted_export_publishes_nothing_and_says_why(mnist_smoke_run, tmp_
     assert not (tmp_path / "export").exists()
     parity = json.loads((tmp_path / "parity.json").read_text())
     assert parity["ok"] is False and parity["version"] is None
+
+
+def test_staging_left_by_a_killed_export_is_removed_by_the_next(tmp_path):
+    model_dir = tmp_path / "mnist"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    abandoned = model_dir / f"{savedmodel.STAGING_PREFIX}{dead.pid}-abc"
+    running = model_dir / f"{savedmodel.STAGING_PREFIX}{os.getpid()}-def"
+    for folder in (abandoned, running, model_dir / "1"):
+        folder.mkdir(parents=True)
+    assert savedmodel.remove_abandoned_staging(model_dir) == [abandoned]
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(["1", running.name])
 
 
 @pytest.mark.slow

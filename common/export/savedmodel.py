@@ -67,7 +67,8 @@ def stage(serving: keras.Model, repository: Path, name: str, writer: Writer | No
     """
     model_dir = repository / name
     model_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
+    remove_abandoned_staging(model_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=model_dir))
     staging.chmod(0o755)  # mkdtemp makes it private; a server running as another user must read the version
     try:
         (writer or write_savedmodel)(serving, staging)
@@ -75,6 +76,31 @@ def stage(serving: keras.Model, repository: Path, name: str, writer: Writer | No
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging
+
+
+def remove_abandoned_staging(model_dir: Path) -> list[Path]:
+    """Delete staging folders left by exports whose process is gone (killed mid-write); returns them.
+
+    A staging folder is named `.staging-<pid>-<random>`; one whose process still runs is another export's.
+    """
+    removed = []
+    for folder in model_dir.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
 
 
 def versions(model_dir: Path) -> list[int]:
