@@ -13,32 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
-from .machine import describe_machine
-
-RESULTS = Path(__file__).parent / "results" / "classifier.json"
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_preset(preset: str, out: Path) -> dict:
-    """One `python -m projects.classifier all` run; returns its report plus wall-clock seconds."""
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "projects.classifier", "all", "--preset", preset, "--output-dir", str(out)],
-        cwd=REPO,
-        check=True,
-    )
-    report = json.loads((out / "report.json").read_text())
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    return report
+from .runs import run_preset, write_results
 
 
 def small_cnn(size: int, n_classes: int):
@@ -106,7 +87,7 @@ def main() -> None:
     quiet_tensorflow()
 
     with tempfile.TemporaryDirectory() as tmp:
-        report = run_preset(args.preset, Path(tmp))
+        report = run_preset("classifier", args.preset, Path(tmp))
     m = report["metrics"]
     print(f"{args.preset}: macro F1 {m['macro_f1']:.4f} in {report['train_seconds']} s; training the baselines")
     base = baselines(args.preset, report["train_seconds"])
@@ -114,8 +95,6 @@ def main() -> None:
         "benchmark": "classifier end to end (train + evaluate) against baselines trained as long",
         "preset": args.preset,
         "data": report["data"],
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": describe_machine(),
         "macro_f1": round(m["macro_f1"], 4),
         "accuracy": round(m["accuracy"], 4),
         "train_seconds": report["train_seconds"],
@@ -124,10 +103,8 @@ def main() -> None:
         **base,
         "per_class_f1": {name: round(c["f1"], 4) for name, c in m["per_class"].items()},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "data", "per_class_f1")}, indent=2))
-    print(f"wrote {RESULTS}")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("data", "per_class_f1")}, indent=2))
+    write_results("classifier", result)
 
 
 if __name__ == "__main__":

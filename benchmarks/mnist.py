@@ -7,34 +7,13 @@ Writes benchmarks/results/mnist.json; the README's figures are quoted from it.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
-from .machine import describe_machine
-
-RESULTS = Path(__file__).parent / "results" / "mnist.json"
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_once(preset: str, out: Path) -> dict:
-    """One `python -m projects.mnist all` run; returns its report plus wall-clock seconds."""
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "projects.mnist", "all", "--preset", preset, "--output-dir", str(out)],
-        cwd=REPO,
-        check=True,
-    )
-    report = json.loads((out / "report.json").read_text())
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    return report
+from .runs import run_preset, write_results
 
 
 def main() -> None:
@@ -47,7 +26,7 @@ def main() -> None:
     runs = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            report = run_once(args.preset, Path(tmp))
+            report = run_preset("mnist", args.preset, Path(tmp))
         m = report["metrics"]
         runs.append(
             {
@@ -63,18 +42,12 @@ def main() -> None:
         "benchmark": "mnist end to end (train + evaluate)",
         "preset": args.preset,
         "data": report["data"],
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": describe_machine(),
         "runs": runs,
         "accuracy_mean": round(statistics.mean(r["accuracy"] for r in runs), 4),
         "accuracy_min": min(r["accuracy"] for r in runs),
         "train_seconds_mean": round(statistics.mean(r["train_seconds"] for r in runs), 1),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    kept = {k: v for k, v in previous.items() if k not in result}  # e.g. benchmarks/mnist_optimize.py's keys
-    RESULTS.write_text(json.dumps({**result, **kept}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results("mnist", result, keep_other_keys=True)  # e.g. benchmarks/mnist_optimize.py's keys
 
 
 if __name__ == "__main__":

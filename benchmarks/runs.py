@@ -1,0 +1,49 @@
+"""What every project benchmark does: run a preset end to end in a fresh folder, and record the figures.
+
+`run_preset` runs `python -m projects.<name> all` (train, then evaluate) as a user would and
+returns its report; `write_results` stores a benchmark's figures with the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .machine import describe_machine
+
+RESULTS_DIR = Path(__file__).parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_preset(project: str, preset: str, out: Path, *overrides: str) -> dict[str, Any]:
+    """One `python -m projects.<project> all --preset <preset>` into `out`; its report.json plus `wall_seconds`.
+
+    `overrides`: extra `--set key=value` arguments. Raises CalledProcessError if the run fails.
+    """
+    start = time.perf_counter()
+    command = [sys.executable, "-m", f"projects.{project}", "all", "--preset", preset, "--output-dir", str(out)]
+    for override in overrides:
+        command += ["--set", override]
+    subprocess.run(command, cwd=REPO, check=True)
+    report = json.loads((out / "report.json").read_text())
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return report
+
+
+def write_results(name: str, result: dict[str, Any], keep_other_keys: bool = False) -> Path:
+    """Write `benchmarks/results/<name>.json`: `result` plus today's date and the machine.
+
+    `keep_other_keys`: keep keys of the existing file that `result` lacks (figures another benchmark merges in).
+    """
+    path = RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamped = {**result, "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": describe_machine()}
+    previous = json.loads(path.read_text()) if keep_other_keys and path.exists() else {}
+    path.write_text(json.dumps({**stamped, **{k: v for k, v in previous.items() if k not in stamped}}, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
