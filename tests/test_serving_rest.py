@@ -12,7 +12,7 @@ import pytest
 
 from serving.server import ModelServer
 
-from .serving_models import add_version, digit_images, digits_savedmodel, write_echo, write_scaler
+from .serving_models import api_test_repository, digit_images
 
 MODELS_CONFIG = """
 model_config_list {
@@ -31,12 +31,7 @@ LIMIT = 256 * 1024  # the test server's request size limit
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    repository = tmp_path_factory.mktemp("repository")
-    add_version(repository, "digits", 1, digits_savedmodel())
-    write_scaler(repository / "scaler" / "1", 1.0)
-    write_scaler(repository / "scaler" / "2", 2.0)
-    write_echo(repository / "echo" / "1")
-    (repository / "models.config").write_text(MODELS_CONFIG)
+    repository = api_test_repository(tmp_path_factory.mktemp("repository"), MODELS_CONFIG, echo=True)
     with (
         ModelServer(repository, rest_port=0, grpc_port=0, max_request_bytes=LIMIT, report=lambda line: None) as server,
         httpx.Client(base_url=server.rest_url, timeout=30) as client,
