@@ -87,7 +87,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| metric (test) | value |",
         "|---|---|",
     ]
-    scalars = {k: v for k, v in report["metrics"].items() if isinstance(v, int | float)}
+    scalars = {k: v for k, v in report["metrics"].items() if isinstance(v, int | float | str)}  # str: a note
     lines += [f"| {k} | {_fmt(v)} |" for k, v in scalars.items()]
     per_class = report["metrics"].get("per_class")
     if per_class:
@@ -96,6 +96,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
             for name, m in per_class.items()
         ]
+    for title, rows in report["metrics"].get("tables", {}).items():  # e.g. the chatbot's sample conversations
+        columns = list(rows[0]) if rows else []
+        lines += ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in rows:
+            lines.append("| " + " | ".join(str(row[c]).replace("|", "/").replace("\n", " / ") for c in columns) + " |")
     for plot in report.get("plots", []):
         lines += ["", f"![{Path(plot).stem.replace('_', ' ')}]({plot})"]
     return "\n".join(lines) + "\n"

@@ -64,6 +64,11 @@ class Project:
         """Applied to training batches only (`training=True`); None for no augmentation."""
         return None
 
+    def augment_pairs(self, cfg: Any) -> Callable | None:
+        """Maps training batches (inputs, targets) -> (inputs, targets) in tf.data, after `augmentation`: for changes
+        that must change the targets too (a mirrored road negates the steering). None for none."""
+        return None
+
     def class_weight(self, cfg: Any, data: DataSplits) -> dict[int, float] | None:
         """Loss weight per class id for `fit` (e.g. to balance an imbalanced training split); None weighs all alike."""
         return None

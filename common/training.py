@@ -143,14 +143,19 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def batched(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: int | None = None, augment=None) -> tf.data.Dataset:
-    """Cache, optionally shuffle (reshuffled each epoch) and augment, batch and prefetch."""
+def batched(
+    ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: int | None = None, augment=None, augment_pairs=None
+) -> tf.data.Dataset:
+    """Cache, optionally shuffle (reshuffled each epoch) and augment (inputs; then `augment_pairs`: both), batch and
+    prefetch."""
     ds = ds.cache()
     if shuffle_seed is not None:
         ds = ds.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment_pairs is not None:
+        ds = ds.map(augment_pairs, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -223,7 +228,9 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
         )
 
     augment = project.augmentation(cfg)
-    train_ds = batched(data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment)
+    train_ds = batched(
+        data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment, augment_pairs=project.augment_pairs(cfg)
+    )
     val_ds = batched(data.val, tcfg.batch_size)
 
     start = time.perf_counter()

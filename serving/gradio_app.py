@@ -51,27 +51,36 @@ def predictor(project: str, repository: Path, version: int | None = None) -> tup
     model = LoadedVersion(name, number, path)
     signature_name = getattr(demo, "SIGNATURE", SIGNATURE)  # a demo may feed another signature
     signature = model.signature(signature_name)
+    answer = getattr(demo, "answer", None) or demo.labels  # a demo whose answer is not labels (an image) names it
+    if hasattr(demo, "use_signature"):  # a demo whose request depends on the model (the GAN's noise length)
+        demo.use_signature(signature)
 
     def predict(*values: Any) -> Any:
         try:
             inputs = demo.gradio_request(*values)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        return demo.labels(model.predict(signature_name, signature.check_inputs(inputs)))
+        outputs = model.predict(signature_name, signature.check_inputs(inputs))
+        if hasattr(demo, "annotate"):  # an answer drawn on the input (the detector's boxes on the image)
+            return demo.annotate(inputs, outputs)
+        return answer(outputs)
 
     return predict, f"Model: {name} version {number} ({path})"
 
 
 def build_app(project: str, repository: Path, version: int | None = None) -> Any:
-    """The Gradio app (a `gr.Interface`), not yet launched."""
+    """The Gradio app (a `gr.Interface`, or the demo module's own `build_app`), not yet launched."""
     import gradio as gr
 
     demo, _ = project_demo(project)
+    if hasattr(demo, "build_app"):  # a demo with its own layout (the chatbot's chat window)
+        return demo.build_app(repository, version)
     predict, source = predictor(project, repository, version)
+    labels = gr.Label(num_top_classes=3, label="Prediction")  # unless the demo has other outputs (an image)
     return gr.Interface(
         fn=predict,
         inputs=demo.gradio_inputs(),
-        outputs=gr.Label(num_top_classes=3, label="Prediction"),
+        outputs=demo.gradio_outputs() if hasattr(demo, "gradio_outputs") else labels,
         title=demo.TITLE,
         description=f"{demo.DESCRIPTION}\n\n{source}",
         flagging_mode="never",

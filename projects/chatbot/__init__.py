@@ -1,0 +1,1 @@
+"""Transformer chatbot: a small encoder-decoder trained on real chit-chat conversations."""

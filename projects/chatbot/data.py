@@ -1,0 +1,138 @@
+"""The chatbot's data: conversations turned into (context, reply) pairs, split by conversation.
+
+Sources (both offline, installed with the Python packages):
+- `chitchat`: PyPI `chitchat-dataset` (MIT), 7,168 real two-person chats; consecutive
+  messages of one speaker are joined into one turn (about 131,600 turn pairs).
+- `chatterbot`: PyPI `chatterbot-corpus` (BSD), the English YAML files: about 2,000 short
+  scripted exchanges, for the smoke preset and tests.
+
+Each turn after the first is a reply; its context is the `context_turns` turns before it,
+joined by newlines (the tokenizer turns them into `<sep>`). Conversations are shuffled with
+`split_seed` and cut into train/val/test, so no conversation is in two splits. The vocabulary
+is learned from the training split only.
+
+Examples: ({"context": (context_len,) int32, "reply_in": (reply_len,) int32}, target (reply_len,) int32),
+where `reply_in` is <start> + the reply and `target` the reply + <end> (teacher forcing).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from common.data.splits import DataSplits, seeded_split
+
+from . import tokenizer
+from .config import DataConfig
+
+
+@dataclass
+class Pairs:
+    """(context, reply) texts of one split; `conversation` is the index of the conversation each came from."""
+
+    contexts: list[str]
+    replies: list[str]
+    conversation: list[int]
+
+
+@dataclass
+class Corpus:
+    train: Pairs
+    val: Pairs
+    test: Pairs
+    vocabulary: list[str]
+    source: str
+
+
+def chitchat_conversations() -> list[list[str]]:
+    """Every chitchat-dataset conversation as its list of turns (a speaker's consecutive messages joined)."""
+    import chitchat_dataset
+
+    conversations = []
+    for _, convo in sorted(chitchat_dataset.Dataset().items()):
+        turns = [" ".join(m["text"].strip() for m in turn).strip() for turn in convo["messages"]]
+        conversations.append([t.replace("\n", " ") for t in turns if t])
+    return conversations
+
+
+def chatterbot_conversations() -> list[list[str]]:
+    """The English chatterbot-corpus conversations, each a list of turns (non-string entries skipped)."""
+    from chatterbot_corpus.corpus import DATA_DIRECTORY
+
+    conversations = []
+    for path in sorted((Path(DATA_DIRECTORY) / "english").glob("*.yml")):
+        for convo in yaml.safe_load(path.read_text()).get("conversations", []):
+            turns = [str(t).replace("\n", " ").strip() for t in convo if isinstance(t, str | int | float)]
+            if len([t for t in turns if t]) >= 2:
+                conversations.append([t for t in turns if t])
+    return conversations
+
+
+def to_pairs(conversations: list[list[str]], indices: np.ndarray, context_turns: int) -> Pairs:
+    """The (context, reply) pairs of the conversations at `indices`, in order."""
+    pairs = Pairs([], [], [])
+    for k in indices:
+        turns = conversations[k]
+        for i in range(1, len(turns)):
+            pairs.contexts.append("\n".join(turns[max(0, i - context_turns) : i]))
+            pairs.replies.append(turns[i])
+            pairs.conversation.append(int(k))
+    return pairs
+
+
+@functools.cache
+def _load_corpus(cfg_json: str) -> Corpus:
+    cfg = DataConfig(**json.loads(cfg_json))
+    conversations = chitchat_conversations() if cfg.source == "chitchat" else chatterbot_conversations()
+    source = "pypi:chitchat-dataset" if cfg.source == "chitchat" else "pypi:chatterbot-corpus (english)"
+    order = np.arange(len(conversations))
+    if cfg.max_conversations:
+        order = np.sort(np.random.default_rng(cfg.split_seed).permutation(len(order))[: cfg.max_conversations])
+    train_idx, val_idx, test_idx = seeded_split(len(order), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    splits = [to_pairs(conversations, np.sort(order[idx]), cfg.context_turns) for idx in (train_idx, val_idx, test_idx)]
+    train_turns = [t for k in order[train_idx] for t in conversations[k]]
+    vocabulary = tokenizer.learn_vocabulary(tokenizer.normalize_all(train_turns), cfg.vocab_size, cfg.min_count)
+    return Corpus(*splits, vocabulary=vocabulary, source=source)
+
+
+def load_corpus(cfg: DataConfig) -> Corpus:
+    """The pairs of each split and the training split's vocabulary (computed once per process)."""
+    return _load_corpus(json.dumps(asdict(cfg), sort_keys=True))
+
+
+def encode_pairs(pairs: Pairs, vocabulary: list[str], cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Context ids (n, context_len) and reply ids (n, reply_len + 1), both int32."""
+    vectorizer = tokenizer.make_vectorizer(vocabulary)
+    contexts = tokenizer.batched_ids(
+        lambda t: tokenizer.encode_contexts(t, vectorizer, cfg.context_len), pairs.contexts
+    )
+    replies = tokenizer.batched_ids(lambda t: tokenizer.encode_replies(t, vectorizer, cfg.reply_len), pairs.replies)
+    return contexts, replies
+
+
+def to_dataset(contexts: np.ndarray, replies: np.ndarray) -> tf.data.Dataset:
+    """Teacher forcing: ({"context", "reply_in": reply[:-1]}, target: reply[1:]) per pair, unbatched."""
+    inputs = {"context": contexts, "reply_in": replies[:, :-1]}
+    return tf.data.Dataset.from_tensor_slices((inputs, replies[:, 1:]))
+
+
+def load_splits(cfg: DataConfig) -> DataSplits:
+    """Train/val/test datasets of token ids (see the module docstring)."""
+    corpus = load_corpus(cfg)
+    datasets, sizes = {}, {}
+    for name in ("train", "val", "test"):
+        pairs = getattr(corpus, name)
+        if not pairs.replies:
+            raise ValueError(
+                f"the {name} split of {corpus.source} is empty; use more conversations (data.max_conversations) "
+                "or a larger data.val_fraction / data.test_fraction"
+            )
+        datasets[name] = to_dataset(*encode_pairs(pairs, corpus.vocabulary, cfg))
+        sizes[name] = len(pairs.replies)
+    return DataSplits(**datasets, source=corpus.source, sizes=sizes)

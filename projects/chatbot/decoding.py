@@ -1,0 +1,159 @@
+"""Generating replies: greedy, top-k and nucleus sampling (with temperature) in `tf.while_loop`, and beam search.
+
+All of them drive the two models of `model.step_models`: the encoder runs once, then the
+decoder step once per word, on a fixed-length reply buffer (<start> + the words so far, zeros
+after). Reply ids come back as (batch, reply_len) int32: the words, then <end>, then zeros.
+
+- greedy: the likeliest word at each step (what every exported format is checked on).
+- top_k: sample among the `top_k` likeliest words, logits divided by `temperature`.
+- nucleus: sample among the fewest likeliest words whose probabilities add up to `top_p`.
+- beam: keep the `beam_width` likeliest partial replies; finished ones are scored by
+  log-probability / length ** `length_penalty`.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import DecodeConfig
+from .tokenizer import END, START
+
+NEG_INF = -1e9
+
+
+def filter_logits(logits: tf.Tensor, strategy: str, top_k: int, top_p: float) -> tf.Tensor:
+    """(batch, vocab) logits with the words a strategy may not pick set to -1e9 (greedy: unchanged).
+
+    `sample` applies both filters (top_k = vocab size and top_p = 1 turn them off).
+    """
+    if strategy in ("top_k", "sample"):
+        kth = tf.math.top_k(logits, k=top_k).values[:, -1:]
+        logits = tf.where(logits < kth, NEG_INF, logits)
+    if strategy in ("nucleus", "sample"):
+        ordered = tf.sort(logits, direction="DESCENDING", axis=-1)
+        cumulative = tf.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1)
+        # The smallest logit still needed to reach top_p (the first word always stays).
+        needed = tf.reduce_sum(tf.cast(cumulative - tf.nn.softmax(ordered, axis=-1) < top_p, tf.int32), axis=-1)
+        cutoff = tf.gather(ordered, tf.maximum(needed, 1) - 1, batch_dims=1)[:, None]
+        return tf.where(logits < cutoff, NEG_INF, logits)
+    return logits
+
+
+def generate(
+    encoder: keras.Model,
+    step: keras.Model,
+    context: tf.Tensor,
+    strategy: str = "greedy",
+    temperature: float | tf.Tensor = 1.0,
+    top_k: int = 20,
+    top_p: float | tf.Tensor = 0.9,
+    seed: int | tf.Tensor = 0,
+) -> tf.Tensor:
+    """Reply ids (batch, reply_len) int32 for context ids (batch, context_len), one `tf.while_loop` over positions.
+
+    Stops early when every reply has ended; ids after a reply's <end> are 0.
+    """
+    context = tf.convert_to_tensor(context, tf.int32)
+    reply_len = step.input["reply"].shape[1]
+    batch = tf.shape(context)[0]
+    encoded = encoder(context, training=False)["encoded"]
+    reply = tf.concat([tf.fill([batch, 1], START), tf.zeros([batch, reply_len - 1], tf.int32)], axis=1)
+    out = tf.zeros([batch, reply_len], tf.int32)
+    done = tf.zeros([batch], tf.bool)
+    seed = tf.cast(seed, tf.int32)
+
+    def body(t, reply, out, done):
+        position = tf.fill([batch], t)
+        result = step({"encoded": encoded, "context": context, "reply": reply, "position": position}, training=False)
+        if strategy == "greedy":
+            word = result["next_id"]
+        else:
+            logits = filter_logits(result["logits"] / temperature, strategy, top_k, top_p)
+            word = tf.cast(tf.random.stateless_categorical(logits, 1, seed=tf.stack([seed, t]))[:, 0], tf.int32)
+        word = tf.where(done, 0, tf.ensure_shape(word, done.shape))  # the loop keeps the batch size it started with
+        out += tf.one_hot(t, reply_len, dtype=tf.int32)[None] * word[:, None]
+        reply += tf.one_hot(t + 1, reply_len, dtype=tf.int32)[None] * word[:, None]  # no-op past the end
+        return t + 1, reply, out, done | tf.equal(word, END)
+
+    def not_finished(t, reply, out, done):
+        return tf.logical_and(t < reply_len, tf.logical_not(tf.reduce_all(done)))
+
+    _, _, out, _ = tf.while_loop(not_finished, body, [tf.constant(0), reply, out, done])
+    return out
+
+
+def beam_search(
+    encoder: keras.Model, step: keras.Model, context: np.ndarray, beam_width: int, length_penalty: float
+) -> np.ndarray:
+    """The best reply ids (reply_len,) int32 for one context (context_len,), by beam search."""
+    reply_len = step.input["reply"].shape[1]
+    context = np.asarray(context, np.int32)[None]
+    encoded = encoder(context, training=False)["encoded"].numpy()
+    beams = [(0.0, [])]  # (log-probability, words so far)
+    finished: list[tuple[float, list[int]]] = []
+    for t in range(reply_len):
+        replies = np.zeros((len(beams), reply_len), np.int32)
+        replies[:, 0] = START
+        for i, (_, words) in enumerate(beams):
+            replies[i, 1 : t + 1] = words[: reply_len - 1]
+        result = step(
+            {
+                "encoded": np.repeat(encoded, len(beams), 0),
+                "context": np.repeat(context, len(beams), 0),
+                "reply": replies,
+                "position": np.full(len(beams), t, np.int32),
+            },
+            training=False,
+        )
+        log_probs = tf.nn.log_softmax(result["logits"]).numpy()
+        candidates = []
+        for (score, words), row in zip(beams, log_probs, strict=True):
+            for word in np.argsort(row)[::-1][:beam_width]:
+                candidates.append((score + float(row[word]), [*words, int(word)]))
+        candidates.sort(key=lambda c: c[0], reverse=True)
+        beams = []
+        for score, words in candidates:
+            if words[-1] == END or t == reply_len - 1:
+                finished.append((score / len(words) ** length_penalty, words))
+            else:
+                beams.append((score, words))
+            if len(beams) == beam_width:
+                break
+        if not beams or (len(finished) >= beam_width and max(f[0] for f in finished) > beams[0][0]):
+            break
+    best = max(finished, key=lambda f: f[0])[1] if finished else beams[0][1]
+    out = np.zeros(reply_len, np.int32)
+    out[: len(best)] = best
+    return out
+
+
+class ReplyGenerator:
+    """Reply ids (batch, reply_len) int32 for contexts (batch, context_len) with the strategy of `cfg`.
+
+    The loop is traced once per input shape; the sampling seed is an argument, so a chat can vary it per turn.
+    """
+
+    def __init__(self, encoder: keras.Model, step: keras.Model, cfg: DecodeConfig) -> None:
+        self.encoder, self.step, self.cfg = encoder, step, cfg
+        self._loop = tf.function(
+            lambda context, seed: generate(
+                encoder, step, context, cfg.strategy, cfg.temperature, cfg.top_k, cfg.top_p, seed
+            ),
+            reduce_retracing=True,
+        )
+
+    def __call__(self, context: np.ndarray, seed: int | None = None) -> np.ndarray:
+        cfg = self.cfg
+        if cfg.strategy == "beam":
+            return np.stack(
+                [beam_search(self.encoder, self.step, c, cfg.beam_width, cfg.length_penalty) for c in context]
+            )
+        seed = cfg.seed if seed is None else seed
+        return self._loop(tf.constant(context, tf.int32), tf.constant(seed, tf.int32)).numpy()
+
+
+def reply_ids(encoder: keras.Model, step: keras.Model, context: np.ndarray, cfg: DecodeConfig) -> np.ndarray:
+    """Reply ids (batch, reply_len) int32 for contexts (batch, context_len) with the strategy of `cfg`."""
+    return ReplyGenerator(encoder, step, cfg)(context)

@@ -1,0 +1,76 @@
+"""How good the replies are: perplexity and token accuracy, a unigram baseline, BLEU and distinct-n.
+
+- perplexity: exp of the mean cross-entropy (no label smoothing) of the real target tokens
+  (the reply's words and its <end>), teacher-forced, on the validation split.
+- unigram perplexity: the same tokens scored by the training split's word frequencies
+  (add-one smoothed over the vocabulary): what a model that ignores the context and the
+  words before would get. The model should need far fewer guesses.
+- BLEU: sacrebleu's corpus BLEU of generated replies against the one real reply, both as
+  normalized words (`tokenize="none"`); chit-chat has many good replies, so it stays low.
+- distinct-n: unique n-grams / all n-grams over the generated replies (diversity; a model
+  that always says "i don't know" scores near 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .tokenizer import END
+
+
+def teacher_forced(model: keras.Model, dataset: tf.data.Dataset, batch_size: int = 256) -> dict[str, float]:
+    """Perplexity and token accuracy of `model` on an unbatched dataset of ({"context", "reply_in"}, target)."""
+    nll, hits, count = 0.0, 0, 0
+    for inputs, target in dataset.batch(batch_size):
+        logits = model(inputs, training=False)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        mask = target != 0
+        picked = tf.gather(log_probs, target, batch_dims=2)
+        nll -= float(tf.reduce_sum(tf.boolean_mask(picked, mask)))
+        hits += int(tf.reduce_sum(tf.cast((tf.argmax(logits, -1, output_type=tf.int32) == target) & mask, tf.int32)))
+        count += int(tf.reduce_sum(tf.cast(mask, tf.int32)))
+    return {"perplexity": math.exp(nll / count), "token_accuracy": hits / count, "tokens": count}
+
+
+def targets_of(dataset: tf.data.Dataset) -> np.ndarray:
+    """Every real target id (not padding) of an unbatched (inputs, target) dataset, flattened."""
+    targets = np.concatenate([t for _, t in dataset.batch(4096).as_numpy_iterator()])
+    return targets[targets != 0]
+
+
+def unigram_perplexity(train_targets: np.ndarray, val_targets: np.ndarray, vocab_size: int) -> float:
+    """Perplexity of `val_targets` under add-one smoothed word frequencies of `train_targets`."""
+    counts = np.bincount(train_targets, minlength=vocab_size)[1:].astype(np.float64) + 1.0  # id 0 is padding
+    log_probs = np.log(counts / counts.sum())
+    return float(math.exp(-log_probs[val_targets - 1].mean()))
+
+
+def words_of(ids: np.ndarray, vocabulary: Sequence[str]) -> list[str]:
+    """Reply ids (reply_len,) -> the words before <end> (padding and <start> dropped, [UNK] kept)."""
+    words = []
+    for i in ids:
+        if i == END:
+            break
+        if i > 0 and vocabulary[i] != "<start>":
+            words.append(vocabulary[i])
+    return words
+
+
+def distinct_n(replies: Sequence[Sequence[str]], n: int) -> float:
+    """Unique n-grams / all n-grams over `replies` (lists of words); 0 if there are none."""
+    grams = [tuple(r[i : i + n]) for r in replies for i in range(len(r) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
+    """sacrebleu corpus BLEU (0-100) of word lists against one reference each (already tokenized)."""
+    import sacrebleu
+
+    hyp = [" ".join(h) for h in hypotheses]
+    ref = [" ".join(r) for r in references]
+    return float(sacrebleu.corpus_bleu(hyp, [ref], tokenize="none", force=True).score)

@@ -1,0 +1,228 @@
+"""The chatbot's models: a transformer encoder-decoder (default) and a GRU baseline, trained with teacher forcing.
+
+Both take `context` (batch, context_len) int32 word ids (padded on the left) and
+`reply_in` (batch, reply_len) int32 (<start> + the reply so far) and return logits
+(batch, reply_len, vocab_size) for the next word at every position. They are built from
+two sub-models, `encoder` (context -> (batch, context_len, d_model)) and `decoder`
+((encoded, context, reply_in) -> (batch, reply_len, d_model)), plus `word_logits`, the
+output layer, which also stores the vocabulary in model.keras.
+
+- transformer: token + learned position embeddings; pre-norm blocks of multi-head
+  self-attention (padding mask in the encoder, causal mask in the decoder), cross-attention
+  to the encoded context (padding mask) and a ReLU feed-forward layer.
+- gru: a GRU over the context; a GRU over the reply started from the encoder's last state,
+  with dot-product attention over the encoded context (Luong style).
+
+`step_models` cuts a trained model into the two models every format runs: the encoder, and a
+decoder step that returns the next word's logits at one position of a fixed-length reply.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+from common.export.layers import ClassIndex
+
+from .config import ChatbotConfig, ModelConfig
+from .tokenizer import PAD, START, UNK
+
+PACKAGE = "chatbot"
+NEVER_GENERATED = (PAD, UNK, START)
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class PositionalEmbedding(layers.Layer):
+    """(batch, length) int ids -> (batch, length, dim): word embedding * sqrt(dim) + learned position embedding."""
+
+    def __init__(self, vocab_size: int, length: int, dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size, self.length, self.dim = vocab_size, length, dim
+        self.words = layers.Embedding(vocab_size, dim, name="words")
+        self.positions = layers.Embedding(length, dim, name="positions")
+
+    def build(self, input_shape) -> None:
+        self.words.build(input_shape)
+        self.positions.build((self.length,))
+
+    def call(self, ids):
+        return self.words(ids) * math.sqrt(self.dim) + self.positions(ops.arange(self.length))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "vocab_size": self.vocab_size, "length": self.length, "dim": self.dim}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class WordLogits(layers.Dense):
+    """The output layer, one logit per word; it keeps the vocabulary (id -> word) in the model's config."""
+
+    def __init__(self, vocabulary: list[str], **kwargs) -> None:
+        kwargs.pop("units", None)
+        super().__init__(len(vocabulary), **kwargs)
+        self.vocabulary = list(vocabulary)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "vocabulary": self.vocabulary}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy of logits (batch, length, vocab) against ids (batch, length), label-smoothed, padding ignored.
+
+    The target gets 1 - smoothing of the probability and every word smoothing / vocab; the mean is over
+    real target tokens (id != 0) only.
+    """
+
+    def __init__(self, smoothing: float = 0.0, name: str = "smoothed_crossentropy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        nll = -ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
+        loss = (1.0 - self.smoothing) * nll - self.smoothing * ops.mean(log_probs, axis=-1)
+        mask = ops.cast(ops.not_equal(y_true, 0), "float32")
+        # Scaled so that Keras's mean over every position is the mean over real tokens.
+        scale = ops.cast(ops.size(mask), "float32") / ops.maximum(ops.sum(mask), 1.0)
+        return loss * mask * scale
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class TokenAccuracy(keras.metrics.Mean):
+    """Share of real target tokens (id != 0) whose highest logit is the target word."""
+
+    def __init__(self, name: str = "token_accuracy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32")
+        return super().update_state(hits, sample_weight=ops.cast(ops.not_equal(y_true, 0), "float32"))
+
+
+def _padding_mask(context):
+    """(batch, context_len) ids -> (batch, 1, context_len) bool: True where a query may attend."""
+    return ops.expand_dims(ops.not_equal(context, 0), 1)
+
+
+def _feed_forward(x, cfg: ModelConfig, name: str):
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ff_norm")(x)
+    y = layers.Dense(cfg.ff_dim, activation="relu", name=f"{name}_ff_in")(y)  # GELU's erfc has no ONNX op
+    y = layers.Dense(cfg.d_model, name=f"{name}_ff_out")(y)
+    return x + layers.Dropout(cfg.dropout)(y)
+
+
+def _attention(cfg: ModelConfig, name: str) -> layers.MultiHeadAttention:
+    return layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=name)
+
+
+def transformer_encoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
+    """context (batch, context_len) int32 -> (batch, context_len, d_model)."""
+    m = cfg.model
+    context = keras.Input((cfg.data.context_len,), dtype="int32", name="context")
+    mask = _padding_mask(context)
+    x = layers.Dropout(m.dropout)(PositionalEmbedding(vocab_size, cfg.data.context_len, m.d_model)(context))
+    for i in range(m.encoder_layers):
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"enc{i}_attn_norm")(x)
+        x = x + layers.Dropout(m.dropout)(_attention(m, f"enc{i}_self_attention")(y, y, attention_mask=mask))
+        x = _feed_forward(x, m, f"enc{i}")
+    return keras.Model(context, layers.LayerNormalization(epsilon=1e-6, name="enc_norm")(x), name="encoder")
+
+
+def transformer_decoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
+    """(encoded (batch, context_len, d_model), context, reply_in (batch, reply_len)) -> (batch, reply_len, d_model)."""
+    m, d = cfg.model, cfg.data
+    encoded = keras.Input((d.context_len, m.d_model), name="encoded")
+    context = keras.Input((d.context_len,), dtype="int32", name="context")
+    reply = keras.Input((d.reply_len,), dtype="int32", name="reply_in")
+    mask = _padding_mask(context)
+    x = layers.Dropout(m.dropout)(PositionalEmbedding(vocab_size, d.reply_len, m.d_model)(reply))
+    for i in range(m.decoder_layers):
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"dec{i}_self_norm")(x)
+        attended = _attention(m, f"dec{i}_self_attention")(y, y, use_causal_mask=True)
+        x = x + layers.Dropout(m.dropout)(attended)
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"dec{i}_cross_norm")(x)
+        x = x + layers.Dropout(m.dropout)(_attention(m, f"dec{i}_cross_attention")(y, encoded, attention_mask=mask))
+        x = _feed_forward(x, m, f"dec{i}")
+    hidden = layers.LayerNormalization(epsilon=1e-6, name="dec_norm")(x)
+    return keras.Model([encoded, context, reply], hidden, name="decoder")
+
+
+def gru_encoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
+    """context (batch, context_len) int32 -> (batch, context_len, d_model): the GRU's state after each word.
+
+    Unrolled (fixed length), so TF Lite converts it without TensorList ops.
+    """
+    m = cfg.model
+    context = keras.Input((cfg.data.context_len,), dtype="int32", name="context")
+    x = layers.Embedding(vocab_size, m.d_model, name="context_words")(context)
+    states = layers.GRU(m.d_model, return_sequences=True, unroll=True, dropout=m.dropout, name="context_gru")(x)
+    return keras.Model(context, states, name="encoder")
+
+
+def gru_decoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
+    """Like `transformer_decoder`: a GRU from the encoder's last state, with attention over the encoded context."""
+    m, d = cfg.model, cfg.data
+    encoded = keras.Input((d.context_len, m.d_model), name="encoded")
+    context = keras.Input((d.context_len,), dtype="int32", name="context")
+    reply = keras.Input((d.reply_len,), dtype="int32", name="reply_in")
+    x = layers.Embedding(vocab_size, m.d_model, name="reply_words")(reply)
+    gru = layers.GRU(m.d_model, return_sequences=True, unroll=True, dropout=m.dropout, name="reply_gru")
+    states = gru(x, initial_state=encoded[:, -1])  # the context is padded on the left: its last state is real
+    attended = layers.Attention(name="attention")([states, encoded], mask=[None, ops.not_equal(context, 0)])
+    hidden = layers.Dense(m.d_model, activation="tanh", name="combine")(layers.Concatenate()([states, attended]))
+    return keras.Model([encoded, context, reply], layers.Dropout(m.dropout)(hidden), name="decoder")
+
+
+def build_model(cfg: ChatbotConfig, vocabulary: list[str]) -> keras.Model:
+    """The training model: {"context", "reply_in"} -> logits (batch, reply_len, len(vocabulary))."""
+    if cfg.model.kind == "transformer" and cfg.model.d_model % cfg.model.heads:
+        raise ValueError(f"model.d_model={cfg.model.d_model} must be a multiple of model.heads={cfg.model.heads}")
+    transformer = cfg.model.kind == "transformer"
+    encoder = (transformer_encoder if transformer else gru_encoder)(cfg, len(vocabulary))
+    decoder = (transformer_decoder if transformer else gru_decoder)(cfg, len(vocabulary))
+    context = keras.Input((cfg.data.context_len,), dtype="int32", name="context")
+    reply = keras.Input((cfg.data.reply_len,), dtype="int32", name="reply_in")
+    hidden = decoder([encoder(context), context, reply])
+    logits = WordLogits(vocabulary, name="word_logits")(hidden)
+    return keras.Model({"context": context, "reply_in": reply}, logits, name=f"chatbot_{cfg.model.kind}")
+
+
+def vocabulary_of(model: keras.Model) -> list[str]:
+    """The words of a trained model, by id."""
+    return model.get_layer("word_logits").vocabulary
+
+
+def step_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The encoder and the decoder step of a trained model (sharing its weights).
+
+    - encoder: `context` (batch, context_len) int32 -> {"encoded": (batch, context_len, d_model) float32}.
+    - step: `encoded`, `context`, `reply` (batch, reply_len) int32 (<start> + the words so far, zeros after)
+      and `position` (batch,) int32 -> {"logits": (batch, vocab) float32, the next word after `position`;
+      "next_id": (batch,) int32, its argmax}. The causal mask makes the zeros after `position` irrelevant.
+      Padding, [UNK] and <start> get a logit of about -1e9, so no strategy picks them.
+    """
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    context_len, d_model = encoder.output.shape[1:]
+    reply_len = decoder.inputs[2].shape[1]
+    context = keras.Input((context_len,), dtype="int32", name="context")
+    encoder_model = keras.Model(context, {"encoded": encoder(context)}, name="chatbot_encoder")
+
+    encoded = keras.Input((context_len, d_model), name="encoded")
+    step_context = keras.Input((context_len,), dtype="int32", name="context")
+    reply = keras.Input((reply_len,), dtype="int32", name="reply")
+    position = keras.Input((), dtype="int32", name="position")
+    hidden = decoder([encoded, step_context, reply])
+    picked = ops.sum(hidden * ops.expand_dims(ops.one_hot(position, reply_len), -1), axis=1)  # (batch, d_model)
+    # Padding, [UNK] and <start> are never generated: their logits are pushed to -1e9.
+    banned = ops.sum(ops.one_hot(ops.array(NEVER_GENERATED), len(vocabulary_of(model))), axis=0)
+    logits = model.get_layer("word_logits")(picked) - 1e9 * banned
+    next_id = ClassIndex(name="next_id")(logits)
+    inputs = {"encoded": encoded, "context": step_context, "reply": reply, "position": position}
+    return encoder_model, keras.Model(inputs, {"logits": logits, "next_id": next_id}, name="chatbot_step")

@@ -1,0 +1,5 @@
+"""`python -m projects.driving <command>`: see `common.cli`."""
+
+from common.cli import main
+
+main("driving")

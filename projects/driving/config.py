@@ -1,0 +1,119 @@
+"""The self-driving car's config and presets.
+
+Every key can be changed from the command line, e.g. `--set dagger.rounds=3 --set data.train_tracks=20`.
+Track seeds: training and validation tracks start at `data.train_seed`, the held-out
+evaluation tracks at `evaluate.seed`; the two ranges must not overlap (checked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.config import TrainConfig, bounded
+
+COMMANDS = {
+    "collect": "drive the training tracks with the expert and record them (cached; a rerun skips recorded tracks)",
+    "drive": "drive one track and write a GIF: drive [cnn|expert|random] [SEED] (default: cnn on the first test seed)",
+}
+
+
+@dataclass
+class DataConfig:
+    train_tracks: int = bounded(12, 1)  # tracks the expert drives for the first training set
+    val_tracks: int = bounded(2, 1)  # tracks whose frames are the validation split (expert only)
+    train_seed: int = bounded(1000, 0)  # first training track seed; validation tracks follow the training ones
+    max_steps: int = bounded(1000, 10)  # frames per recorded episode (CarRacing-v3's limit is 1,000)
+    stride: int = bounded(2, 1)  # train on every stride-th frame of a drive (neighbouring frames are near copies)
+    cache_dir: str = ""  # recorded episodes (.npz), reused by later runs ("" = <output-dir>/episodes)
+    augment: bool = True  # flips, brightness and shifts on training batches
+    flip: bool = True  # mirror the road left-right, negating the steering
+    brightness: float = bounded(0.2, 0.0, 1.0)  # max brightness change, as a fraction of 255
+    shift: int = bounded(4, 0, 20)  # max sideways shift of the road in pixels (the car stays put)
+    shift_steering: float = bounded(0.04, 0.0, 1.0)  # steering correction per pixel of shift
+
+
+@dataclass
+class ExpertConfig:
+    """Pure pursuit on the centre line (see expert.py); speeds in Box2D units (the frame's speed bar)."""
+
+    lookahead: float = bounded(3.0, 0.0)  # centre-line points ahead of the car that it aims at, at rest
+    lookahead_per_speed: float = bounded(0.06, 0.0)  # more points ahead per unit of speed
+    steering_gain: float = bounded(1.5, 0.0)  # steering per radian of heading error
+    yaw_damping: float = bounded(0.3, 0.0)  # steering against the car's rate of turn, per radian per second
+    min_speed: float = bounded(40.0, 0.0)  # target speed in the sharpest turns
+    max_speed: float = bounded(100.0, 0.0)  # target speed on straights
+    curve_window: int = bounded(15, 1)  # centre-line points ahead whose change of direction sets the speed
+    sharp_turn: float = bounded(1.2, 0.01)  # change of direction over the window (radians) that means min_speed
+    throttle_gain: float = bounded(0.3, 0.0)  # gas per unit of speed below the target
+    steering_gas_cut: float = bounded(0.7, 0.0, 1.0)  # share of the gas taken away at full steering
+    brake_gain: float = bounded(0.05, 0.0)  # brake per unit of speed above the target plus the margin
+    brake_margin: float = bounded(5.0, 0.0)  # no braking until this much above the target
+
+
+@dataclass
+class ModelConfig:
+    filters: tuple[int, ...] = (24, 36, 48, 64, 64)  # PilotNet's five conv layers (5x5 stride 2, then 3x3)
+    dense: tuple[int, ...] = (100, 50, 10)  # PilotNet's dense head
+    dropout: float = bounded(0.2, 0.0, 0.9)  # before each dense layer
+
+
+@dataclass
+class DaggerConfig:
+    """Dataset aggregation: the CNN drives, the expert labels what it sees, the CNN retrains on all of it."""
+
+    rounds: int = bounded(2, 0)  # 0 = behaviour cloning only
+    tracks: int = bounded(6, 1)  # training tracks the CNN drives per round (taken in turn from the training seeds)
+    beta: float = bounded(0.0, 0.0, 1.0)  # chance per frame that the expert's action is applied instead of the CNN's
+    epochs: int = bounded(4, 1)  # training epochs after each round (on every frame recorded so far)
+
+
+@dataclass
+class EvaluateConfig:
+    seed: int = bounded(0, 0)  # first held-out track seed
+    tracks: int = bounded(5, 1)  # held-out tracks driven by the CNN, the expert and a random policy
+    max_steps: int = bounded(1000, 10)  # frames per evaluation episode
+    gif_frames: int = bounded(1000, 0)  # frames of the CNN's first held-out drive in drive.gif (0 = no GIF)
+    replay_frames: int = bounded(96, 8)  # frames of a held-out drive shipped to the browser page
+
+
+@dataclass
+class DrivingConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+
+def smoke() -> DrivingConfig:
+    """Check that everything runs, ~1 min: 100-frame drives of 2 tracks, a slim PilotNet, 1 DAgger round."""
+    cfg = DrivingConfig()
+    cfg.data = DataConfig(train_tracks=2, val_tracks=1, max_steps=100)
+    cfg.model.filters = (8, 12, 16, 16, 16)
+    cfg.model.dense = (32, 16)
+    cfg.train = TrainConfig(epochs=2, batch_size=32, learning_rate=1e-3)
+    cfg.dagger = DaggerConfig(rounds=1, tracks=1, epochs=1)
+    cfg.evaluate = EvaluateConfig(tracks=2, max_steps=100, gif_frames=30, replay_frames=12)
+    return cfg
+
+
+def default() -> DrivingConfig:
+    """12 expert tracks + 2 DAgger rounds: mean reward 367 vs the expert's 884 on 5 held-out tracks, ~25 CPU min."""
+    cfg = DrivingConfig()
+    cfg.train = TrainConfig(epochs=6, batch_size=64, learning_rate=1e-3, schedule="cosine")
+    return cfg
+
+
+def full() -> DrivingConfig:
+    """More tracks, more rounds, longer training: for a faster machine."""
+    cfg = DrivingConfig()
+    cfg.data.train_tracks = 30
+    cfg.dagger = DaggerConfig(rounds=4, tracks=10, epochs=6)
+    cfg.train = TrainConfig(epochs=10, batch_size=64, learning_rate=1e-3, schedule="cosine")
+    cfg.evaluate.tracks = 10
+    return cfg
+
+
+PRESETS = {"smoke": smoke, "default": default, "full": full}
+DEFAULT_PRESET = "default"

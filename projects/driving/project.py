@@ -1,0 +1,145 @@
+"""The self-driving car's spec: expert drives as data, PilotNet, DAgger training, closed-loop evaluation, serving."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+from PIL import Image
+
+from common.cli import config_error
+from common.data.splits import DataSplits
+from common.paths import ArtifactPaths
+from common.project import Project
+
+from . import closed_loop, dagger
+from . import data as driving_data
+from .commands import run_command
+from .config import DrivingConfig
+from .demo import image_inputs
+from .demo import labels as describe_controls
+from .model import augment_pairs, build_model
+from .serving_model import build_serving_model
+from .simulator import SimulatorMissingError
+
+SAMPLE_FRAMES = 8  # frames in samples.json (the browser test compares them with Keras)
+REPLAY_STRIDE = 3  # the browser replay shows every 3rd frame of the held-out drive
+REPLAY_START = 60  # after the first second's zoom-in animation
+
+
+class DrivingProject(Project):
+    name = "driving"
+    monitor = ("val_loss", "min")
+    metric_name = "steering_mae"  # parity: mean |steering - the expert's| on the held-out drive's frames
+    quantized_tolerance: ClassVar[dict[str, float]] = {
+        "tflite_float16": 0.02,
+        "tflite_dynamic": 0.2,
+        "tflite_int8": 0.3,
+        "tfjs_uint8": 0.15,
+    }
+
+    def load_data(self, cfg: DrivingConfig) -> DataSplits:
+        """The expert's drives (recorded once, then cached); exits with the fix if box2d is missing."""
+        try:
+            return driving_data.splits(cfg)
+        except SimulatorMissingError as err:
+            sys.exit(f"error: {err}")
+        except ValueError as err:
+            config_error(self.name, str(err))
+
+    def build_model(self, cfg: DrivingConfig) -> keras.Model:
+        return build_model(cfg.model)
+
+    def loss(self, cfg: DrivingConfig) -> dict[str, str]:
+        return {"steering": "mse", "throttle": "mse"}
+
+    def metrics(self, cfg: DrivingConfig) -> dict[str, list[str]]:
+        return {"steering": ["mae"], "throttle": ["mae"]}
+
+    def augment_pairs(self, cfg: DrivingConfig):
+        return augment_pairs(cfg.data) if cfg.data.augment else None
+
+    def train(self, cfg: DrivingConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """Behaviour cloning, then DAgger rounds (see dagger.py)."""
+        return dagger.train(self, cfg, data, paths)
+
+    def evaluate(self, cfg: DrivingConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
+        """The CNN, the expert and a random policy on the held-out tracks (see closed_loop.py)."""
+        return closed_loop.evaluate(cfg, model, data, paths)
+
+    def serving_model(self, model: keras.Model) -> keras.Model:
+        """`frame` (batch, 96, 96, 3) uint8 -> `steering` (batch,) and `throttle` (batch, 1) float32."""
+        return build_serving_model(model)
+
+    def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The steering, to two decimals: formats "agree" on a frame when they steer the same to 0.01."""
+        return np.round(outputs["steering"].reshape(-1), 2)
+
+    def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
+        """Mean |steering - the expert's steering|."""
+        return float(np.mean(np.abs(answers - targets)))
+
+    def export_examples(self, cfg: DrivingConfig, data: DataSplits) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out drive's frames (n, 96, 96, 3) uint8 and the expert's steering (n,)."""
+        return driving_data.frames_and_steering(data.test)
+
+    def representative_inputs(self, cfg: DrivingConfig, data: DataSplits) -> np.ndarray:
+        """200 training frames spread over the expert's drives, (200, 96, 96, 3) uint8, to calibrate int8."""
+        frames, _ = driving_data.frames_and_steering(data.train)
+        return frames[np.linspace(0, len(frames) - 1, 200).astype(int)]
+
+    def sample_inputs(self, cfg: DrivingConfig) -> np.ndarray:
+        """8 frames of the browser replay, (8, 96, 96, 3) uint8."""
+        frames, _ = replay(cfg)
+        self.replay_cfg = cfg  # demo_extras, called next by serving.demo.write_samples, ships the whole replay
+        return frames[np.linspace(0, len(frames) - 1, SAMPLE_FRAMES).astype(int)]
+
+    def demo_extras(self, model: keras.Model) -> dict[str, Any]:
+        """The browser replay: its frames as one PNG sprite (a column of frames), the expert's and Keras's steering."""
+        frames, expert = replay(getattr(self, "replay_cfg", None) or DrivingConfig())
+        buffer = io.BytesIO()
+        Image.fromarray(np.concatenate(frames, axis=0)).save(buffer, format="PNG", optimize=True)
+        keras_steering = self.serving_model(model).predict(frames, verbose=0)["steering"]
+        return {
+            "replay": {
+                "sprite": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
+                "frames": len(frames),
+                "frame_size": list(frames.shape[1:3]),
+                "seconds_per_frame": REPLAY_STRIDE / 50,
+                "expert_steering": [round(float(v), 4) for v in expert],
+                "keras_steering": [round(float(v), 5) for v in keras_steering],
+            }
+        }
+
+    def predict(self, cfg: DrivingConfig, model: keras.Model, inputs: Sequence[str]) -> int:
+        """Print `<file>: steering +0.21 (right), throttle +0.80 (gas)` per camera frame; returns how many failed."""
+        serving = self.serving_model(model)
+        failed = 0
+        for name in inputs:
+            try:
+                frame = image_inputs(Path(name))["frame"]
+            except (ValueError, OSError) as err:
+                print(f"error: {err}")
+                failed += 1
+                continue
+            print(f"{name}: {describe_controls(serving.predict(frame, verbose=0))}")
+        return failed
+
+    def run_command(self, command: str, cfg: DrivingConfig, paths: ArtifactPaths, args: Any) -> None:
+        run_command(self, command, cfg, paths, args)
+
+
+def replay(cfg: DrivingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """`evaluate.replay_frames` frames of the expert's held-out drive, (n, 96, 96, 3) uint8, and its steering (n,)."""
+    episode = driving_data.test_drive(cfg)
+    picks = np.arange(REPLAY_START, len(episode.frames), REPLAY_STRIDE)[: cfg.evaluate.replay_frames]
+    return episode.frames[picks], episode.expert[picks, 0]
+
+
+PROJECT = DrivingProject()

@@ -1,0 +1,111 @@
+"""The GAN as one Keras model with its own `train_step`: both networks, their optimizers and the EMA generator.
+
+One step (TensorFlow backend, `tf.GradientTape`): a batch of noise becomes fake images; the
+discriminator scores real and fake images; its loss pushes real scores up and fake ones down, the
+generator's loss pushes fake scores up; both networks take one Adam step from the same forward pass.
+Then the EMA generator's weights move towards the generator's:
+`ema = d * ema + (1 - d) * w`, with d warming up as min(ema_decay, (1 + step) / (10 + step)),
+so that short runs are not dominated by the random initial weights. The EMA generator is the one
+that draws the progress grids, is scored by FID and is exported.
+
+Losses, on discriminator logits:
+- hinge: D: mean(relu(1 - real)) + mean(relu(1 + fake)); G: -mean(fake).
+- nonsaturating: D: BCE(real, 1 - label_smoothing) + BCE(fake, 0); G: BCE(fake, 1).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def discriminator_loss(kind: str, real: tf.Tensor, fake: tf.Tensor, label_smoothing: float = 0.0) -> tf.Tensor:
+    """Scalar loss from (batch, 1) logits on real and generated images."""
+    if kind == "hinge":
+        return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
+    real_target = tf.fill(tf.shape(real), 1.0 - label_smoothing)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(real_target, real)) + tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake), fake)
+    )
+
+
+def generator_loss(kind: str, fake: tf.Tensor) -> tf.Tensor:
+    """Scalar loss from the discriminator's (batch, 1) logits on generated images."""
+    if kind == "hinge":
+        return -tf.reduce_mean(fake)
+    return tf.reduce_mean(tf.nn.softplus(-fake))  # = BCE(fake, 1): the non-saturating loss
+
+
+class GAN(keras.Model):
+    """Trains `generator` against `discriminator`; `ema_generator` (same architecture) keeps the moving average.
+
+    Batches are (images (batch, 64, 64, 3) float32 in [-1, 1], labels (batch,) int32). Not saved as a whole:
+    training keeps it in the resume backup, and `model.keras` holds the EMA generator alone.
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        ema_generator: keras.Model,
+        loss: str = "hinge",
+        label_smoothing: float = 0.0,
+        ema_decay: float = 0.999,
+        conditional: bool = False,
+    ) -> None:
+        super().__init__(name="gan")
+        self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
+        self.loss_kind, self.label_smoothing, self.ema_decay = loss, label_smoothing, ema_decay
+        self.conditional = conditional
+        self.latent_dim = generator.inputs[0].shape[-1]
+        self.ema_generator.set_weights(generator.get_weights())
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "real_score", "fake_score")
+        }
+        # The last step's losses, read by the per-step log (the trackers hold epoch means).
+        self.step_losses = tf.Variable(tf.zeros(2), trainable=False, name="step_losses")
+        self.built = True
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer) -> None:
+        super().compile()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        # Built now, so that a resume backup can be loaded into them before the first step.
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    def call(self, inputs: tf.Tensor | list[tf.Tensor]) -> tf.Tensor:
+        """The EMA generator's images for noise [and labels]."""
+        return self.ema_generator(inputs)
+
+    def _with_label(self, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
+        return [x, labels] if self.conditional else x
+
+    def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        images, labels = data
+        noise = tf.random.normal((tf.shape(images)[0], self.latent_dim))
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator(self._with_label(noise, labels), training=True)
+            real_score = self.discriminator(self._with_label(images, labels), training=True)
+            fake_score = self.discriminator(self._with_label(fake, labels), training=True)
+            d_loss = discriminator_loss(self.loss_kind, real_score, fake_score, self.label_smoothing)
+            g_loss = generator_loss(self.loss_kind, fake_score)
+        d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
+        self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
+        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+        self._update_ema()
+
+        self.step_losses.assign(tf.stack([d_loss, g_loss]))
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("real_score", real_score)):
+            self.trackers[name].update_state(value)
+        self.trackers["fake_score"].update_state(fake_score)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _update_ema(self) -> None:
+        step = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        for ema, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
+            ema.assign(decay * ema + (1.0 - decay) * weight)

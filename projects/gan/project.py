@@ -1,0 +1,187 @@
+"""The GAN's spec: data, its own training loop, evaluation by FID/KID, a uint8 image serving model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+
+from common.data.splits import DataSplits, dataset_to_numpy
+from common.paths import ArtifactPaths
+from common.project import Project
+
+from . import data as gan_data
+from .config import GanConfig
+from .features import feature_space, frechet_distance
+from .report_plots import fid_curve, loss_curves, nearest_neighbours
+from .sampling import generate, is_conditional, latent_dim, mosaic, save_png, seeded_inputs, slerp
+from .serving_model import build_serving_model
+from .training import GRID_SIZE, Scorer, initial_json, steps_csv, train_gan
+
+EXPORT_EXAMPLES = 64  # noise vectors run through every format
+INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 10
+NEIGHBOUR_SAMPLES, NEIGHBOURS = 6, 4
+SAMPLE_SEED = 7  # the browser demo's fixed noise
+
+
+class GanProject(Project):
+    name = "gan"
+    monitor = ("fid", "min")
+    # Outputs are uint8 pixels: a float format may land on the other side of a rounding step (1 grey level);
+    # 2 leaves room for two such steps in a row. Quantized weights move pixels further (README.md, "Export").
+    float_tolerance: ClassVar[float] = 2.0
+    quantized_tolerance: ClassVar[dict[str, float]] = {
+        "tflite_float16": 8.0,
+        "tflite_dynamic": 64.0,
+        "tflite_int8": 128.0,  # activations re-quantized at every layer: about half the pixels move
+        "tfjs_uint8": 64.0,
+    }
+    metric_name = "mean-image L1 to test (grey levels)"
+
+    def load_data(self, cfg: GanConfig) -> DataSplits:
+        try:
+            return gan_data.load_splits(cfg.data)
+        except FileNotFoundError as err:
+            sys.exit(f"error: {err}")
+
+    def build_model(self, cfg: GanConfig) -> keras.Model:
+        """The generator alone (what `model.keras` holds after training)."""
+        from .model import build_generator
+
+        return build_generator(cfg.model, len(gan_data.class_names(cfg.data)) if cfg.model.conditional else 0)
+
+    def train(self, cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """The GAN's own loop (training.py): returns the EMA generator, saved as model.keras."""
+        try:
+            return train_gan(cfg, data, paths)
+        except ValueError as err:
+            if "model.conditional" in str(err):
+                from common.cli import config_error
+
+                config_error(self.name, str(err))
+            raise
+
+    def evaluate(self, cfg: GanConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
+        """FID/KID of the EMA generator in the project's feature space; grid, interpolation, nearest neighbours."""
+        space = feature_space(cfg, data, paths.root)
+        scorer = Scorer(cfg, space, data)
+        scores = scorer.score(model)
+        test_images, _ = dataset_to_numpy(data.test.take(cfg.train.fid_samples))
+        real_fid = frechet_distance(scorer.reference, space.features(test_images))
+        metrics: dict[str, Any] = {
+            "fid": scores["fid"],
+            "kid": scores["kid"],
+            "fid_real_test_images": real_fid,  # the floor: real test images scored like generated ones
+            "diversity_ratio": scores["diversity"] / scorer.real_diversity,
+            "fid_samples": cfg.train.fid_samples,
+            "feature_net_test_accuracy": space.test_accuracy,
+            "fid_features": space.describe(),
+        }
+        if initial_json(paths).exists():
+            initial = json.loads(initial_json(paths).read_text())
+            metrics.update(fid_initial=initial["fid"], kid_initial=initial["kid"])
+            metrics["fid_ratio"] = initial["fid"] / scores["fid"]
+
+        plot_paths = []
+        if steps_csv(paths).exists():
+            plot_paths.append(loss_curves(steps_csv(paths), paths.plots / "losses.png"))
+        if paths.history_csv.exists() and "fid_initial" in metrics:
+            plot_paths.append(fid_curve(paths.history_csv, metrics["fid_initial"], paths.plots / "fid.png"))
+        grid = generate(model, seeded_inputs(model, GRID_SIZE, cfg.train.seed))
+        plot_paths.append(save_png(mosaic(grid), paths.plots / "final_grid.png", scale=2))
+        plot_paths.append(self._interpolation(model, cfg.train.seed, paths.plots / "interpolation.png"))
+        plot_paths.append(self._neighbours(grid[:NEIGHBOUR_SAMPLES], data, paths.plots / "nearest_neighbours.png"))
+        if (paths.plots / "progress.gif").exists():
+            plot_paths.append(paths.plots / "progress.gif")
+        return metrics, plot_paths
+
+    @staticmethod
+    def _interpolation(generator: keras.Model, seed: int, path: Path) -> Path:
+        """Rows of images along a spherical path between two noise vectors (same class when conditional)."""
+        ends = seeded_inputs(generator, 2 * INTERPOLATION_ROWS, seed + 2)
+        t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)
+        noise = np.concatenate(
+            [slerp(ends["noise"][2 * r], ends["noise"][2 * r + 1], t) for r in range(INTERPOLATION_ROWS)]
+        )
+        inputs = {"noise": noise}
+        if is_conditional(generator):
+            inputs["label"] = np.repeat(ends["label"][::2], INTERPOLATION_STEPS).astype(np.int32)
+        return save_png(mosaic(generate(generator, inputs), cols=INTERPOLATION_STEPS), path, scale=2)
+
+    @staticmethod
+    def _neighbours(samples: np.ndarray, data: DataSplits, path: Path) -> Path:
+        """Each sample beside its nearest training images by RMS pixel distance."""
+        train, _ = dataset_to_numpy(data.train)
+        flat = samples.reshape(len(samples), -1).astype(np.float32) / 255.0
+        dist = np.empty((len(samples), len(train)), np.float32)
+        for i in range(0, len(train), 1024):
+            chunk = train[i : i + 1024].reshape(-1, flat.shape[1]).astype(np.float32) / 255.0
+            dist[:, i : i + 1024] = np.sqrt(((flat[:, None] - chunk[None]) ** 2).mean(-1))
+        nearest = np.argsort(dist, axis=1)[:, :NEIGHBOURS]
+        return nearest_neighbours(samples, train[nearest], np.take_along_axis(dist, nearest, 1), path)
+
+    def serving_model(self, model: keras.Model) -> keras.Model:
+        """`noise` (batch, latent_dim) float32 [, `label` (batch,) int32] -> `image` (batch, 64, 64, 3) uint8."""
+        return build_serving_model(model)
+
+    def _inputs(self, cfg: GanConfig, count: int, seed: int) -> dict[str, np.ndarray] | np.ndarray:
+        generator = self.build_model(cfg)
+        inputs = seeded_inputs(generator, count, seed)
+        return inputs if is_conditional(generator) else inputs["noise"]
+
+    def export_examples(self, cfg: GanConfig, data: DataSplits) -> tuple[Any, np.ndarray]:
+        """64 seeded noise vectors [and classes], and 64 real test images (n, 64, 64, 3) uint8 for `answer_metric`."""
+        images, _ = dataset_to_numpy(data.test.take(EXPORT_EXAMPLES))
+        return self._inputs(cfg, EXPORT_EXAMPLES, cfg.train.seed + 3), images
+
+    def representative_inputs(self, cfg: GanConfig, data: DataSplits) -> Any:
+        """200 noise vectors [and classes] to calibrate int8 TF Lite."""
+        return self._inputs(cfg, 200, cfg.train.seed + 4)
+
+    def sample_inputs(self, cfg: GanConfig) -> Any:
+        """8 fixed noise vectors [and classes] for the browser demo's check against Keras."""
+        self._demo_class_names = gan_data.class_names(cfg.data)  # for `demo_extras`, which has no config
+        return self._inputs(cfg, 8, SAMPLE_SEED)
+
+    def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The image itself, (n, 64, 64, 3) uint8: "answers agreeing" is the share of identical pixel values."""
+        return outputs["image"]
+
+    def output_distance(self, outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+        """The largest |difference| of any pixel to Keras's image, in grey levels (uint8 compared as integers)."""
+        if outputs["image"].shape != reference["image"].shape:
+            raise ValueError(f"output image has shape {outputs['image'].shape}, expected {reference['image'].shape}")
+        return float(np.max(np.abs(outputs["image"].astype(np.int32) - reference["image"].astype(np.int32))))
+
+    def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
+        """Mean |mean generated image - mean test image| in grey levels: how well the average colours match."""
+        return float(np.mean(np.abs(answers.astype(np.float64).mean(0) - targets.astype(np.float64).mean(0))))
+
+    def demo_extras(self, model: keras.Model) -> dict[str, Any]:
+        """The browser page needs the noise length, and the class names of a conditional generator."""
+        extras: dict[str, Any] = {"latent_dim": latent_dim(model), "conditional": is_conditional(model)}
+        if is_conditional(model):
+            extras["class_names"] = getattr(self, "_demo_class_names", None) or [
+                f"class {k}" for k in range(model.get_layer("class_embedding").input_dim)
+            ]
+        return extras
+
+    def run_command(self, command: str, cfg: GanConfig, paths: ArtifactPaths, args: Any) -> None:
+        """`generate [N] [SEED]`: N new images (default 16) from noise seeded with SEED into generated.png."""
+        from common.cli import config_error, load_trained_model
+
+        try:
+            count, seed = ([int(a) for a in args.inputs] + [16, 0][len(args.inputs) :])[:2]
+        except ValueError:
+            config_error(self.name, f"generate takes a count and a seed (integers), got {' '.join(args.inputs)}")
+        model = load_trained_model(self.name, paths)
+        images = generate(model, seeded_inputs(model, count, seed))
+        path = save_png(mosaic(images), paths.root / "generated.png", scale=2)
+        print(f"{count} images (seed {seed}): {path}")
+
+
+PROJECT = GanProject()

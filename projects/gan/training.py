@@ -1,0 +1,251 @@
+"""Training the GAN: `fit` on the `GAN` model with the shared callbacks, plus the GAN's own progress.
+
+Resumable like every project (`common.training`'s pieces): `BackupAndRestore` keeps both networks, the EMA
+generator, both optimizers and the epoch counter under `checkpoints/backup/` after each epoch; rerunning
+the same command resumes. Per epoch: `history.csv` (mean losses, FID, KID, sample diversity),
+`plots/samples/epoch_NNN.png` (the EMA generator on fixed noise; epoch 000 is the initial generator),
+the same grid in TensorBoard (`logs/`). Per step: `steps.csv` and TensorBoard scalars (both losses).
+At the end: `plots/progress.gif`, `model.keras` (the EMA generator alone) and `train.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.config import to_dict
+from common.data.splits import DataSplits, dataset_to_numpy
+from common.paths import ArtifactPaths
+from common.training import backup_epoch, save_model_atomically
+
+from .config import GanConfig
+from .data import gan_batches
+from .features import FeatureSpace, diversity, feature_space, frechet_distance, kernel_distance, reference_features
+from .gan import GAN
+from .model import build_discriminator, build_generator
+from .sampling import generate, mosaic, save_gif, save_png, seeded_inputs
+
+GRID_SIZE = 64  # images in the progress grid (8 x 8)
+FID_SEED_OFFSET = 1  # FID's noise differs from the grid's, and stays the same every epoch
+
+
+def samples_dir(paths: ArtifactPaths) -> Path:
+    return paths.plots / "samples"
+
+
+def steps_csv(paths: ArtifactPaths) -> Path:
+    return paths.root / "steps.csv"
+
+
+def initial_json(paths: ArtifactPaths) -> Path:
+    return paths.root / "fid_initial.json"
+
+
+class Scorer:
+    """FID, KID and diversity of a generator's samples against fixed real references."""
+
+    def __init__(self, cfg: GanConfig, space: FeatureSpace, data: DataSplits) -> None:
+        self.space = space
+        self.count, self.seed = cfg.train.fid_samples, cfg.train.seed + FID_SEED_OFFSET
+        self.reference = reference_features(space, data, cfg.train.fid_reference)
+        _, labels = dataset_to_numpy(data.train)
+        self.class_probs = np.bincount(labels, minlength=max(1, len(data.class_names))) / len(labels)
+        real, _ = dataset_to_numpy(data.train.take(GRID_SIZE))
+        self.real_diversity = diversity(real)
+
+    def score(self, generator: keras.Model) -> dict[str, float]:
+        """{"fid", "kid", "diversity"} of `fid_samples` images drawn from the same seeded noise every time."""
+        images = generate(generator, seeded_inputs(generator, self.count, self.seed, self.class_probs))
+        fake = self.space.features(images)
+        return {
+            "fid": frechet_distance(self.reference, fake),
+            "kid": kernel_distance(self.reference, fake),
+            "diversity": diversity(images[:GRID_SIZE]),
+        }
+
+
+class StepLog(keras.callbacks.Callback):
+    """Both networks' losses after every step, into `steps.csv` and TensorBoard (`logs/steps`)."""
+
+    def __init__(self, paths: ArtifactPaths) -> None:
+        super().__init__()
+        self.path = steps_csv(paths)
+        self.writer = tf.summary.create_file_writer(str(paths.logs / "steps"))
+        self.rows: list[tuple[int, float, float]] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        d_loss, g_loss = self.model.step_losses.numpy()
+        step = int(self.model.g_optimizer.iterations.numpy())
+        self.rows.append((step, float(d_loss), float(g_loss)))
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("step/d_loss", d_loss)
+            tf.summary.scalar("step/g_loss", g_loss)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            out = csv.writer(f)
+            if new:
+                out.writerow(["step", "d_loss", "g_loss"])
+            out.writerows((s, f"{d:.5f}", f"{g:.5f}") for s, d, g in self.rows)
+        self.rows.clear()
+        self.writer.flush()
+
+
+class Progress(keras.callbacks.Callback):
+    """After each epoch: the fixed-noise grid (PNG and TensorBoard), FID, KID, diversity, the collapse warning.
+
+    Diversity is the mean pairwise pixel distance of the grid's 64 samples, as a share of 64 real images'. A
+    collapsing generator draws near-identical images: the warning fires when the share falls below
+    `collapse_ratio` times the best share seen so far in this run.
+    """
+
+    def __init__(self, scorer: Scorer, grid_inputs: dict, paths: ArtifactPaths, collapse_ratio: float) -> None:
+        super().__init__()
+        self.scorer, self.grid_inputs, self.paths, self.collapse_ratio = scorer, grid_inputs, paths, collapse_ratio
+        self.writer = tf.summary.create_file_writer(str(paths.logs / "samples"))
+        self.warnings = 0
+        self.best_ratio = 0.0  # the highest diversity ratio so far: a fall from it is what collapse looks like
+
+    def grid(self, generator: keras.Model, epoch: int) -> Path:
+        picture = mosaic(generate(generator, self.grid_inputs))
+        with self.writer.as_default(step=epoch):
+            tf.summary.image("fixed_noise_samples", picture[None], step=epoch)
+        self.writer.flush()
+        return save_png(picture, samples_dir(self.paths) / f"epoch_{epoch:03d}.png", scale=2)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        generator = self.model.ema_generator
+        self.grid(generator, epoch + 1)
+        scores = self.scorer.score(generator)
+        ratio = scores["diversity"] / self.scorer.real_diversity
+        if logs is not None:
+            logs.update(scores, diversity_ratio=ratio)
+        print(f"\nepoch {epoch + 1}: FID {scores['fid']:.3g}, KID {scores['kid']:.3g}, diversity {ratio:.0%} of real")
+        if ratio < self.collapse_ratio * self.best_ratio:
+            self.warnings += 1
+            print(
+                f"warning: possible mode collapse: sample diversity fell to {ratio:.0%} of the data's, from "
+                f"{self.best_ratio:.0%} at best; look at {samples_dir(self.paths)}/epoch_{epoch + 1:03d}.png",
+                file=sys.stderr,
+            )
+        self.best_ratio = max(self.best_ratio, ratio)
+
+
+def build_gan(cfg: GanConfig, num_classes: int) -> GAN:
+    """The two networks, the EMA copy and their optimizers, compiled."""
+    m, t = cfg.model, cfg.train
+    if m.conditional and num_classes < 2:
+        raise ValueError(
+            f"model.conditional=true needs labelled data with 2 or more classes; data.source={cfg.data.source} has "
+            f"{num_classes}: set model.conditional=false"
+        )
+    gan = GAN(
+        build_generator(m, num_classes),
+        build_discriminator(m, num_classes),
+        build_generator(m, num_classes, name="ema_generator"),
+        loss=m.loss,
+        label_smoothing=m.label_smoothing,
+        ema_decay=m.ema_decay,
+        conditional=m.conditional,
+    )
+    gan.compile(
+        g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+        d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+    )
+    return gan
+
+
+def _fresh_start(paths: ArtifactPaths) -> None:
+    """No backup: remove the logs of an older run, so that two runs never mix in one curve."""
+    for stale in (paths.history_csv, steps_csv(paths), paths.logs, samples_dir(paths), initial_json(paths)):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+
+
+def train_gan(cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+    """Train (or resume) the GAN on `data`; returns the EMA generator, also written to `model.keras`."""
+    t = cfg.train
+    done = backup_epoch(paths)
+    if done is None:
+        _fresh_start(paths)
+    else:
+        print(f"Resuming from the backup in {paths.backup_dir}: {done} of {t.epochs} epochs already done.")
+    space = feature_space(cfg, data, paths.root)
+    scorer = Scorer(cfg, space, data)
+
+    keras.utils.set_random_seed(t.seed)
+    gan = build_gan(cfg, len(data.class_names))
+    grid_inputs = seeded_inputs(gan.ema_generator, GRID_SIZE, t.seed)
+    progress = Progress(scorer, grid_inputs, paths, cfg.train.collapse_ratio)
+    if done is None:
+        initial = scorer.score(gan.ema_generator)
+        progress.grid(gan.ema_generator, 0)
+        initial_json(paths).write_text(json.dumps(initial, indent=2))
+        print(f"At initialisation: FID {initial['fid']:.2f}, KID {initial['kid']:.4f}")
+
+    batches = gan_batches(data, t.batch_size, t.steps_per_epoch, cfg.data.flip, t.seed)
+    paths.backup_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        StepLog(paths),
+        progress,
+        keras.callbacks.CSVLogger(str(paths.history_csv), append=True),
+        keras.callbacks.TensorBoard(str(paths.logs)),
+        # Last: an epoch counts as done for resuming only once its logs and grid are written.
+        keras.callbacks.BackupAndRestore(str(paths.backup_dir), double_checkpoint=True),
+    ]
+    start = time.perf_counter()
+    try:
+        history = gan.fit(
+            batches.dataset,
+            epochs=t.epochs,
+            steps_per_epoch=batches.steps_per_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles
+            verbose=2 if os.environ.get("CI") else 1,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted. The last finished epoch is kept in {paths.backup_dir}; rerun the same command to resume."
+        )
+        raise
+    seconds = time.perf_counter() - start
+
+    frames = sorted(samples_dir(paths).glob("epoch_*.png"))
+    save_gif(frames, paths.plots / "progress.gif")
+    save_model_atomically(gan.ema_generator, paths.model)
+    keras.models.load_model(paths.model)  # fail here, not in `evaluate`, if it does not reload
+    initial = json.loads(initial_json(paths).read_text())
+    final = {k: history.history[k][-1] for k in ("fid", "kid", "diversity_ratio")} if history.epoch else {}
+    paths.train_summary.write_text(
+        json.dumps(
+            {
+                "project": "gan",
+                "config": to_dict(cfg),
+                "train_seconds": round(seconds, 2),
+                "resumed_from_epoch": done,
+                "epochs_run_now": len(history.epoch),
+                "steps_per_epoch": batches.steps_per_epoch,
+                "fid_initial": initial["fid"],
+                "kid_initial": initial["kid"],
+                **{f"{k}_final": v for k, v in final.items()},
+                "collapse_warnings": progress.warnings,
+                "feature_net": space.describe(),
+                "data": data.describe(),
+            },
+            indent=2,
+        )
+    )
+    print(f"Progress grids: {samples_dir(paths)}; animation: {paths.plots / 'progress.gif'}")
+    return gan.ema_generator

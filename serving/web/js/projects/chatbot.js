@@ -1,0 +1,92 @@
+// Chatbot page: a chat box running entirely in TF.js. The loader opens models/chatbot/model.json (the decoder
+// step); this page adds the encoder (models/chatbot/encoder/) and the vocabulary, tokenizes in JavaScript and
+// runs the decoding loop here (chatbot-decoder.js), greedy or sampled. Earlier turns can be kept as context.
+/* global tf */
+import { makeTokenizer, replyIds } from "./chatbot-decoder.js";
+
+const escape = (s) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const MAX_CHARS = 500;
+
+export async function mount(app, { model, samples }) {
+  const vocab = await (await fetch("models/chatbot/vocabulary.json")).json();
+  const encoder = await tf.loadGraphModel("models/chatbot/encoder/model.json");
+  const tokenizer = makeTokenizer(vocab);
+  app.innerHTML = `
+    <div id="log" style="background:#fff;border:1px solid #e3e6ee;border-radius:10px;padding:1rem;min-height:14rem;
+      max-height:28rem;overflow-y:auto"></div>
+    <form id="form" class="row" style="margin-top:.6rem;gap:.6rem">
+      <input id="message" autocomplete="off" placeholder="Say something (English)" style="flex:1;font:inherit;
+        padding:.4rem .6rem;border-radius:6px;border:1px solid #c6cbd8" maxlength="${MAX_CHARS}">
+      <button id="send">Send</button>
+    </form>
+    <div class="row status" style="margin-top:.5rem;gap:1rem">
+      <label>decoding <select id="strategy"><option value="greedy">greedy</option>
+        <option value="sample" selected>nucleus sampling (p 0.9, temperature 0.8)</option></select></label>
+      <label><input type="checkbox" id="context" checked> remember the last turn</label>
+      <button id="reset" type="button">New conversation</button>
+    </div>
+    <h3>Try one of these</h3><div class="examples" id="examples"></div>
+    <p class="status">Words the model never saw become [UNK]; only the last ${vocab.context_len} words are read.
+      Replies are at most ${vocab.reply_len} words.</p>`;
+  const log = app.querySelector("#log");
+  const input = app.querySelector("#message");
+  let history = [];
+
+  function say(who, text, ids) {
+    const line = document.createElement("div");
+    line.className = `turn ${who}`;
+    line.innerHTML = `<b>${who === "you" ? "you" : "bot"}:</b> ${escape(text)}`;
+    if (ids) line.dataset.ids = ids.join(",");
+    log.append(line);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  // Greedy reply ids for a raw text (what the tests compare with Keras), and the context ids it read.
+  async function greedy(text) {
+    const context = tokenizer.contextIds(text);
+    const { ids } = await replyIds(tf, encoder, model, vocab, context);
+    return { context: Array.from(context), ids };
+  }
+
+  async function send(text) {
+    text = text.trim().slice(0, MAX_CHARS);
+    if (!text) return null;
+    say("you", text);
+    const keep = app.querySelector("#context").checked ? history.slice(-1) : [];
+    const context = tokenizer.contextIds([...keep, text].join("\n"));
+    const sampled = app.querySelector("#strategy").value === "sample";
+    const options = sampled ? { strategy: "sample", temperature: 0.8, topP: 0.9 } : {};
+    const { ids } = await replyIds(tf, encoder, model, vocab, context, options);
+    const reply = tokenizer.text(ids) || "...";
+    say("bot", reply, ids);
+    history = [...history, text, reply];
+    return reply;
+  }
+
+  app.querySelector("#form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value;
+    input.value = "";
+    await send(text);
+  });
+  app.querySelector("#reset").addEventListener("click", () => {
+    history = [];
+    log.innerHTML = "";
+  });
+  const examples = app.querySelector("#examples");
+  for (const prompt of samples?.prompts ?? []) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = prompt.split("\n").pop();
+    button.addEventListener("click", () => send(prompt.split("\n").pop()));
+    examples.append(button);
+  }
+
+  // The sample prompts' greedy reply ids, flattened like samples.json's "reply_ids" (for tests and the console).
+  async function predictSamples() {
+    const rows = [];
+    for (const prompt of samples.prompts) rows.push(await greedy(prompt));
+    return { context: rows.flatMap((r) => r.context), reply_ids: rows.flatMap((r) => r.ids) };
+  }
+  return { send, greedy, predictSamples, tokenizer };
+}
