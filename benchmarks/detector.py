@@ -14,42 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from .machine import describe_machine
+from .runs import REPO, run_preset, write_results
 
-RESULTS = Path(__file__).parent / "results" / "detector.json"
-REPO = Path(__file__).resolve().parent.parent
 PICTURE = REPO / "docs" / "images" / "detector-detections.png"
 GOAL_MAP_50 = 0.85
 GOAL_SECONDS = 15 * 60
-
-
-def run_preset(preset: str, out: Path) -> dict:
-    """One `python -m projects.detector all` run into `out`; returns its report plus wall-clock seconds."""
-    if (out / "checkpoints" / "backup").exists():
-        sys.exit(f"error: {out} holds a resumable run; a benchmark trains from scratch: choose an empty --output-dir")
-    start = time.perf_counter()
-    load_before = os.getloadavg()
-    subprocess.run(
-        [sys.executable, "-m", "projects.detector", "all", "--preset", preset, "--output-dir", str(out)],
-        cwd=REPO,
-        check=True,
-    )
-    report = json.loads((out / "report.json").read_text())
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    report["load_average"] = {
-        "before": [round(x, 2) for x in load_before],
-        "after": [round(x, 2) for x in os.getloadavg()],
-    }
-    return report
 
 
 def main() -> None:
@@ -60,7 +33,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.output_dir or Path(tmp)
-        report = run_preset(args.preset, out)
+        report = run_preset("detector", args.preset, out)
         PICTURE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(out / "plots" / "detections.png", PICTURE)
     m = report["metrics"]
@@ -68,8 +41,6 @@ def main() -> None:
         "benchmark": "detector end to end (generate scenes, train, evaluate with pycocotools)",
         "preset": args.preset,
         "data": report["data"],
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": describe_machine(),
         "load_average": report["load_average"],
         "map_50": round(m["map_50"], 4),
         "map_50_95": round(m["map_50_95"], 4),
@@ -80,10 +51,9 @@ def main() -> None:
         "goal_met": m["map_50"] >= GOAL_MAP_50 and report["train_seconds"] <= GOAL_SECONDS,
         "per_class_ap_50": {name: c["ap_50"] for name, c in m["per_class_ap"].items()},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "data", "per_class_ap_50")}, indent=2))
-    print(f"wrote {RESULTS} and {PICTURE}")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("data", "per_class_ap_50")}, indent=2))
+    write_results("detector", result)
+    print(f"wrote {PICTURE}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ returns its report; `write_results` stores a benchmark's figures with the machin
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,10 +22,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run_preset(project: str, preset: str, out: Path, *overrides: str) -> dict[str, Any]:
-    """One `python -m projects.<project> all --preset <preset>` into `out`; its report.json plus `wall_seconds`.
+    """One fresh `python -m projects.<project> all --preset <preset>` into `out`: its report.json, plus
+    `wall_seconds` and `load_average` (before and after: other work on a shared machine slows training).
 
-    `overrides`: extra `--set key=value` arguments. Raises CalledProcessError if the run fails.
+    `overrides`: extra `--set key=value` arguments. Exits if `out` holds a resumable run (a benchmark trains from
+    scratch); raises CalledProcessError if the run fails.
     """
+    if (out / "checkpoints" / "backup").exists():
+        sys.exit(f"error: {out} holds a resumable run; a benchmark trains from scratch: choose an empty folder")
+    load_before = os.getloadavg()
     start = time.perf_counter()
     command = [sys.executable, "-m", f"projects.{project}", "all", "--preset", preset, "--output-dir", str(out)]
     for override in overrides:
@@ -32,6 +38,10 @@ def run_preset(project: str, preset: str, out: Path, *overrides: str) -> dict[st
     subprocess.run(command, cwd=REPO, check=True)
     report = json.loads((out / "report.json").read_text())
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    report["load_average"] = {
+        "before": [round(x, 2) for x in load_before],
+        "after": [round(x, 2) for x in os.getloadavg()],
+    }
     return report
 
 

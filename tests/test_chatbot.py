@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from .browser import demo_page, needs_chromium
 from .conftest import REPO, project_env, run_project
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 TRICKY = [
     "Hello, World!  How's it going?",
     "Café CRÈME… s’il vous plaît?!",
@@ -265,39 +263,22 @@ def test_gradio_chat_interface_builds_over_the_served_model(exported):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+@needs_chromium
 def test_browser_chat_gives_keras_greedy_ids(exported):
-    from playwright.sync_api import sync_playwright
-
-    from common.paths import DEFAULT_ARTIFACTS, ArtifactPaths
+    from common.paths import ArtifactPaths
     from projects.chatbot.config import smoke
     from projects.chatbot.project import PROJECT
-    from serving.demo import make_server, write_samples
+    from serving.demo import write_samples
 
     write_samples(PROJECT, smoke(), ArtifactPaths.for_project("chatbot", exported))
-    server = make_server("127.0.0.1", 0, exported.parent)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     samples = json.loads((exported / "export" / "tfjs" / "samples.json").read_text())
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=chatbot")
-            page.wait_for_function("document.body.dataset.state && document.body.dataset.state !== ''", timeout=60_000)
-            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
-            browser_out = page.evaluate("window.demo.predictSamples()")
-            assert browser_out["context"] == samples["inputs"]["context"]["data"]
-            assert browser_out["reply_ids"] == samples["outputs"]["reply_ids"]["data"]
-            page.fill("#message", "hello! how are you?")
-            page.click("#send")
-            page.wait_for_selector(".turn.bot", timeout=30_000)
-            assert page.locator(".turn.bot").inner_text().startswith("bot:")
-            screenshot = DEFAULT_ARTIFACTS / "screenshots" / "chatbot-demo.png"
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-            browser.close()
-            assert not errors, errors
-    finally:
-        server.shutdown()
+    with demo_page("chatbot", exported, timeout_ms=60_000) as (page, errors):
+        browser_out = page.evaluate("window.demo.predictSamples()")
+        assert browser_out["context"] == samples["inputs"]["context"]["data"]
+        assert browser_out["reply_ids"] == samples["outputs"]["reply_ids"]["data"]
+        page.fill("#message", "hello! how are you?")
+        page.click("#send")
+        page.wait_for_selector(".turn.bot", timeout=30_000)
+        assert page.locator(".turn.bot").inner_text().startswith("bot:")
+        page.screenshot(path=str(exported / "chatbot-demo.png"), full_page=True)
+        assert not errors, errors

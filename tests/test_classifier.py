@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,11 @@ from common.paths import ArtifactPaths
 from projects.classifier.config import smoke
 from projects.classifier.data import FolderLayoutError, decode_folder, list_class_files, split
 
+from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 SHAPES = ("circle", "square", "triangle")
 PER_CLASS = 12
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def _shape_image(shape: str, i: int) -> Image.Image:
@@ -346,45 +344,28 @@ def test_savedmodel_classifies_encoded_image_files(shapes_export, shapes_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+@needs_chromium
 def test_browser_page_matches_keras_and_classifies_an_upload(shapes_export, shapes_dir):
-    from playwright.sync_api import sync_playwright
-
     from projects.classifier.project import PROJECT
-    from serving.demo import make_server, write_samples
+    from serving.demo import write_samples
 
     out, _ = shapes_export
     cfg = smoke()
     cfg.data.dir, cfg.data.cache_dir = str(shapes_dir), str(out / "cache")
     write_samples(PROJECT, cfg, ArtifactPaths.for_project("classifier", out))
-    server = make_server("127.0.0.1", 0, out, {"classifier": out / "export" / "tfjs"})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=classifier")
-            settled = "['ready', 'error', 'missing'].includes(document.body.dataset.state)"
-            page.wait_for_function(settled, timeout=60_000)
-            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
+    with demo_page("classifier", out) as (page, errors):
+        samples = page.evaluate("window.demo.samples")
+        assert samples["class_names"] == list(SHAPES)
+        in_browser = page.evaluate("window.demo.predictSamples()")
+        keras_probs = np.asarray(samples["outputs"]["probabilities"]["data"])
+        assert np.max(np.abs(np.asarray(in_browser["probabilities"]) - keras_probs)) < 1e-4
+        assert in_browser["class_id"] == samples["outputs"]["class_id"]["data"]
 
-            samples = page.evaluate("window.demo.samples")
-            assert samples["class_names"] == list(SHAPES)
-            in_browser = page.evaluate("window.demo.predictSamples()")
-            keras_probs = np.asarray(samples["outputs"]["probabilities"]["data"])
-            assert np.max(np.abs(np.asarray(in_browser["probabilities"]) - keras_probs)) < 1e-4
-            assert in_browser["class_id"] == samples["outputs"]["class_id"]["data"]
-
-            page.set_input_files("#file", str(shapes_dir / "circle" / "01_transparent.png"))
-            page.wait_for_function("document.getElementById('prediction').dataset.className !== undefined")
-            assert page.locator("#prediction").get_attribute("data-class-name") in SHAPES
-            assert page.locator("#bars .bar").count() == 3  # the top 5 of 3 classes
-            assert not errors, errors
-            browser.close()
-    finally:
-        server.shutdown()
+        page.set_input_files("#file", str(shapes_dir / "circle" / "01_transparent.png"))
+        page.wait_for_function("document.getElementById('prediction').dataset.className !== undefined")
+        assert page.locator("#prediction").get_attribute("data-class-name") in SHAPES
+        assert page.locator("#bars .bar").count() == 3  # the top 5 of 3 classes
+        assert not errors, errors
 
 
 def test_tf_flowers_is_used_when_prepared(monkeypatch, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,10 @@ from projects.detector.boxes import clean_boxes, decode, encode, iou_matrix, to_
 from projects.detector.config import PostprocessConfig, smoke
 from projects.detector.matching import BACKGROUND, match, targets
 
+from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 VARIANCES = (0.1, 0.1, 0.2, 0.2)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def test_anchors_tile_every_cell_of_every_map_in_head_order():
@@ -302,54 +300,38 @@ def test_predict_prints_boxes_and_reports_bad_files(smoke_run, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+@needs_chromium
 def test_browser_page_draws_the_boxes_keras_finds(smoke_export, tmp_path):
     from PIL import Image
-    from playwright.sync_api import sync_playwright
 
     from common.paths import ArtifactPaths
     from projects.detector.project import PROJECT, detection_distance
-    from serving.demo import make_server, write_samples
+    from serving.demo import write_samples
 
     out = smoke_export
     cfg = smoke()
     write_samples(PROJECT, cfg, ArtifactPaths.for_project("detector", out))
     upload = tmp_path / "upload.png"
     Image.fromarray(PROJECT.sample_inputs(cfg)[1].astype(np.uint8)).resize((300, 300)).save(upload)
-    server = make_server("127.0.0.1", 0, out, {"detector": out / "export" / "tfjs"})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=detector")
-            settled = "['ready', 'error', 'missing'].includes(document.body.dataset.state)"
-            page.wait_for_function(settled, timeout=90_000)
-            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
+    with demo_page("detector", out) as (page, errors):
+        samples = page.evaluate("window.demo.samples")
+        in_browser = page.evaluate("window.demo.predictSamples()")
+        shapes = {k: v["shape"] for k, v in samples["outputs"].items()}
+        browser_out = {k: np.asarray(v).reshape(shapes[k]) for k, v in in_browser.items()}
+        keras_out = {k: np.asarray(v["data"]).reshape(v["shape"]) for k, v in samples["outputs"].items()}
+        assert keras_out["num_detections"].sum() > 0
+        assert browser_out["num_detections"].tolist() == keras_out["num_detections"].tolist()
+        assert detection_distance(browser_out, keras_out, min_score=0.0) < 1e-3
 
-            samples = page.evaluate("window.demo.samples")
-            in_browser = page.evaluate("window.demo.predictSamples()")
-            shapes = {k: v["shape"] for k, v in samples["outputs"].items()}
-            browser_out = {k: np.asarray(v).reshape(shapes[k]) for k, v in in_browser.items()}
-            keras_out = {k: np.asarray(v["data"]).reshape(v["shape"]) for k, v in samples["outputs"].items()}
-            assert keras_out["num_detections"].sum() > 0
-            assert browser_out["num_detections"].tolist() == keras_out["num_detections"].tolist()
-            assert detection_distance(browser_out, keras_out, min_score=0.0) < 1e-3
-
-            page.evaluate("window.demo.setThreshold(0)")
-            everything = int(page.locator("#summary").get_attribute("data-count"))
-            assert everything == keras_out["num_detections"][0]  # the first example is shown at start
-            page.evaluate("window.demo.setThreshold(1)")
-            assert page.locator("#summary").get_attribute("data-count") == "0"
-            page.set_input_files("#file", str(upload))
-            page.wait_for_function("document.getElementById('summary').textContent.includes('of')")
-            assert page.locator("#examples canvas").count() == 8
-            assert not errors, errors
-            browser.close()
-    finally:
-        server.shutdown()
+        page.evaluate("window.demo.setThreshold(0)")
+        everything = int(page.locator("#summary").get_attribute("data-count"))
+        assert everything == keras_out["num_detections"][0]  # the first example is shown at start
+        page.evaluate("window.demo.setThreshold(1)")
+        assert page.locator("#summary").get_attribute("data-count") == "0"
+        page.set_input_files("#file", str(upload))
+        page.wait_for_function("document.getElementById('summary').textContent.includes('of')")
+        assert page.locator("#examples canvas").count() == 8
+        assert not errors, errors
 
 
 @pytest.mark.slow

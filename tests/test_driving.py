@@ -15,11 +15,10 @@ from projects.driving.episodes import drive
 from projects.driving.expert import ExpertDriver
 from projects.driving.simulator import BAR_ROWS, Simulator
 
+from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 SMOKE = ("--preset", "smoke")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -189,55 +188,38 @@ def test_export_parity_and_names(smoke_run):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+@needs_chromium
 def test_browser_replay_steers_like_keras(smoke_run):
     """The page's TF.js model, fed the shipped replay frames, steers as Keras does (after the export test)."""
-    import threading
-
-    from playwright.sync_api import sync_playwright
 
     from common.paths import ArtifactPaths
     from projects.driving.config import smoke
     from projects.driving.project import PROJECT
-    from serving.demo import make_server, write_samples
+    from serving.demo import write_samples
 
     if not (smoke_run / "export" / "tfjs" / "model.json").exists():
         pytest.skip("needs test_export_parity_and_names to have exported the smoke model")
     cfg = smoke()
     cfg.data.cache_dir = str(smoke_run / "episodes")
     write_samples(PROJECT, cfg, ArtifactPaths.for_project("driving", smoke_run))
-    server = make_server("127.0.0.1", 0, smoke_run.parent)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=driving")
-            page.wait_for_function("document.body.dataset.state && document.body.dataset.state !== ''", timeout=90_000)
-            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
+    with demo_page("driving", smoke_run, viewport={"width": 1100, "height": 800}) as (page, errors):
+        outputs = page.evaluate("window.demo.samples.outputs")
+        browser_out = page.evaluate("window.demo.predictSamples()")
+        assert set(browser_out) == {"steering", "throttle"}  # by name, not position
+        for name in ("steering", "throttle"):
+            keras_values = np.asarray(outputs[name]["data"])
+            assert len(keras_values) == 8
+            assert np.max(np.abs(np.asarray(browser_out[name]) - keras_values)) < 1e-4
 
-            outputs = page.evaluate("window.demo.samples.outputs")
-            browser_out = page.evaluate("window.demo.predictSamples()")
-            assert set(browser_out) == {"steering", "throttle"}  # by name, not position
-            for name in ("steering", "throttle"):
-                keras_values = np.asarray(outputs[name]["data"])
-                assert len(keras_values) == 8
-                assert np.max(np.abs(np.asarray(browser_out[name]) - keras_values)) < 1e-4
-
-            replay = page.evaluate("window.demo.samples.replay")
-            steering = page.evaluate("window.demo.predictReplay()")  # frames decoded from the PNG sprite
-            assert len(steering) == replay["frames"] == 12
-            assert np.max(np.abs(np.asarray(steering) - np.asarray(replay["keras_steering"]))) < 1e-4
-            assert "mean |CNN - expert|" in page.inner_text("#error")
-            screenshot = smoke_run / "driving-demo.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-            assert screenshot.stat().st_size > 10_000
-            assert not errors, errors
-            browser.close()
-    finally:
-        server.shutdown()
+        replay = page.evaluate("window.demo.samples.replay")
+        steering = page.evaluate("window.demo.predictReplay()")  # frames decoded from the PNG sprite
+        assert len(steering) == replay["frames"] == 12
+        assert np.max(np.abs(np.asarray(steering) - np.asarray(replay["keras_steering"]))) < 1e-4
+        assert "mean |CNN - expert|" in page.inner_text("#error")
+        screenshot = smoke_run / "driving-demo.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        assert screenshot.stat().st_size > 10_000
+        assert not errors, errors
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ import gzip
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,10 +15,8 @@ import pytest
 from common.paths import ArtifactPaths
 from projects.gan.config import smoke
 
+from .browser import demo_page, needs_chromium
 from .conftest import REPO, project_env, run_project
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def test_losses_reward_the_right_scores():
@@ -232,39 +229,22 @@ def test_gradio_demo_answers_a_seed_with_the_image_generate_draws(smoke_export):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`")
+@needs_chromium
 def test_browser_page_matches_keras_and_draws_the_grid(smoke_export):
-    from playwright.sync_api import sync_playwright
-
     from projects.gan.project import PROJECT
-    from serving.demo import make_server, write_samples
+    from serving.demo import write_samples
 
     out = smoke_export
     write_samples(PROJECT, smoke(), ArtifactPaths.for_project("gan", out))
-    server = make_server("127.0.0.1", 0, out, {"gan": out / "export" / "tfjs"})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/demo.html?project=gan")
-            settled = "['ready', 'error', 'missing'].includes(document.body.dataset.state)"
-            page.wait_for_function(settled, timeout=60_000)
-            assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
-
-            samples = page.evaluate("window.demo.samples")
-            assert samples["latent_dim"] == 16 and samples["conditional"] is False
-            in_browser = np.asarray(page.evaluate("window.demo.predictSamples()")["image"])
-            in_keras = np.asarray(samples["outputs"]["image"]["data"])
-            assert in_browser.shape == in_keras.shape == (8 * 64 * 64 * 3,)
-            assert np.max(np.abs(in_browser - in_keras)) <= PROJECT.float_tolerance
-            assert page.locator("#grid canvas").count() == 16 and page.locator("#variations canvas").count() == 8
-            page.locator("#grid canvas").nth(3).click()  # vary the fourth image
-            page.fill("#t", "0.25")
-            page.dispatch_event("#t", "input")
-            assert not errors, errors
-            browser.close()
-    finally:
-        server.shutdown()
+    with demo_page("gan", out) as (page, errors):
+        samples = page.evaluate("window.demo.samples")
+        assert samples["latent_dim"] == 16 and samples["conditional"] is False
+        in_browser = np.asarray(page.evaluate("window.demo.predictSamples()")["image"])
+        in_keras = np.asarray(samples["outputs"]["image"]["data"])
+        assert in_browser.shape == in_keras.shape == (8 * 64 * 64 * 3,)
+        assert np.max(np.abs(in_browser - in_keras)) <= PROJECT.float_tolerance
+        assert page.locator("#grid canvas").count() == 16 and page.locator("#variations canvas").count() == 8
+        page.locator("#grid canvas").nth(3).click()  # vary the fourth image
+        page.fill("#t", "0.25")
+        page.dispatch_event("#t", "input")
+        assert not errors, errors

@@ -13,19 +13,9 @@ import pytest
 from common.paths import DEFAULT_ARTIFACTS, ArtifactPaths
 from serving.demo import make_server, write_samples
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run `make install-all`"),
-]
+from .browser import CHROMIUM, FLAGS, needs_chromium
+
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def _serve(artifacts: Path) -> tuple[str, object]:
