@@ -69,8 +69,9 @@ class ExpertDriver:
         right = np.array(car.hull.GetWorldVector((1, 0)))
         offset = target - position
         heading_error = float(np.arctan2(offset @ right, offset @ forward))  # > 0: the target is to the right
-        # Yaw damping: turning left fast (angular velocity > 0) adds right steering, which stops the weaving
-        # that pure pursuit starts at speed.
+        # Yaw damping (off by default, see ExpertConfig.yaw_damping): turning left fast (angular velocity > 0)
+        # adds right steering against weaving. A longer lookahead and less gas while steering keep the car
+        # stable without it, and leave a steering the camera frame explains.
         yaw_rate = float(car.hull.angularVelocity)
         steering = float(np.clip(cfg.steering_gain * heading_error + cfg.yaw_damping * yaw_rate, -1.0, 1.0))
 
