@@ -153,6 +153,28 @@ def test_parity_distance_ignores_order_and_counts_a_missing_detection():
     assert detection_distance(missing, ref) == pytest.approx(1 / 3)  # one of three matchings has no partner
 
 
+def test_colour_augmentation_permutes_channels_and_inverts_and_is_off_at_inference():
+    import itertools
+
+    from projects.detector.colours import ColourShuffle
+
+    images = np.random.default_rng(0).uniform(0, 255, (64, 8, 8, 3)).astype(np.float32)
+    out = np.asarray(ColourShuffle(seed=3)(images, training=True))
+    orders, inverted = set(), 0
+    for before, after in zip(images, out, strict=True):
+        found = [
+            (p, inv)
+            for p in itertools.permutations(range(3))
+            for inv in (False, True)
+            if np.allclose(after, 255.0 - before[..., p] if inv else before[..., p], atol=1e-3)
+        ]
+        assert found, "every image must be a channel order of itself, maybe inverted"
+        orders.add(found[0][0])
+        inverted += found[0][1]
+    assert len(orders) == 6 and 16 < inverted < 48  # all six orders drawn, about half inverted
+    np.testing.assert_array_equal(np.asarray(ColourShuffle()(images)), images)
+
+
 def test_scenes_are_deterministic_with_disjoint_splits(tmp_path):
     from projects.detector.data import generated_scenes
 

@@ -56,7 +56,7 @@ def source_name(cfg: DataConfig) -> str:
 
 
 def _cache_path(cfg: DataConfig, split: str) -> Path:
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "online")}
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "online", "augment")}
     key = hashlib.sha1(json.dumps({**settings, "split": split}, sort_keys=True).encode()).hexdigest()[:12]
     root = Path(cfg.cache_dir) if cfg.cache_dir else DEFAULT_ARTIFACTS / "detector" / "cache"
     return root / f"scenes-{split}-{key}.npz"

@@ -22,6 +22,7 @@ from . import data as detector_data
 from . import plots
 from .anchors import anchor_boxes
 from .boxes import iou_matrix
+from .colours import ColourShuffle
 from .config import DetectorConfig, PostprocessConfig
 from .evaluation import detection_metrics, precision_recall
 from .images import load_image_file
@@ -87,6 +88,10 @@ class DetectorProject(Project):
 
     def build_model(self, cfg: DetectorConfig) -> keras.Model:
         return build_model(cfg, detector_data.class_names(cfg.data))
+
+    def augmentation(self, cfg: DetectorConfig) -> keras.Layer | None:
+        """Colour changes that keep every box where it is (colours.py): channels shuffled, half inverted."""
+        return ColourShuffle(seed=cfg.train.seed) if cfg.data.augment else None
 
     def loss(self, cfg: DetectorConfig) -> SSDLoss:
         lc = cfg.loss
