@@ -23,12 +23,15 @@ def log_tail(text: str, lines: int = 12) -> str:
     return "\n".join("    " + line for line in kept)
 
 
-def run_tool(command: list[str], what: str, verbose: bool = False, timeout: float = 600) -> str:
+def run_tool(
+    command: list[str], what: str, verbose: bool = False, timeout: float = 600, env: dict[str, str] | None = None
+) -> str:
     """Run `command`, return its stdout; raise ConversionError with its log if it fails.
 
-    stderr (TensorFlow's and the converters' chatter) is shown only with `verbose`.
+    stderr (TensorFlow's and the converters' chatter) is shown only with `verbose`. `env` adds to (or overrides)
+    this process's environment for the tool.
     """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env or {}))
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as err:
