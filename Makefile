@@ -113,11 +113,18 @@ serve: install ## the embedded TF Serving-compatible server over artifacts/servi
 gradio: install ## the project's Gradio demo over its served SavedModel on http://127.0.0.1:7860
 	$(PY) -m serving.gradio_app --project $(project) --repository artifacts/serving
 
-bench-serving: install ## load test of the embedded server against in-process calls into benchmarks/results/serving.json
+bench-serving: install ## load test of the embedded server against a naive FastAPI server into benchmarks/results/serving.json
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || { echo "installing Debian packages: wrk nghttp2-client"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk nghttp2-client; }
 	$(PY) -m benchmarks.serving --model $(project)
 
 tensorboard: install ## TensorBoard over the project's logs on 127.0.0.1:6006
 	$(VENV)/bin/tensorboard --logdir artifacts/$(project)/logs --host 127.0.0.1 --port 6006
+
+.PHONY: lessons
+lessons: install ## JupyterLab on http://127.0.0.1:8888/ over lessons/ (the roadmap's concepts as notebooks)
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=lessons $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean: ## delete the project's artifacts (artifacts/<project>/ and its served versions in artifacts/serving/)
 	rm -rf artifacts/$(project) artifacts/serving/$(project)

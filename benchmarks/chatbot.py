@@ -24,6 +24,7 @@ from pathlib import Path
 from common.paths import DEFAULT_ARTIFACTS
 
 from .machine import describe_machine
+from .runs import expected_versus_measured
 
 RESULTS = Path(__file__).parent / "results" / "chatbot.json"
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ def run_preset(preset: str) -> dict:
     )
     report = json.loads((out / "report.json").read_text())
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    report["expected"] = expected_versus_measured("chatbot", preset, report)
     return report
 
 

@@ -41,14 +41,16 @@ def baselines(preset: str, seconds: float) -> dict:
     import keras
     import numpy as np
 
+    from common import registry
+    from common.config import make_config
     from common.data.splits import dataset_to_numpy
     from common.evaluation import classification_metrics
     from common.training import batched
-    from projects.classifier.config import PRESETS
-    from projects.classifier.project import PROJECT
 
-    cfg = PRESETS[preset]()
-    data = PROJECT.load_data(cfg)
+    config = registry.config_module("classifier")
+    cfg = make_config(config.CONFIG, config.PRESETS, preset)
+    project = registry.load("classifier")
+    data = project.load_data(cfg)
     names = data.class_names
     _, y_train = dataset_to_numpy(data.train)
     x_test, y_test = dataset_to_numpy(data.test)
@@ -65,7 +67,7 @@ def baselines(preset: str, seconds: float) -> dict:
     history = model.fit(
         batched(data.train, cfg.train.batch_size, shuffle_seed=cfg.train.seed),
         epochs=1000,  # until the time is up
-        class_weight=PROJECT.class_weight(cfg, data),
+        class_weight=project.class_weight(cfg, data),
         callbacks=[out_of_time],
         verbose=2,
     )

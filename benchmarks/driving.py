@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .machine import describe_machine
+from .runs import expected_versus_measured
 
 RESULTS = Path(__file__).parent / "results" / "driving.json"
 REPO = Path(__file__).resolve().parent.parent
@@ -112,6 +113,7 @@ def main() -> None:
         "train_cpu_seconds": train["cpu"],
         "cpu_budget_seconds": CPU_BUDGET_SECONDS,
         "tracks": m["tracks"],
+        "expected": expected_versus_measured("driving", args.preset, report | {"wall_seconds": train["wall"]}),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

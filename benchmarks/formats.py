@@ -14,7 +14,6 @@ points of Keras, and a batch-1 latency at most 1/10 of `model.predict` on one sa
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import registry
+from common.config import make_config
 from common.paths import REPO_ROOT, ArtifactPaths
 from common.runtime import quiet_tensorflow
 
@@ -121,15 +122,15 @@ def main() -> None:
     quiet_tensorflow()
     import keras
 
-    config = importlib.import_module(f"projects.{args.project}.config")
-    cfg = config.PRESETS[args.preset or config.DEFAULT_PRESET]()
-    project = importlib.import_module(f"projects.{args.project}.project").PROJECT
+    config = registry.config_module(args.project)
+    cfg = make_config(config.CONFIG, config.PRESETS, args.preset or config.DEFAULT_PRESET)
+    project = registry.load(args.project)
     paths = ArtifactPaths.for_project(args.project, args.output_dir)
     if not paths.parity_json.exists():
         sys.exit(f"error: no export at {paths.parity_json}; run `make project={args.project} export` first")
     parity = json.loads(paths.parity_json.read_text())
     measured = {r["format"]: r for r in parity["formats"]}
-    serving = project.serving_model(keras.models.load_model(paths.model))
+    serving = project.serving_model(keras.models.load_model(paths.model), cfg)
     examples, _ = project.export_examples(cfg, project.load_data(cfg))
     threads = len(os.sched_getaffinity(0))
     load = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews every timing

@@ -1,14 +1,46 @@
-"""A description of the machine a benchmark ran on, stored beside every figure."""
+"""A description of the machine a benchmark ran on, and of the code and command, stored beside every figure."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+# Imported as a benchmark starts: other work on the machine slows every figure, so the load is kept from here on.
+LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]
 
 
-def describe_machine() -> dict[str, str | int]:
-    """CPU model, core count, memory, Python and TensorFlow/Keras versions."""
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def _program() -> str:
+    """`python -m benchmarks.<name>` for a benchmark module run with -m, else the script as run."""
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if script is not None and script.is_relative_to(REPO) and script.suffix == ".py":
+        return "python -m " + ".".join(script.relative_to(REPO).with_suffix("").parts)
+    return " ".join(sys.argv[:1]) or "python"
+
+
+def provenance() -> dict[str, Any]:
+    """The commit measured (and whether the tree had changes not committed), the command, the load average."""
+    return {
+        "commit": _git("rev-parse", "HEAD") or "unknown",
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "command": " ".join([_program(), *sys.argv[1:]]),
+        "load_average": {"start": LOAD_AT_START, "end": [round(x, 2) for x in os.getloadavg()]},
+    }
+
+
+def describe_machine() -> dict[str, Any]:
+    """CPU model, core count, memory, Python and TensorFlow/Keras versions, and the run's `provenance`."""
     import keras
     import tensorflow as tf
 
@@ -28,4 +60,5 @@ def describe_machine() -> dict[str, str | int]:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        **provenance(),
     }

@@ -1,7 +1,9 @@
 """What every project benchmark does: run a preset end to end in a fresh folder, and record the figures.
 
 `run_preset` runs `python -m projects.<name> all` (train, then evaluate) as a user would and
-returns its report; `write_results` stores a benchmark's figures with the machine they were measured on.
+returns its report, with the preset's expected result (its `Expected`, from the project's config.py)
+beside what was measured; `write_results` stores a benchmark's figures with the machine they were
+measured on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from common import registry
 
 from .machine import describe_machine
 
@@ -42,7 +46,32 @@ def run_preset(project: str, preset: str, out: Path, *overrides: str) -> dict[st
         "before": [round(x, 2) for x in load_before],
         "after": [round(x, 2) for x in os.getloadavg()],
     }
+    report["expected"] = expected_versus_measured(project, preset, report)
     return report
+
+
+def expected_versus_measured(project: str, preset: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The preset's expected figures (the goal) beside the run's, printed and returned for the results file.
+
+    `report`: a report.json with "metrics" and "wall_seconds" (or "train_seconds").
+    """
+    expected = registry.config_module(project).PRESETS[preset].expected
+    measured = report["metrics"].get(expected.metric)
+    minutes = (report.get("wall_seconds") or report.get("train_seconds") or 0) / 60
+    row = {
+        "metric": expected.metric,
+        "expected": expected.value,
+        "measured": measured,
+        "met": measured is not None and expected.met_by(float(measured)),
+        "expected_minutes": expected.minutes,
+        "measured_minutes": round(minutes, 1),
+    }
+    shown = "not reported" if measured is None else f"{float(measured):.4g}"
+    print(
+        f"{project} {preset}: {expected.metric} {shown} (expected {expected.describe()}; "
+        f"{'met' if row['met'] else 'NOT met'}), {minutes:.1f} min"
+    )
+    return row
 
 
 def write_results(name: str, result: dict[str, Any], keep_other_keys: bool = False) -> Path:

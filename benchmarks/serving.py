@@ -1,32 +1,50 @@
-"""Load test of the embedded model server on loopback, against calling the same SavedModel in-process.
+"""Load test of the embedded model server against a naive FastAPI server and in-process calls, side by side.
 
-Run: `make bench-serving` (or `python -m benchmarks.serving [--model mnist] [--requests 2000] [--rss-requests 10000]`).
+Run: `make bench-serving` (or `python -m benchmarks.serving [--model mnist] [--seconds 5]`).
 Writes benchmarks/results/serving.json.
 
-The load is bounded: `--requests` requests per setting, at concurrency 1, 8 and 32,
-with batches of 1 and 32 examples, over REST (JSON) and gRPC, then `--rss-requests`
-REST requests at concurrency 8 to see whether the server's memory grows. The load
-generator is Python (http.client, grpc) on the same machine, so it competes with the
-server for CPU, as a co-located client would. Goals, reported and never asserted:
-REST at concurrency 8 with batch 1 answers at least 50% of the in-process batch-1
-call rate, and the server's RSS grows less than 10% over 10,000 requests.
+In one run, on one model: the signature called in-process; the embedded server
+(`python -m serving.server`) over REST and gRPC; and the naive peer
+(`benchmarks/naive_server.py`: FastAPI, `await request.json()`, call the signature,
+return lists, no batching) over REST. Every setting runs for `--seconds` at
+concurrency 1, 8 and 32 with batches of 1 and 32 examples. REST load comes from
+wrk (C, one connection per concurrent client; `make bench-serving` installs it),
+gRPC load from h2load (nghttp2's HTTP/2 load generator, C; the same install; grpc.aio
+in this process without it: a Python client is slower than the server). Then a soak: `--soak-requests` REST
+requests at concurrency 32 to the embedded server, counting errors and its memory
+growth after a warm-up. All traffic goes to 127.0.0.1 and is bounded in time and count.
+
+Goals (reported, never asserted; the ratios compare servers measured in the same run):
+REST batch 1 at concurrency 8 answers at least 2x the peer's requests/s with a lower
+p99; gRPC batch 1 at concurrency 8 at least 3x the peer's REST requests/s; REST
+batch 32 at least 10x the examples/s of the committed benchmark before (304/s);
+the soak has no errors and the server's RSS grows less than 10%.
+
+With no `--model` export in the repository (`make project=mnist all export` makes
+one), the tests' digits SavedModel (tests/serving_models.py: the mnist signature,
+a nearest-centroid classifier) is written to a temporary repository and used.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import http.client
 import json
+import math
+import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +60,27 @@ RESULTS = Path(__file__).parent / "results" / "serving.json"
 SIGNATURE = "serving_default"
 CONCURRENCY = (1, 8, 32)
 BATCHES = (1, 32)
+# REST batch 32 before this work: at most 9.5 requests/s (304 examples/s), benchmarks/results/serving.json of 8cff8e5.
+BEFORE_REST_B32_EXAMPLES_PER_S = 304.0
+
+# wrk's script: POST the body in $BODY; stop each thread after $LIMIT answers (0: run for -d); print one JSON line.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local file = io.open(os.getenv("BODY"), "rb"); wrk.body = file:read("*a"); file:close()
+local limit = tonumber(os.getenv("LIMIT") or "0")
+local answered = 0
+response = function(status, headers, body)
+  answered = answered + 1
+  if limit > 0 and answered >= limit then wrk.thread:stop() end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %d, "seconds": %.3f, "socket_errors": %d, "http_errors": %d, '
+    .. '"p50_ms": %.2f, "p99_ms": %.2f}\\n', summary.requests, summary.duration / 1e6,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
 
 
 def sample_inputs(signature: Signature, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -56,41 +95,16 @@ def sample_inputs(signature: Signature, batch: int, seed: int = 0) -> dict[str, 
     return inputs
 
 
-def summarize(latencies: list[float], seconds: float) -> dict[str, float]:
-    """Requests per second and p50/p99 latency in milliseconds."""
+def summarize(latencies: list[float], seconds: float, batch: int) -> dict[str, float]:
+    """Requests and examples per second, p50/p99 latency in milliseconds."""
     ordered = sorted(latencies)
     return {
+        "requests": len(ordered),
         "requests_per_s": round(len(ordered) / seconds, 1),
+        "examples_per_s": round(batch * len(ordered) / seconds, 1),
         "p50_ms": round(1000 * ordered[len(ordered) // 2], 2),
         "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
     }
-
-
-def run_load(send: Callable[[], Callable[[], None]], requests: int, concurrency: int) -> dict[str, float]:
-    """`requests` calls spread over `concurrency` threads; `send()` makes one thread's caller (its own connection)."""
-    latencies: list[float] = []
-    per_thread = max(1, requests // concurrency)
-    barrier = threading.Barrier(concurrency + 1)
-
-    def worker() -> None:
-        call = send()
-        call()  # warm the connection
-        barrier.wait()
-        mine = []
-        for _ in range(per_thread):
-            start = time.perf_counter()
-            call()
-            mine.append(time.perf_counter() - start)
-        latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return summarize(latencies, time.perf_counter() - start)
 
 
 def row_body(inputs: dict[str, np.ndarray]) -> bytes:
@@ -101,23 +115,41 @@ def row_body(inputs: dict[str, np.ndarray]) -> bytes:
     return json.dumps({"instances": [{k: v[i].tolist() for k, v in inputs.items()} for i in range(batch)]}).encode()
 
 
-def rest_sender(port: int, path: str, body: bytes) -> Callable[[], Callable[[], None]]:
-    def make() -> Callable[[], None]:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def wrk(url: str, body: Path, script: Path, concurrency: int, seconds: float, limit: int = 0) -> dict[str, Any]:
+    """One wrk run: POST `body` from `concurrency` connections for `seconds`, or until `limit` answers in all.
 
-        def call() -> None:
-            connection.request("POST", path, body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != 200:
-                raise RuntimeError(f"REST answered {response.status}: {answer[:200]!r}")
+    wrk's threads stop at the limit but wrk itself waits out `seconds`: give a limited run a bound to match.
+    """
+    threads = min(concurrency, os.cpu_count() or 1, 4)
+    env = dict(os.environ, BODY=str(body), LIMIT=str(-(-limit // threads) if limit else 0))
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{math.ceil(seconds)}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 120).stdout
+    lines = [line for line in output.splitlines() if line.startswith("WRK ")]
+    if not lines:
+        sys.exit(f"error: wrk printed no result:\n{output}")
+    result = json.loads(lines[-1][4:])
+    result["requests_per_s"] = round(result["requests"] / result["seconds"], 1)
+    return result
 
-        return call
 
-    return make
+def grpc_load(
+    port: int, model: str, inputs: dict[str, np.ndarray], concurrency: int, seconds: float, scratch: Path
+) -> dict[str, Any]:
+    """`concurrency` gRPC clients calling Predict for `seconds`: h2load (C) if installed, else grpc.aio here.
 
-
-def grpc_sender(port: int, model: str, inputs: dict[str, np.ndarray]) -> Callable[[], Callable[[], None]]:
+    h2load speaks HTTP/2, not gRPC: it POSTs the framed request to /tensorflow.serving.PredictionService/Predict
+    and counts HTTP statuses, so the request is first sent once with the official stub, which checks its answer.
+    """
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -126,15 +158,60 @@ def grpc_sender(port: int, model: str, inputs: dict[str, np.ndarray]) -> Callabl
     request.model_spec.name = model
     for name, array in inputs.items():
         request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+        if not answer.outputs:
+            sys.exit(f"error: gRPC Predict answered no outputs: {answer}")
+    if shutil.which("h2load"):
+        return _h2load(port, request.SerializeToString(), concurrency, seconds, scratch)
 
-    def make() -> Callable[[], None]:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-        return lambda: stub.Predict(request, timeout=60)
+    async def client(deadline: float, latencies: list[float]) -> int:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            await stub.Predict(request, timeout=30)  # connect before the clock starts
+            errors = 0
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                try:
+                    await stub.Predict(request, timeout=30)
+                    latencies.append(time.perf_counter() - start)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+            return errors
 
-    return make
+    async def run() -> dict:
+        latencies: list[float] = []
+        start = time.perf_counter()
+        errors = await asyncio.gather(*(client(start + seconds, latencies) for _ in range(concurrency)))
+        summary = summarize(latencies, time.perf_counter() - start, 1)
+        return {**summary, "errors": sum(errors), "load_generator": "grpc.aio"}
+
+    result = asyncio.run(run())
+    result.pop("examples_per_s")
+    return result
 
 
-def in_process(path: Path, model: str, version: int, requests: int) -> tuple[list[dict], Signature]:
+def _h2load(port: int, message: bytes, concurrency: int, seconds: float, scratch: Path) -> dict[str, Any]:
+    """h2load over `concurrency` connections, one call in flight on each; latencies from its per-request log."""
+    body, log = scratch / "grpc-request.bin", scratch / "h2load.tsv"
+    body.write_bytes(b"\0" + len(message).to_bytes(4, "big") + message)  # gRPC framing: uncompressed, length
+    threads = min(concurrency, os.cpu_count() or 1, 4)
+    command = ["h2load", f"-c{concurrency}", f"-t{threads}", "-m1", f"-D{math.ceil(seconds)}", "-d", str(body)]
+    command += ["-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}"]
+    command.append(f"http://127.0.0.1:{port}/tensorflow.serving.PredictionService/Predict")
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120).stdout
+    finished = re.search(r"finished in ([\d.]+)(ms|s)", output)
+    if finished is None or not log.exists():
+        sys.exit(f"error: h2load printed no result:\n{output}")
+    elapsed = float(finished[1]) / (1000 if finished[2] == "ms" else 1)
+    rows = [line.split("\t") for line in log.read_text().splitlines() if line]
+    latencies = [int(row[2]) / 1e6 for row in rows if row[1] == "200"]
+    result = summarize(latencies, elapsed, 1)
+    result.pop("examples_per_s")
+    return {**result, "errors": len(rows) - len(latencies), "load_generator": "h2load"}
+
+
+def in_process(path: Path, model: str, version: int, seconds: float) -> tuple[list[dict], Signature]:
     """Calls per second of the signature in this process, batch 1 and 32, and the signature."""
     from serving.model_version import LoadedVersion
 
@@ -145,14 +222,15 @@ def in_process(path: Path, model: str, version: int, requests: int) -> tuple[lis
         inputs = sample_inputs(signature, batch)
         for _ in range(20):
             loaded.predict(SIGNATURE, inputs)
-        latencies = []
+        latencies: list[float] = []
         start = time.perf_counter()
-        for _ in range(requests):
+        while time.perf_counter() - start < seconds:
             begin = time.perf_counter()
             loaded.predict(SIGNATURE, inputs)
             latencies.append(time.perf_counter() - begin)
-        rows.append({"batch": batch, **summarize(latencies, time.perf_counter() - start)})
+        rows.append({"batch": batch, **summarize(latencies, time.perf_counter() - start, batch)})
         print(f"in-process  batch {batch:>2}: {rows[-1]}", flush=True)
+    loaded.close()
     return rows, signature
 
 
@@ -170,43 +248,117 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_server(repository: Path, model: str, extra: list[str]) -> tuple[subprocess.Popen, int, int]:
-    rest_port, grpc_port = free_port(), free_port()
-    command = [sys.executable, "-m", "serving.server", "--repository", str(repository)]
-    command += ["--rest-port", str(rest_port), "--grpc-port", str(grpc_port), "--poll-seconds", "5", *extra]
-    server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
+def wait_for(server: subprocess.Popen, port: int, method: str, path: str, body: bytes | None = None) -> None:
+    """Until the server at `port` answers `method path` with 200 (at most 300 s: TensorFlow loads slowly)."""
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit(f"error: the server exited with code {server.returncode}")
+            sys.exit(f"error: {' '.join(map(str, server.args[:3]))} exited with code {server.returncode}")
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=5)
-            connection.request("GET", f"/v1/models/{model}")
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request(method, path, body, {"Content-Type": "application/json"})
             if connection.getresponse().status == 200:
-                return server, rest_port, grpc_port
+                return
         except OSError:
             pass
         time.sleep(0.5)
     server.kill()
-    sys.exit("error: the server did not answer within 180 s")
+    sys.exit(f"error: the server on port {port} did not answer within 300 s")
 
 
-def load_test(model: str, rest_port: int, grpc_port: int, signature: Signature, requests: int) -> list[dict]:
-    """Every setting: protocol x batch x concurrency, `requests` requests each."""
-    rows = []
+def start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *command], cwd=REPO, stdout=subprocess.DEVNULL)
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def digits_repository(directory: Path) -> Path:
+    """The tests' digits SavedModel as version 1 of `digits` in a repository under `directory`."""
+    sys.path.insert(0, str(REPO))
+    from tests.serving_models import add_version, digits_savedmodel
+
+    repository = directory / "repository"
+    add_version(repository, "digits", 1, digits_savedmodel())
+    return repository
+
+
+def git_state() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def row_of(rows: list[dict], server: str, batch: int, concurrency: int) -> dict:
+    """The result of one setting."""
+    return next(r for r in rows if (r["server"], r["batch"], r["concurrency"]) == (server, batch, concurrency))
+
+
+def load_test(
+    args: argparse.Namespace, scratch: Path, model: str, version: int, path: Path, signature: Signature
+) -> tuple[list[dict], dict]:
+    """Start both servers, run every setting and the soak; returns (rows, soak)."""
+    rest_port, grpc_port, naive_port = free_port(), free_port(), free_port()
+    ports = ["--rest-port", str(rest_port), "--grpc-port", str(grpc_port)]
+    server = start(["serving.server", "--repository", str(args.repository), *ports, "--poll-seconds", "5"])
+    naive = start(["benchmarks.naive_server", "--model-dir", str(path), "--port", str(naive_port)])
+    script = scratch / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    bodies = {}
     for batch in BATCHES:
-        inputs = sample_inputs(signature, batch)
-        senders = {
-            "rest": rest_sender(rest_port, f"/v1/models/{model}:predict", row_body(inputs)),
-            "grpc": grpc_sender(grpc_port, model, inputs),
-        }
-        for protocol, send in senders.items():
+        bodies[batch] = scratch / f"body{batch}.json"
+        bodies[batch].write_bytes(row_body(sample_inputs(signature, batch)))
+    predict = f"/v1/models/{model}:predict"
+    rows: list[dict] = []
+    try:
+        wait_for(server, rest_port, "GET", f"/v1/models/{model}")
+        wait_for(naive, naive_port, "POST", predict, bodies[1].read_bytes())
+        for batch in BATCHES:
+            inputs = sample_inputs(signature, batch)
             for concurrency in CONCURRENCY:
-                row = {"protocol": protocol, "batch": batch, "concurrency": concurrency}
-                row.update(run_load(send, requests, concurrency))
-                rows.append(row)
-                print(f"{protocol:<4} batch {batch:>2} concurrency {concurrency:>2}: {row}", flush=True)
-    return rows
+                runs = {
+                    "embedded rest": lambda c=concurrency, b=batch: wrk(
+                        f"http://127.0.0.1:{rest_port}{predict}", bodies[b], script, c, args.seconds
+                    ),
+                    "naive rest": lambda c=concurrency, b=batch: wrk(
+                        f"http://127.0.0.1:{naive_port}{predict}", bodies[b], script, c, args.seconds
+                    ),
+                    "embedded grpc": lambda c=concurrency, i=inputs: grpc_load(
+                        grpc_port, model, i, c, args.seconds, scratch
+                    ),
+                }
+                for name, run in runs.items():
+                    result = run()
+                    result["examples_per_s"] = round(batch * result["requests_per_s"], 1)
+                    rows.append({"server": name, "batch": batch, "concurrency": concurrency, **result})
+                    shown = {k: result[k] for k in ("requests_per_s", "examples_per_s", "p50_ms", "p99_ms")}
+                    print(f"{name:<13} batch {batch:>2} concurrency {concurrency:>2}: {shown}", flush=True)
+        stop(naive)
+        url = f"http://127.0.0.1:{rest_port}{predict}"
+        rate = row_of(rows, "embedded rest", 1, max(CONCURRENCY))["requests_per_s"]
+        bound = min(600.0, 10 + 3 * args.soak_requests / rate)  # 3x the time the c=32 rate needs, at most 10 min
+        wrk(url, bodies[1], script, args.soak_concurrency, 10 + 3 * 1000 / rate, limit=1000)  # warm-up
+        rss_before = rss_mib(server.pid)
+        soak = wrk(url, bodies[1], script, args.soak_concurrency, bound, limit=args.soak_requests)
+        rss_after = rss_mib(server.pid)
+        del soak["seconds"], soak["requests_per_s"]  # wrk's clock ran on to `bound` after the last answer
+        soak.update(
+            concurrency=args.soak_concurrency,
+            rss_mib_after_warm_up=rss_before,
+            rss_mib_after=rss_after,
+            rss_growth_percent=round(100 * (rss_after - rss_before) / rss_before, 2),
+        )
+        print(f"soak: {soak}", flush=True)
+    finally:
+        stop(naive)
+        stop(server)
+    return rows, soak
 
 
 def main() -> None:
@@ -215,64 +367,82 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    parser.add_argument("--model", default="mnist")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per setting")
-    parser.add_argument("--rss-requests", type=int, default=10_000, help="requests of the memory-growth run")
-    parser.add_argument("--server-args", default="", help="extra arguments for serving.server, e.g. '--batching'")
+    parser.add_argument("--model", default="mnist", help="a model of the repository (else: the tests' digits)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per setting")
+    parser.add_argument("--soak-requests", type=int, default=10_000)
+    parser.add_argument("--soak-concurrency", type=int, default=32)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("error: wrk is not installed: `make bench-serving` installs it (apt-get install wrk)")
+    command = " ".join(["python -m benchmarks.serving", *sys.argv[1:]])
+    load_before = [round(x, 2) for x in os.getloadavg()]
     quiet_tensorflow()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
-        version, path = find_version(args.repository, args.model)
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
-
-    print(f"Model {args.model} version {version} ({path}), {args.requests} requests per setting", flush=True)
-    baseline, signature = in_process(path, args.model, version, args.requests)
-    server, rest_port, grpc_port = start_server(args.repository, args.model, args.server_args.split())
-    try:
-        rss_start = rss_mib(server.pid)
-        rows = load_test(args.model, rest_port, grpc_port, signature, args.requests)
-        send = rest_sender(rest_port, f"/v1/models/{args.model}:predict", row_body(sample_inputs(signature, 1)))
-        run_load(send, 200, 8)  # settle allocations before measuring growth
-        rss_before = rss_mib(server.pid)
-        growth_run = run_load(send, args.rss_requests, 8)
-        rss_after = rss_mib(server.pid)
+        try:
+            version, path = find_version(args.repository, args.model)
+            model = args.model
+        except (FileNotFoundError, ValueError) as err:
+            print(f"{err}; benchmarking the tests' digits SavedModel instead (same signature as mnist)", flush=True)
+            args.repository = digits_repository(scratch)
+            model = "digits"
+            version, path = find_version(args.repository, model)
+        print(f"Model {model} version {version} ({path}), {args.seconds:g} s per setting", flush=True)
+        baseline, signature = in_process(path, model, version, args.seconds)
+        gc.collect()
+        gc.freeze()  # TensorFlow's objects, out of the gRPC client's collections (see serving/registry.py)
+        rows, soak = load_test(args, scratch, model, version, path, signature)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+        shutil.rmtree(scratch, ignore_errors=True)
+    load_after = [round(x, 2) for x in os.getloadavg()]
 
-    rest_c8 = next(r for r in rows if r["protocol"] == "rest" and r["batch"] == 1 and r["concurrency"] == 8)
-    share = rest_c8["requests_per_s"] / baseline[0]["requests_per_s"]
-    growth = 100 * (rss_after - rss_before) / rss_before
+    rest_b1, naive_b1, grpc_b1 = (row_of(rows, name, 1, 8) for name in ("embedded rest", "naive rest", "embedded grpc"))
+    rest_b32 = max(
+        (r for r in rows if r["server"] == "embedded rest" and r["batch"] == 32), key=lambda r: r["examples_per_s"]
+    )
+    ratios = {
+        "rest_b1_c8_vs_naive_requests_per_s": round(rest_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
+        "rest_b1_c8_p99_ms_vs_naive": [rest_b1["p99_ms"], naive_b1["p99_ms"]],
+        "grpc_b1_c8_vs_naive_rest_requests_per_s": round(grpc_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
+        "rest_b32_best_examples_per_s": rest_b32["examples_per_s"],
+        "rest_b32_vs_before": round(rest_b32["examples_per_s"] / BEFORE_REST_B32_EXAMPLES_PER_S, 2),
+        "rest_b32_vs_naive_same_concurrency": round(
+            rest_b32["requests_per_s"] / row_of(rows, "naive rest", 32, rest_b32["concurrency"])["requests_per_s"], 2
+        ),
+    }
+    goals = {
+        "rest_b1_c8_at_least_2x_naive": ratios["rest_b1_c8_vs_naive_requests_per_s"] >= 2,
+        "rest_b1_c8_p99_below_naive": rest_b1["p99_ms"] < naive_b1["p99_ms"],
+        "grpc_b1_c8_at_least_3x_naive_rest": ratios["grpc_b1_c8_vs_naive_rest_requests_per_s"] >= 3,
+        "rest_b32_at_least_10x_before": ratios["rest_b32_vs_before"] >= 10,
+        "soak_no_errors": soak["socket_errors"] == 0 and soak["http_errors"] == 0,
+        "soak_answered_every_request": soak["requests"] >= args.soak_requests,
+        "soak_rss_growth_under_10_percent": soak["rss_growth_percent"] < 10,
+    }
     result = {
-        "benchmark": "embedded server on loopback (REST JSON, gRPC) against in-process calls of the same SavedModel",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "benchmark": "embedded server (REST, gRPC) against a naive FastAPI server and in-process calls, one run",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git": git_state(),
+        "command": command,
         "machine": describe_machine(),
-        "model": {"name": args.model, "version": version, "inputs": signature.describe_inputs()},
-        "requests_per_setting": args.requests,
-        "server_args": args.server_args,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "model": {"name": model, "version": version, "inputs": signature.describe_inputs()},
+        "seconds_per_setting": args.seconds,
+        "load_generators": {
+            "rest": "wrk 4.1 (Debian), one connection per concurrent client",
+            "grpc": "h2load (Debian nghttp2-client; grpc.aio if absent), one connection per concurrent client",
+        },
         "in_process": baseline,
-        "server": rows,
-        "memory": {
-            "rss_mib_at_start": rss_start,
-            "rss_mib_before": rss_before,
-            "rss_mib_after": rss_after,
-            "requests": args.rss_requests,
-            "growth_percent": round(growth, 2),
-            "load": growth_run,
-        },
-        "goals": {
-            "rest_c8_b1_share_of_in_process_b1": round(share, 3),
-            "rest_c8_b1_at_least_half": share >= 0.5,
-            "rss_growth_under_10_percent": growth < 10,
-        },
+        "servers": rows,
+        "soak": soak,
+        "ratios": ratios,
+        "goals": goals,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    in_process_b1 = baseline[0]["requests_per_s"]
-    print(f"REST c8 b1: {rest_c8['requests_per_s']} req/s = {share:.0%} of in-process b1 ({in_process_b1}/s)")
-    print(f"RSS {rss_before} -> {rss_after} MiB over {args.rss_requests} requests ({growth:+.1f}%)")
+    print(json.dumps({"ratios": ratios, "goals": goals, "load": [load_before, load_after]}, indent=2))
     print(f"wrote {args.output}")
 
 

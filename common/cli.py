@@ -22,27 +22,27 @@ or a value of the wrong type exits with code 2 and a message listing what is val
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from common.config import ConfigError, apply_json, apply_overrides, describe, make_config, to_dict
+from common import registry
+from common.config import ConfigError, Preset, apply_json, apply_overrides, describe, make_config, to_dict
 from common.paths import ArtifactPaths
 
 COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "config")
 
 
 def build_parser(
-    name: str, presets: dict[str, Any], default_preset: str, extra_commands: dict[str, str] | None = None
+    name: str, presets: dict[str, Preset], default_preset: str, extra_commands: dict[str, str] | None = None
 ) -> argparse.ArgumentParser:
-    """The argument parser; the epilog lists the presets with the first line of their docstrings.
+    """The argument parser; the epilog lists the presets with their summaries and expected results.
 
     `extra_commands`: the project's own commands beside `COMMANDS`, by name, with a line of help each.
     """
     extra_commands = extra_commands or {}
-    preset_help = "\n".join(f"  {p:8s} {(fn.__doc__ or '').strip().splitlines()[0]}" for p, fn in presets.items())
+    preset_help = "\n".join(f"  {p:8s} {preset.describe()}" for p, preset in presets.items())
     project_help = "".join(f"\n  {c:9s} {text}" for c, text in extra_commands.items())
     description = __doc__.split("\n\n")[1] + (f"\n\n{name}'s own commands:{project_help}" if project_help else "")
     parser = argparse.ArgumentParser(
@@ -71,12 +71,12 @@ def build_parser(
 
 def parse(name: str, argv: list[str] | None) -> tuple[argparse.Namespace, Any]:
     """Parse `argv` and build the config; exits with code 2 on any config error."""
-    config_module = importlib.import_module(f"projects.{name}.config")
+    config_module = registry.config_module(name)
     presets = config_module.PRESETS
     parser = build_parser(name, presets, config_module.DEFAULT_PRESET, getattr(config_module, "COMMANDS", None))
     args = parser.parse_args(argv)
     try:
-        cfg = make_config(presets, args.preset)
+        cfg = make_config(config_module.CONFIG, presets, args.preset)
         if args.config:
             apply_json(cfg, args.config)
         apply_overrides(cfg, args.overrides)
@@ -141,14 +141,16 @@ def _evaluate(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactP
 
 
 def _export(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    from common.export import export_project
+
     model = load_trained_model(project.name, paths)
-    result = project.export(cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
+    result = export_project(project, cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
     if result.problems:
         sys.exit("error: export: " + "; ".join(result.problems))
 
 
 def _demo(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
-    from serving.demo import serve, write_samples
+    from common.web_demo import serve, write_samples
 
     tfjs = paths.export_dir / "tfjs"
     if not (tfjs / "model.json").exists():
@@ -208,8 +210,15 @@ def main(name: str, argv: list[str] | None = None) -> None:
     from common.runtime import quiet_tensorflow
 
     quiet_tensorflow(args.verbose)
-    project = importlib.import_module(f"projects.{name}.project").PROJECT
+    project = registry.load(name)
+    try:
+        _run(project, args, cfg, paths)
+    except ConfigError as err:  # a bad value found once the data or model is in hand
+        config_error(name, str(err))
 
+
+def _run(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    """Carry out `args.command` (after the config is checked and TensorFlow imported)."""
     wrote_model = True
     if args.command in ("train", "all"):
         wrote_model = _train(project, cfg, paths)
@@ -226,6 +235,6 @@ def main(name: str, argv: list[str] | None = None) -> None:
     if args.command not in COMMANDS:
         project.run_command(args.command, cfg, paths, args)
     if args.command == "predict":
-        failed = project.predict(cfg, load_trained_model(name, paths), args.inputs)
+        failed = project.predict(cfg, load_trained_model(project.name, paths), args.inputs)
         if failed:
             sys.exit(f"error: {failed} of {len(args.inputs)} inputs could not be read")

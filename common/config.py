@@ -1,9 +1,11 @@
 """Dataclass configs, presets and `--set key=value` overrides.
 
 A project's config is a dataclass whose fields are themselves dataclasses
-(`data`, `model`, `train`, ...). Presets are plain functions returning a config;
-their docstrings state the expected result and run time. Overrides address
-fields with dotted keys (`train.epochs=3`) and are type-checked against the
+(`data`, `model`, `train`, ...); its defaults are the `default` preset. Every
+other preset is a `Preset`: the dotted keys it changes, in view, and the result
+it is expected to reach (`Expected`: metric, value, minutes on 2 CPU cores),
+which `make bench` prints beside what it measured. Overrides address fields
+with dotted keys (`train.epochs=3`) and are type-checked against the
 annotations, so a typo fails before any work starts.
 """
 
@@ -12,11 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-Preset = Callable[[], Any]
 
 
 class ConfigError(ValueError):
@@ -148,11 +148,53 @@ def apply_json(cfg: Any, path: Path) -> Any:
     return cfg
 
 
-def make_config(presets: dict[str, Preset], preset: str) -> Any:
-    """Build the config of `preset`, or fail with the list of valid presets."""
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """What a preset reaches, as measured: `metric` (a key of the report's metrics) near `value`, in about
+    `minutes` of a run on 2 CPU cores. `higher_is_better` says which side of `value` is a pass for `bench`."""
+
+    metric: str
+    value: float
+    minutes: float
+    higher_is_better: bool = True
+
+    def describe(self) -> str:
+        """E.g. "accuracy >= 0.994 in ~4.5 min on 2 cores"."""
+        side = ">=" if self.higher_is_better else "<="
+        return f"{self.metric} {side} {self.value:g} in ~{self.minutes:g} min on 2 cores"
+
+    def met_by(self, measured: float) -> bool:
+        """Whether `measured` reaches the expected value."""
+        return measured >= self.value if self.higher_is_better else measured <= self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named config: the dataclass defaults with `changes` ({dotted key: value}) applied, and what it reaches."""
+
+    summary: str  # one line, shown by --help
+    expected: Expected
+    changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The summary and the expected result, e.g. for --help."""
+        return f"{self.summary} (expected: {self.expected.describe()})"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def make_config(config_class: type, presets: dict[str, Preset], preset: str) -> Any:
+    """`config_class()` with the changes of `presets[preset]`, checked like --set; or fail listing the presets."""
     if preset not in presets:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
-    return presets[preset]()
+    cfg = config_class()
+    for key, value in presets[preset].changes.items():
+        set_value(cfg, key, _as_text(value))
+    return cfg
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

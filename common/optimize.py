@@ -34,7 +34,7 @@ from common.export.parity import in_batches
 from common.export.savedmodel import SIGNATURE, write_savedmodel
 from common.paths import ArtifactPaths
 from common.project import Project
-from common.training import batched
+from common.training import batched, steps_per_epoch
 
 
 def _epochs(n: int) -> str:
@@ -148,7 +148,7 @@ def optimize_project(
     batch_size = cfg.train.batch_size
     train = batched(data.train, batch_size, shuffle_seed=cfg.train.seed, augment=project.augmentation(cfg))
     val = batched(data.val, batch_size)
-    steps_per_epoch = -(-data.sizes["train"] // batch_size)
+    steps = steps_per_epoch(data, batch_size)
     tune = {"learning_rate": ocfg.learning_rate, "loss": project.loss(cfg), "metrics": project.metrics(cfg)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +158,7 @@ def optimize_project(
         rows.append(bench.measure("ptq_int8", Path(tmp) / "baseline", "int8", 0.0))
 
         print(f"Pruning {len(prunable)} layers to {ocfg.target_sparsity:.0%} sparsity: {_epochs(ocfg.prune_epochs)}")
-        end_step = steps_per_epoch * max(1, ocfg.prune_epochs - 1)  # the last epoch trains at the target
+        end_step = steps * max(1, ocfg.prune_epochs - 1)  # the last epoch trains at the target
         pruning = keras2_bridge.prune_low_magnitude(
             keras2_bridge.to_keras2(model, sample), prunable, ocfg.target_sparsity, end_step, ocfg.dense_block
         )

@@ -1,14 +1,15 @@
-"""The project contract: what `common.cli` needs from each `projects/<name>/project.py`.
+"""The project contract: what the command line, the libraries and the programs need from each project.
 
-A project is a folder with `config.py` (its config dataclass, `PRESETS` and
-`DEFAULT_PRESET`, importable without TensorFlow so that the command line is
-checked before any work) and `project.py`, whose `PROJECT` is an instance of a
-`Project` subclass filling in the data, model and evaluation hooks. Training defaults to
-`common.training.fit`; projects with their own loop (GAN, driving) override
-`train`. `common.export` is driven by `serving_model` and the export hooks at
-the end, whose defaults fit a classifier whose test split the serving model
-takes as is. `common.tuning` and `common.optimize` read `search_space`,
-`prunable_layers` and `quantized_layers`.
+A project is a folder with `config.py` (its config dataclass `CONFIG`, whose
+defaults are the `default` preset, `PRESETS` and `DEFAULT_PRESET`, importable
+without TensorFlow so that the command line is checked before any work) and
+`project.py`, whose `PROJECT` is an instance of a `Project` subclass. The
+subclass states its own recipe: `train` builds the model, compiles it with the
+loss, optimizer and metrics it names, and fits it (`common.training.fit`, or its
+own loop); nothing here defaults to a classifier's loss, metric or answer.
+`common.export` is driven by `export_plan` (by default: `serving_model` and the
+export hooks after it); `common.tuning` and `common.optimize` by `build_model`,
+`loss`, `metrics`, `monitor`, `search_space`, `prunable_layers` and `quantized_layers`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ from common.paths import ArtifactPaths
 if TYPE_CHECKING:
     import keras
 
-    from common.export import ExportResult
+    from common.export import ExportPlan
 
 
 class Project:
-    """Base class of a project's spec. Subclasses set the class attributes and hooks."""
+    """Base class of a project's spec. Subclasses set the class attributes and hooks.
+
+    Every subclass sets `name` and `metric_name` and implements `load_data`, `train`, `evaluate`, `sample_inputs`,
+    `final_answer` and `answer_metric`; one that is tuned or optimized also `build_model`, `loss`, `metrics` and
+    `monitor`.
+    """
 
     name: ClassVar[str]
-    monitor: ClassVar[tuple[str, str]] = ("val_accuracy", "max")  # checkpoint / early-stopping metric and mode
+    metric_name: ClassVar[str]  # what `answer_metric` measures, for the parity report (e.g. "accuracy")
+    # Checkpoint / early-stopping / tuning metric and its mode: a Keras log name and "max" or "min".
+    monitor: ClassVar[tuple[str, str]]
     # Export: the largest |output - Keras output| allowed per quantized format (float ones: 1e-4).
     quantized_tolerance: ClassVar[dict[str, float]] = {
         "tflite_float16": 1e-2,
@@ -40,25 +48,28 @@ class Project:
         "tflite_int8": 0.25,
         "tfjs_uint8": 0.1,
     }
-    metric_name: ClassVar[str] = "accuracy"  # what `answer_metric` measures, for the parity report
     # Export: the largest `output_distance` allowed for float formats (uint8 outputs may differ by a rounding step).
     float_tolerance: ClassVar[float] = 1e-4
+    # Export: True when a format passes only if every example's whole final answer equals Keras's (the chatbot's
+    # greedy replies, where one differing word changes every word after it); its "answers agreeing" is then the
+    # share of examples that do. False: answers are compared element by element, and only the bound is enforced.
+    exact_answers: ClassVar[bool] = False
 
     def load_data(self, cfg: Any) -> DataSplits:
         """Train/val/test datasets of unbatched (input, target) pairs, with their source."""
         raise NotImplementedError
 
     def build_model(self, cfg: Any) -> keras.Model:
-        """A compiled-ready (uncompiled) Keras model for `cfg`."""
-        raise NotImplementedError
+        """The uncompiled Keras model for `cfg` (tuning builds one per trial)."""
+        raise NotImplementedError(f"project {self.name} has no build_model")
 
     def loss(self, cfg: Any) -> Any:
-        """The training loss passed to `compile`."""
-        return "sparse_categorical_crossentropy"
+        """The training loss passed to `compile` (a name or a loss object that Keras 2 can also take)."""
+        raise NotImplementedError(f"project {self.name} states no loss")
 
     def metrics(self, cfg: Any) -> list:
-        """Metrics shown during training."""
-        return ["accuracy"]
+        """Metrics passed to `compile`, shown during training."""
+        raise NotImplementedError(f"project {self.name} states no metrics")
 
     def augmentation(self, cfg: Any) -> keras.Layer | None:
         """Applied to training batches only (`training=True`); None for no augmentation."""
@@ -74,29 +85,29 @@ class Project:
         return None
 
     def train(self, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-        """Train and return the model; the default is `common.training.fit`."""
-        from common.training import fit
-
-        return fit(self, cfg, data, paths)
+        """Build, compile and fit the model (resuming a killed run), write `paths.model`, return the model."""
+        raise NotImplementedError
 
     def evaluate(self, cfg: Any, model: keras.Model, data: DataSplits, paths: ArtifactPaths) -> tuple[dict, list[Path]]:
         """Metrics on the test split and the plots written to `paths.plots`, for the report."""
         raise NotImplementedError
 
-    def export(
-        self, cfg: Any, model: keras.Model, data: DataSplits, paths: ArtifactPaths, verbose: bool = False
-    ) -> ExportResult:
-        """Export to every format and check each against Keras; the default is `common.export.export_project`.
-
-        A project whose formats cannot all take the serving model as is (the chatbot's string ops) overrides it.
-        """
-        from common.export import export_project
-
-        return export_project(self, cfg, model, data, paths, verbose=verbose)
-
-    def serving_model(self, model: keras.Model) -> keras.Model:
+    def serving_model(self, model: keras.Model, cfg: Any) -> keras.Model:
         """The model that is exported: raw input in, final answer out."""
         return model
+
+    def export_plan(self, cfg: Any, model: keras.Model, data: DataSplits, verbose: bool = False) -> ExportPlan:
+        """What `common.export.export_project` writes and how it checks each format against Keras.
+
+        By default `common.export.standard_plan`: `serving_model` as the served SavedModel, converted to every
+        format, checked on `export_examples`. A project whose served model no converter takes (the chatbot's
+        string ops) returns a plan naming the parts converted instead, the formats, how a format's outputs are
+        computed from its loaded parts and the files its clients need (see `common.export.ExportPlan`).
+        `verbose`: the project's own tools (e.g. a Node script run for parity) show their logs.
+        """
+        from common.export import standard_plan
+
+        return standard_plan(self, cfg, model, data)
 
     def sample_inputs(self, cfg: Any) -> np.ndarray:
         """A few real test inputs for parity checks and demos."""
@@ -120,7 +131,7 @@ class Project:
         """
         return {}
 
-    def demo_extras(self, model: keras.Model) -> dict[str, Any]:
+    def demo_extras(self, model: keras.Model, cfg: Any) -> dict[str, Any]:
         """Keys added to the browser demo's samples.json beside the inputs and outputs (e.g. class names)."""
         return {}
 
@@ -138,13 +149,8 @@ class Project:
         return dataset_to_numpy(data.train.take(200))[0]
 
     def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The answer compared across formats, from the serving model's outputs (batch first).
-
-        By default the argmax of its one output; a serving model with several outputs must say which is the answer.
-        """
-        if len(outputs) != 1:
-            raise NotImplementedError(f"{self.name}: outputs {sorted(outputs)}; override final_answer to pick one")
-        return np.argmax(next(iter(outputs.values())), axis=-1)
+        """The answer compared across formats, from the serving model's outputs (batch first), e.g. the class ids."""
+        raise NotImplementedError(f"project {self.name} states no final_answer")
 
     def output_distance(self, outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
         """How far a format's outputs are from Keras's, compared with its bound: by default the largest |difference|.
@@ -157,8 +163,8 @@ class Project:
         return max_abs_diff(outputs, reference)
 
     def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
-        """`metric_name` of the final answers against the test targets: accuracy by default."""
-        return float(np.mean(answers == targets))
+        """`metric_name` of the final answers against the test targets."""
+        raise NotImplementedError(f"project {self.name} states no answer_metric")
 
     def search_space(self, cfg: Any) -> dict[str, Any]:
         """What `tune` may change: {dotted config key: a list of values, or a range {"min", "max"}}.

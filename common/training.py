@@ -1,5 +1,8 @@
 """`fit` with the standard callbacks: resume, checkpoints, early stopping, TensorBoard, CSV log, LR schedule.
 
+A project's recipe reads: build the model and compile it (inside `strategy_scope`,
+with `make_optimizer`), then `fit(model, data, cfg.train, paths, monitor=...)`.
+
 A killed run resumes: `BackupAndRestore` keeps the weights, the optimizer state
 and the epoch counter under `checkpoints/backup/` after every epoch, and the
 same command picks up from there.
@@ -13,6 +16,7 @@ temporary folder of their own.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -20,18 +24,16 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import tensorflow as tf
 
-from common.config import TrainConfig, to_dict
+from common.config import TrainConfig
 from common.data.splits import DataSplits
 from common.paths import ArtifactPaths
-
-if TYPE_CHECKING:
-    from common.project import Project
 
 
 class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
@@ -64,6 +66,20 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multiworker":
         return MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def strategy_scope(tcfg: TrainConfig) -> contextlib.AbstractContextManager:
+    """The scope to build and compile a model in, so its variables live on the devices `tcfg.strategy` names.
+
+    Seeds Python, NumPy and TensorFlow with `tcfg.seed` first: the same seed gives the same initial weights.
+    """
+    keras.utils.set_random_seed(tcfg.seed)
+    return make_strategy(tcfg.strategy).scope()
+
+
+def steps_per_epoch(data: DataSplits, batch_size: int) -> int:
+    """Training batches per epoch: the training split's size over `batch_size`, rounded up."""
+    return -(-data.sizes["train"] // batch_size)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -177,20 +193,39 @@ def save_model_atomically(model: keras.Model, path: os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-    """Train `project.build_model(cfg)` on `data` with `cfg.train`, resuming a killed run.
+def fit(
+    model: keras.Model,
+    data: DataSplits,
+    tcfg: TrainConfig,
+    paths: ArtifactPaths,
+    *,
+    monitor: tuple[str, str],
+    augmentation: Callable | None = None,
+    augment_pairs: Callable | None = None,
+    class_weight: dict[int, float] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> keras.Model:
+    """Train the compiled `model` on `data` with `tcfg` (epochs, batch size, seed), resuming a killed run.
+
+    Args:
+        model: built and compiled (inside `strategy_scope(tcfg)` for a distributed run).
+        data: unbatched (input, target) pairs; batched, shuffled and cached here.
+        monitor: (metric, "max" or "min") that picks the best checkpoint and drives early stopping.
+        augmentation: applied to training inputs (`training=True`), e.g. a Keras preprocessing model.
+        augment_pairs: maps training batches (inputs, targets) -> (inputs, targets), for changes that must change
+            the targets too (a mirrored road negates the steering).
+        class_weight: loss weight per class id; None weighs all alike.
+        summary: keys added to train.json (the project's name and its whole config).
 
     Writes `model.keras` (best weights when early stopping), `checkpoints/best.keras`,
     `history.csv`, TensorBoard logs under `logs/`, and `train.json` with the
     seconds spent and whether the run resumed. A multi-worker run's non-chief
     workers write all but the model and train.json to `worker_paths`, removed at the end.
     """
-    tcfg: TrainConfig = cfg.train
     keras.utils.set_random_seed(tcfg.seed)
     strategy = make_strategy(tcfg.strategy)
     chief = is_chief(strategy)
     own = paths if chief else worker_paths(strategy, paths)
-    steps_per_epoch = -(-data.sizes["train"] // tcfg.batch_size)
 
     done = backup_epoch(own)
     if done is None:
@@ -203,33 +238,24 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
     else:
         print(f"Resuming from the backup in {own.backup_dir}: {done} of {tcfg.epochs} epochs already done.")
 
-    with strategy.scope():
-        model = project.build_model(cfg)
-        model.compile(
-            optimizer=make_optimizer(tcfg, steps_per_epoch),
-            loss=project.loss(cfg),
-            metrics=project.metrics(cfg),
-        )
-
-    monitor, mode = project.monitor
+    metric, mode = monitor
     own.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(own.backup_dir), double_checkpoint=True),
         LearningRateLogger(),
-        keras.callbacks.ModelCheckpoint(str(own.best_checkpoint), monitor=monitor, mode=mode, save_best_only=True),
+        keras.callbacks.ModelCheckpoint(str(own.best_checkpoint), monitor=metric, mode=mode, save_best_only=True),
         keras.callbacks.CSVLogger(str(own.history_csv), append=True),
         keras.callbacks.TensorBoard(str(own.logs)),
     ]
     if tcfg.early_stopping_patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor=monitor, mode=mode, patience=tcfg.early_stopping_patience, restore_best_weights=True
+                monitor=metric, mode=mode, patience=tcfg.early_stopping_patience, restore_best_weights=True
             )
         )
 
-    augment = project.augmentation(cfg)
     train_ds = batched(
-        data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment, augment_pairs=project.augment_pairs(cfg)
+        data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augmentation, augment_pairs=augment_pairs
     )
     val_ds = batched(data.val, tcfg.batch_size)
 
@@ -240,7 +266,7 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
             validation_data=val_ds,
             epochs=tcfg.epochs,
             callbacks=callbacks,
-            class_weight=project.class_weight(cfg, data),
+            class_weight=class_weight,
             shuffle=False,  # the pipeline already reshuffles every epoch
             verbose=2 if os.environ.get("CI") else 1,  # one line per epoch in CI logs
         )
@@ -258,8 +284,7 @@ def fit(project: Project, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> k
         paths.train_summary.write_text(
             json.dumps(
                 {
-                    "project": project.name,
-                    "config": to_dict(cfg),
+                    **(summary or {}),
                     "train_seconds": round(seconds, 2),
                     "resumed_from_epoch": done,
                     "epochs_run_now": len(history.epoch),

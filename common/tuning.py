@@ -32,7 +32,7 @@ from common.config import ConfigError, TuneConfig, iter_keys, set_value
 from common.data.splits import DataSplits
 from common.paths import ArtifactPaths
 from common.project import Project
-from common.training import batched, make_optimizer
+from common.training import batched, make_optimizer, steps_per_epoch
 
 if TYPE_CHECKING:
     import keras
@@ -142,9 +142,8 @@ class ConfigHyperModel(kt.HyperModel):
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         trial = self.trial_config(hp)
         model = self.project.build_model(trial)
-        steps_per_epoch = -(-self.data.sizes["train"] // trial.train.batch_size)
         model.compile(
-            optimizer=make_optimizer(trial.train, steps_per_epoch),
+            optimizer=make_optimizer(trial.train, steps_per_epoch(self.data, trial.train.batch_size)),
             loss=self.project.loss(trial),
             metrics=self.project.metrics(trial),
         )

@@ -42,12 +42,20 @@ class Batcher:
 
     def __call__(self, inputs: Arrays) -> Arrays:
         """The outputs for `inputs`: {"image": (n, 28, 28, 1)} -> {"digit": (n,), ...}; raises what `run` raises."""
+        done = self.submit(inputs)
+        return self._run(inputs) if done is None else done.result()
+
+    def submit(self, inputs: Arrays) -> Future | None:
+        """Queue `inputs` without waiting: a future of their outputs, or None once closed (call `run` yourself).
+
+        The REST server's event loop awaits this future (asyncio.wrap_future), so no thread sits waiting on it.
+        """
         done: Future = Future()
         with self._lock:
-            closed = self._closed
-            if not closed:
-                self._queue.put((inputs, done))
-        return self._run(inputs) if closed else done.result()
+            if self._closed:
+                return None
+            self._queue.put((inputs, done))
+        return done
 
     def close(self) -> None:
         """Stop the worker once the requests already queued are answered; later calls run unbatched."""
@@ -68,11 +76,19 @@ class Batcher:
                     break
                 waiting.append(item)
                 rows += _rows(item[0])
+            # A future cancelled while it waited (its client hung up: asyncio.wrap_future passes the
+            # cancellation on) is dropped; the others are marked running, so none can be cancelled now.
+            waiting = [item for item in waiting if item[1].set_running_or_notify_cancel()]
             groups: dict[tuple, list] = {}
             for item in waiting:
                 groups.setdefault(_shape_key(item[0]), []).append(item)
             for group in groups.values():
-                self._answer(group)
+                try:
+                    self._answer(group)
+                except Exception as err:  # this thread answers every later request: it must not die
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(err)
             if closing:
                 return
 

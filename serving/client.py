@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from common.paths import REPO_ROOT
+from common import registry
 from common.runtime import quiet_tensorflow
 
 from .errors import ServingError
@@ -60,12 +59,13 @@ def generic_image(path: Path, signature: Signature) -> dict[str, np.ndarray]:
 
 def image_request(path: Path, model: str, signature: Signature) -> dict[str, np.ndarray]:
     """The model's input for an image file: the project's preprocessing if it has one, else `generic_image`."""
-    if model.isidentifier() and (REPO_ROOT / "projects" / model / "demo.py").is_file():
+    own = None
+    if registry.has_demo(model):
         try:
-            return importlib.import_module(f"projects.{model}.demo").image_inputs(path)
+            own = registry.demo(model).image_inputs(path)
         except ValueError as err:
             raise ClientError(str(err)) from None
-    return generic_image(path, signature)
+    return generic_image(path, signature) if own is None else own
 
 
 def _model_path(args: argparse.Namespace) -> str:

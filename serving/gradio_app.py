@@ -3,35 +3,52 @@
     python -m serving.gradio_app --project mnist [--repository artifacts/serving] [--version N] [--port 7860]
 
 `make project=mnist gradio` runs it on http://127.0.0.1:7860. The project's
-`projects/<name>/demo.py` says which widgets fit its input (mnist: a sketchpad
-and an upload) and how their values become the model's input; this file loads
-the SavedModel (the latest version unless --version) and wires the two together.
+`DEMO` (`projects/<name>/demo.py`, a `common.demo.Demo`) says which widgets fit
+its input (mnist: a sketchpad and an upload), how their values become the
+model's input and how the outputs are shown; this file loads the SavedModel (the
+latest version unless --version) and wires the two together.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from common.paths import REPO_ROOT
+from common import registry
+from common.demo import Demo
 from common.runtime import quiet_tensorflow
 
 from .server import DEFAULT_REPOSITORY
 
-SIGNATURE = "serving_default"
+
+def project_demo(project: str) -> tuple[Demo, str]:
+    """The project's `DEMO` and its model's name in the repository; exits naming the file to add if it has none."""
+    try:
+        return registry.demo(project), registry.load(project).serving_name
+    except registry.UnknownProjectError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
-def project_demo(project: str) -> tuple[ModuleType, str]:
-    """The project's demo module (`projects/<project>/demo.py`) and its model's name in the repository."""
-    if not (REPO_ROOT / "projects" / project / "demo.py").is_file():
-        raise SystemExit(f"error: project {project!r} has no demo; add projects/{project}/demo.py (see mnist's)")
-    demo = importlib.import_module(f"projects.{project}.demo")
-    return demo, importlib.import_module(f"projects.{project}.project").PROJECT.serving_name
+def served_model(name: str, repository: Path, version: int | None) -> tuple[Callable[[str, dict], dict], str]:
+    """`predict(signature name, inputs) -> outputs` over the SavedModel, and a line saying which version answers.
+
+    Raises:
+        FileNotFoundError: the model is not in the repository (the message says how to export it).
+    """
+    from .model_version import LoadedVersion
+    from .repository import find_version
+
+    number, path = find_version(repository, name, version)
+    model = LoadedVersion(name, number, path)
+
+    def predict(signature_name: str, inputs: dict) -> dict:
+        return model.predict(signature_name, model.signature(signature_name).check_inputs(inputs))
+
+    predict.signature = model.signature  # type: ignore[attr-defined]  # the demo's `use_signature` reads it
+    return predict, f"Model: {name} version {number} ({path})"
 
 
 def predictor(project: str, repository: Path, version: int | None = None) -> tuple[Callable[..., Any], str]:
@@ -41,48 +58,41 @@ def predictor(project: str, repository: Path, version: int | None = None) -> tup
     Raises:
         FileNotFoundError: the project's model is not in the repository (the message says how to export it).
     """
+    demo, name = project_demo(project)
+    served, source = served_model(name, repository, version)
+    return _answering(demo, served), source
+
+
+def _answering(demo: Demo, served: Callable[[str, dict], dict]) -> Callable[..., Any]:
     import gradio as gr
 
-    from .model_version import LoadedVersion
-    from .repository import find_version
-
-    demo, name = project_demo(project)
-    number, path = find_version(repository, name, version)
-    model = LoadedVersion(name, number, path)
-    signature_name = getattr(demo, "SIGNATURE", SIGNATURE)  # a demo may feed another signature
-    signature = model.signature(signature_name)
-    answer = getattr(demo, "answer", None) or demo.labels  # a demo whose answer is not labels (an image) names it
-    if hasattr(demo, "use_signature"):  # a demo whose request depends on the model (the GAN's noise length)
-        demo.use_signature(signature)
+    demo.use_signature(served.signature(demo.signature))
 
     def predict(*values: Any) -> Any:
         try:
             inputs = demo.gradio_request(*values)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        outputs = model.predict(signature_name, signature.check_inputs(inputs))
-        if hasattr(demo, "annotate"):  # an answer drawn on the input (the detector's boxes on the image)
-            return demo.annotate(inputs, outputs)
-        return answer(outputs)
+        return demo.answer(inputs, served(demo.signature, inputs))
 
-    return predict, f"Model: {name} version {number} ({path})"
+    return predict
 
 
 def build_app(project: str, repository: Path, version: int | None = None) -> Any:
-    """The Gradio app (a `gr.Interface`, or the demo module's own `build_app`), not yet launched."""
+    """The Gradio app (a `gr.Interface`, or the demo's own `build_app`), not yet launched."""
     import gradio as gr
 
-    demo, _ = project_demo(project)
-    if hasattr(demo, "build_app"):  # a demo with its own layout (the chatbot's chat window)
-        return demo.build_app(repository, version)
-    predict, source = predictor(project, repository, version)
-    labels = gr.Label(num_top_classes=3, label="Prediction")  # unless the demo has other outputs (an image)
+    demo, name = project_demo(project)
+    served, source = served_model(name, repository, version)
+    own = demo.build_app(served, source)
+    if own is not None:  # a demo with its own layout (the chatbot's chat window)
+        return own
     return gr.Interface(
-        fn=predict,
+        fn=_answering(demo, served),
         inputs=demo.gradio_inputs(),
-        outputs=demo.gradio_outputs() if hasattr(demo, "gradio_outputs") else labels,
-        title=demo.TITLE,
-        description=f"{demo.DESCRIPTION}\n\n{source}",
+        outputs=demo.gradio_outputs(),
+        title=demo.title,
+        description=f"{demo.description}\n\n{source}",
         flagging_mode="never",
         analytics_enabled=False,  # works offline, sends nothing
     )

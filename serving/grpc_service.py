@@ -3,17 +3,24 @@
 PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus:
 clients built on the official stubs (`prediction_service_pb2_grpc.PredictionServiceStub`)
 work unchanged. Errors abort the call with TF Serving's status code and message.
+
+The server is grpc.aio on an event loop of its own thread: a Predict awaits the
+batcher's future instead of holding one of a thread pool's threads while it waits,
+which cost a hop into the pool and back (a batch-1 Predict at concurrency 1 took
+5 ms with the thread pool, twice the REST server's time for the same request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from concurrent import futures
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -28,6 +35,13 @@ from .errors import ServingError, invalid_argument
 from .json_tensors import DEFAULT_SIGNATURE
 from .registry import ModelRegistry
 from .signatures import TensorSpec
+
+# The dtypes make_tensor_proto writes as tensor_content (raw little-endian bytes) when an array has 2 or more values.
+_CONTENT_DTYPES = {
+    tf.dtypes.as_dtype(dtype).as_datatype_enum: np.dtype(dtype)
+    for dtype in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint32", "uint64")
+}
+_CONTENT_ENUMS = {dtype: enum for enum, dtype in _CONTENT_DTYPES.items()}
 
 
 def _target(spec: model_pb2.ModelSpec) -> tuple[str, int | None, str | None]:
@@ -46,10 +60,28 @@ def to_array(proto: tensor_pb2.TensorProto, spec: TensorSpec, max_elements: int)
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(d < 0 for d in dims) or math.prod(dims) > max_elements:
         raise invalid_argument(f'input "{spec.name}": shape {dims} is negative or over {max_elements:,} elements')
+    dtype = _CONTENT_DTYPES.get(proto.dtype)
+    content = proto.tensor_content
+    if dtype is not None and content and len(content) == math.prod(dims) * dtype.itemsize:
+        return np.frombuffer(content, dtype=dtype).reshape(dims)  # what make_ndarray reads, less its copy
     try:
         return tf.make_ndarray(proto)
     except (ValueError, TypeError) as err:
         raise invalid_argument(f'input "{spec.name}": malformed TensorProto ({err})') from None
+
+
+def to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """`tf.make_tensor_proto(array)`, the same message, built directly for numeric arrays of 2 or more values.
+
+    make_tensor_proto spends about 140 us on checks and dtype lookups for a (32, 10) float32 array; this, 5 us.
+    It stores such arrays as tensor_content (their bytes); scalars and other dtypes go through it.
+    """
+    enum = _CONTENT_ENUMS.get(array.dtype)
+    if enum is None or array.size < 2:
+        return tf.make_tensor_proto(array)
+    proto = tensor_pb2.TensorProto(dtype=enum, tensor_content=array.tobytes())
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape)
+    return proto
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -58,15 +90,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, registry: ModelRegistry, max_elements: int) -> None:
         self.registry, self.max_elements = registry, max_elements
 
-    def Predict(  # noqa: N802 (the gRPC method's name)
-        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    async def Predict(  # noqa: N802 (the gRPC method's name)
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         try:
-            return self._predict(request)
+            return await self._predict(request)
         except ServingError as err:
-            context.abort(err.code, err.message)
+            await context.abort(err.code, err.message)
 
-    def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+    async def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         loaded = self.registry.resolve(*_target(request.model_spec))
         signature = loaded.signature(request.model_spec.signature_name or DEFAULT_SIGNATURE)
         signature.check_names(request.inputs)
@@ -75,23 +107,28 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         unknown = [name for name in wanted if name not in signature.outputs]
         if unknown:
             raise invalid_argument(f"output_filter names {unknown[0]!r}; the outputs are {sorted(signature.outputs)}")
-        outputs = loaded.predict(signature.name, signature.check_inputs(inputs))
+        inputs = signature.check_inputs(inputs)
+        pending = loaded.submit(signature.name, inputs)
+        if pending is not None:  # batched: the batcher's thread runs the model while this coroutine waits
+            outputs = await asyncio.wrap_future(pending)
+        else:
+            outputs = await asyncio.get_running_loop().run_in_executor(None, loaded.predict, signature.name, inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = loaded.name
         response.model_spec.version.value = loaded.version
         response.model_spec.signature_name = signature.name
         for name in wanted:
-            response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+            response.outputs[name].CopyFrom(to_proto(outputs[name]))
         return response
 
-    def GetModelMetadata(  # noqa: N802 (the gRPC method's name)
-        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    async def GetModelMetadata(  # noqa: N802 (the gRPC method's name)
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         try:
             loaded = self.registry.resolve(*_target(request.model_spec))
             return protos.metadata_response(loaded, list(request.metadata_field))
         except ServingError as err:
-            context.abort(err.code, err.message)
+            await context.abort(err.code, err.message)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -100,40 +137,78 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
 
-    def GetModelStatus(  # noqa: N802 (the gRPC method's name)
-        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+    async def GetModelStatus(  # noqa: N802 (the gRPC method's name)
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
         try:
             return protos.status_response(self.registry.status(*_target(request.model_spec)))
         except ServingError as err:
-            context.abort(err.code, err.message)
+            await context.abort(err.code, err.message)
 
 
-def start_grpc_server(
-    registry: ModelRegistry, host: str, port: int, max_message_bytes: int, workers: int = 16
-) -> tuple[grpc.Server, int]:
+class GrpcServer:
+    """Both services on a grpc.aio server, run by an event loop in a thread of its own; `stop` ends both.
+
+    Raises:
+        OSError: the port cannot be bound (in use, or a host that is not this machine's).
+    """
+
+    def __init__(self, registry: ModelRegistry, host: str, port: int, max_message_bytes: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="grpc")
+        self._thread.start()
+        # The inherited methods (Classify, ...) are sync: a small pool runs them, to answer UNIMPLEMENTED.
+        self._pool = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc")
+        self._server: grpc.aio.Server | None = None
+        start = self._start(registry, host, port, max_message_bytes)
+        try:
+            self.port = asyncio.run_coroutine_threadsafe(start, self._loop).result(timeout=60)
+        except BaseException:
+            self.stop(0)
+            raise
+
+    async def _start(self, registry: ModelRegistry, host: str, port: int, max_message_bytes: int) -> int:
+        server = grpc.aio.server(
+            migration_thread_pool=self._pool,
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(registry, max_message_bytes), server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError as err:
+            raise OSError(f"cannot listen for gRPC on {address} ({err})") from None
+        if not bound:
+            raise OSError(f"cannot listen for gRPC on {address}")
+        await server.start()
+        self._server = server
+        return bound
+
+    def stop(self, grace: float) -> None:
+        """Stop answering (calls in flight get `grace` seconds), then end the event loop's thread."""
+        if self._server is not None:
+            stopping = asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop)
+            stopping.result(timeout=grace + 10)
+            self._server = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        if not self._loop.is_running():
+            self._loop.close()
+        self._pool.shutdown(wait=False)
+
+
+def start_grpc_server(registry: ModelRegistry, host: str, port: int, max_message_bytes: int) -> tuple[GrpcServer, int]:
     """Serve both services on host:port (0: any free port); returns the running server and its port.
 
     Raises:
         OSError: the port cannot be bound (in use, or a host that is not this machine's).
     """
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
-        ],
-    )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(registry, max_message_bytes), server
-    )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as err:
-        raise OSError(f"cannot listen for gRPC on {address} ({err})") from None
-    if not bound:
-        raise OSError(f"cannot listen for gRPC on {address}")
-    server.start()
-    return server, bound
+    server = GrpcServer(registry, host, port, max_message_bytes)
+    return server, server.port

@@ -10,6 +10,14 @@ Both take an optional `"signature_name"` (default `serving_default`).
 Numbers go to float tensors; integers (no fraction) to int tensors; true/false
 to bool; strings to string tensors, or `{"b64": "..."}` for binary data. String
 outputs whose name ends in `_bytes` come back as `{"b64": "..."}`.
+
+Speed (see serving/README.md, "Where the time went"): a body that is one rectangular
+array of numbers (`{"instances": [[[0.1, ...]]]}`, the common case) never becomes
+nested Python lists. Its brackets are checked against the shape they imply and its
+numbers are parsed by orjson as one flat list, so a (32, 28, 28, 1) batch makes one
+list instead of 26,000, and the garbage collector, which walks TensorFlow's half a
+million objects whenever enough lists are made, stays out of the way. Anything else
+(strings, objects, NaN, ragged lists) takes the general path, with the same answers.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,11 +49,93 @@ class PredictBody:
 
     signature_name: str
     format: str
-    value: Any
+    value: Any  # JSON values, or an ndarray when the body was one array of numbers (see _numeric_body)
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+
+# `{"signature_name": "...", "instances" | "inputs": <array>, "signature_name": "..."}`: the head up to the
+# array, and the tail after its last `]`. A name with escapes takes the general path.
+_S = rb"[ \t\n\r]*"  # JSON's whitespace (not \s, which also takes \f and \v)
+_NAME = rb'"signature_name"' + _S + rb":" + _S + rb'"([^"\\\x00-\x1f]*)"' + _S  # no escapes, no control characters
+_HEAD = re.compile(_S + rb"\{" + _S + rb"(?:" + _NAME + rb"," + _S + rb')?"(instances|inputs)"' + _S + rb":" + _S)
+_TAIL = re.compile(_S + rb"(?:," + _S + _NAME + rb")?\}" + _S)
+_NUMBER_BYTES = b"0123456789.eE+-"  # every byte a JSON number can hold; orjson checks their order
+_BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
+_MAX_DIMS = 32  # numpy's limit; deeper nesting takes the general path (and gets its 400)
+
+
+def _shape_of(skeleton: bytes) -> tuple[int, ...] | None:
+    """The shape that a skeleton (an array with its numbers and spaces removed, `[[,,],[,,]]`) implies.
+
+    Read from the first list at each depth, then confirmed by rebuilding the whole
+    skeleton of that shape: None unless every list at a depth has the same length.
+    """
+    depth = len(skeleton) - len(skeleton.lstrip(b"["))
+    if not 0 < depth <= _MAX_DIMS:
+        return None
+    dims: list[int] = []
+    child = 0  # the skeleton length of one element of the list being measured (0: a number)
+    for closing in range(1, depth + 1):  # innermost list first: it ends at the first "]", its parent at "]]"
+        end = skeleton.find(b"]" * closing)
+        if end < 0:
+            return None
+        length = end + closing - (depth - closing)  # the first list at this depth starts after its parents' "["
+        count, rest = divmod(length - 1, child + 1)  # "[" + count elements joined by "," + "]"
+        if rest or count < 1:
+            return None
+        dims.insert(0, count)
+        child = length
+    expected = b"[" + b"," * (dims[-1] - 1) + b"]"
+    for count in reversed(dims[:-1]):
+        expected = b"[" + b",".join([expected] * count) + b"]"
+    return tuple(dims) if expected == skeleton else None
+
+
+def _numeric_array(text: bytes) -> np.ndarray | None:
+    """`text` (a JSON array) as the ndarray np.asarray would make of its parsed value; None unless all numbers."""
+    skeleton = text.translate(None, _NUMBER_BYTES + b" \t\n\r")
+    shape = _shape_of(skeleton)
+    if shape is None:
+        return None
+    try:
+        values = orjson.loads(b"[" + text.translate(_BRACKETS_TO_SPACES) + b"]")
+    except orjson.JSONDecodeError:  # a malformed number (01, 1., 1e999): the general path words the error
+        return None
+    if len(values) != math.prod(shape):  # e.g. [] or [1 2]: the skeleton cannot tell their numbers apart
+        return None
+    return np.asarray(values).reshape(shape)
+
+
+def _numeric_body(body: bytes) -> PredictBody | None:
+    """The fast path: a body whose only tensor is one array of numbers, already as an ndarray; None otherwise."""
+    head = _HEAD.match(body)
+    end = body.rfind(b"]") + 1
+    if head is None or end <= head.end() or body[head.end() : head.end() + 1] != b"[":
+        return None
+    tail = _TAIL.fullmatch(body, end)
+    if tail is None or (head[1] is not None and tail[1] is not None):  # a name given twice: general path
+        return None
+    array = _numeric_array(body[head.end() : end])
+    if array is None:
+        return None
+    try:
+        name = (head[1] if head[1] is not None else tail[1] or b"").decode()
+    except UnicodeDecodeError:
+        return None
+    body_format = ROW if head[2] == b"instances" else COLUMNAR
+    return PredictBody(name or DEFAULT_SIGNATURE, body_format, array, body)
 
 
 def parse_body(body: bytes) -> PredictBody:
     """Parse a predict request's JSON body; a 400 names what is wrong with it."""
+    fast = _numeric_body(body)
+    if fast is not None:
+        return fast
+    return _parse_json(body)
+
+
+def _parse_json(body: bytes) -> PredictBody:
+    """The general path of `parse_body`: any JSON body."""
     if not body.strip():
         raise invalid_argument('empty request body; send JSON like {"instances": [...]} or {"inputs": ...}')
     try:
@@ -68,6 +160,19 @@ def parse_body(body: bytes) -> PredictBody:
             raise invalid_argument('"instances" must be a non-empty list, one item per example')
         return PredictBody(signature_name or DEFAULT_SIGNATURE, ROW, instances)
     return PredictBody(signature_name or DEFAULT_SIGNATURE, COLUMNAR, request[COLUMNAR])
+
+
+def _parsed_as_json(body: PredictBody, signature: Signature) -> PredictBody:
+    """`body` with JSON values where the fast path's ndarray would not give the general path's answer.
+
+    That is a string input (its error names the first non-string value) or several inputs (an error anyway).
+    """
+    if not isinstance(body.value, np.ndarray):
+        return body
+    specs = list(signature.inputs.values())
+    if len(specs) == 1 and specs[0].dtype.name != "string":
+        return body
+    return _parse_json(body.raw)
 
 
 def _is_b64(value: Any) -> bool:
@@ -142,6 +247,7 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
 
 def to_inputs(body: PredictBody, signature: Signature) -> dict[str, np.ndarray]:
     """The body's tensors by input name (not yet checked against the signature's shapes)."""
+    body = _parsed_as_json(body, signature)
     names = list(signature.inputs)
     if body.format == COLUMNAR:
         if _is_named(body.value):
@@ -152,7 +258,7 @@ def to_inputs(body: PredictBody, signature: Signature) -> dict[str, np.ndarray]:
         return {names[0]: to_array(body.value, signature.inputs[names[0]])}
 
     instances = body.value
-    named = [_is_named(item) for item in instances]
+    named = [False] if isinstance(instances, np.ndarray) else [_is_named(item) for item in instances]
     if not any(named):
         if len(names) != 1:
             raise invalid_argument(
@@ -201,3 +307,17 @@ def to_response(outputs: dict[str, np.ndarray], body_format: str) -> dict[str, A
         return {"predictions": _json_value(outputs[names[0]], names[0])}
     values = {k: _json_value(outputs[k], k) for k in names}
     return {"predictions": [{k: values[k][i] for k in names} for i in range(sizes[names[0]])]}
+
+
+def _all_finite(outputs: dict[str, np.ndarray]) -> bool:
+    return all(np.isfinite(array).all() for array in outputs.values() if array.dtype.kind in "fc")
+
+
+def encode_response(outputs: dict[str, np.ndarray], body_format: str) -> bytes:
+    """`to_response` as JSON bytes: orjson (30 times faster than json.dumps on a batch of 32 x 10 floats).
+
+    orjson writes NaN and Infinity as null; TF Serving writes them as NaN and Infinity, so
+    outputs holding them go through json.dumps, which writes them the same way.
+    """
+    payload = to_response(outputs, body_format)
+    return orjson.dumps(payload) if _all_finite(outputs) else json.dumps(payload).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
@@ -63,6 +64,11 @@ class LoadedVersion:
         """
         batcher = self._batchers.get(signature_name)
         return batcher(inputs) if batcher else self._call(signature_name, inputs)
+
+    def submit(self, signature_name: str, inputs: dict[str, np.ndarray]) -> Future | None:
+        """`predict` without waiting, for a batched signature: a future of its outputs; None if not batched."""
+        batcher = self._batchers.get(signature_name)
+        return batcher.submit(inputs) if batcher else None
 
     def _call(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         function = self._saved_model.signatures[signature_name]

@@ -7,10 +7,17 @@ is skipped: the newest versions that do load are served (a broken export does
 not take the model down). Loading happens outside the lock, so requests keep
 being answered by the versions already there; a request that holds a version
 finishes with it even if that version is unloaded meanwhile.
+
+After a refresh that loads or unloads a version, the heap is collected once and
+frozen (`gc.freeze`): a loaded model is half a million Python objects that live as
+long as it does, and without this every full collection walks them all. Under load,
+requests make enough lists to trigger one every few requests: profiled at 8
+concurrent requests of a batch of 32, those collections took 16.6 s of 25 s.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +47,17 @@ class VersionStatus:
     error: str = ""
 
 
+def settle_heap() -> None:
+    """Collect what an unloaded version left, then move every object alive now out of the collector's sight.
+
+    Objects frozen earlier are unfrozen first, so a version unloaded since is collected (TensorFlow's
+    objects hold reference cycles). It costs one full collection (about 0.1 s) per load or unload.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def _fingerprint(path: Path) -> tuple:
     """Changes when a version's files change: a failed version is tried again only then."""
     files = [path / SAVED_MODEL, *sorted((path / "variables").glob("*"))]
@@ -61,6 +79,7 @@ class ModelRegistry:
         self._failed: dict[tuple[str, int], tuple[tuple, str]] = {}  # (model, version) -> (fingerprint, error)
         self._config_error = ""
         self._refreshed = False
+        self._changed = False  # a version was loaded or unloaded since the heap was last settled
 
     def refresh(self) -> list[str]:
         """Load and unload versions to match the repository once; returns what changed, one line per change.
@@ -106,6 +125,9 @@ class ModelRegistry:
             self._loaded = {name: versions for name, versions in self._loaded.items() if name in configs}
             self._failed = {(n, v): f for (n, v), f in self._failed.items() if v in tried.get(n, set())}
         self._refreshed = True
+        if self._changed:
+            self._changed = False
+            settle_heap()
         return events
 
     def _load(self, name: str, version: int, path: Path, events: list[str]) -> bool:
@@ -125,6 +147,7 @@ class ModelRegistry:
             self._failed = {k: f for k, f in self._failed.items() if k != (name, version)}
             self._loaded = {**self._loaded, name: {**self._loaded.get(name, {}), version: loaded}}
         events.append(f"{name}: version {version} loaded")
+        self._changed = True
         return True
 
     def _unload(self, name: str, version: int) -> None:
@@ -133,6 +156,7 @@ class ModelRegistry:
             versions = {v: m for v, m in self._loaded[name].items() if v != version}
             self._loaded = {**self._loaded, name: versions}
         unloaded.close()
+        self._changed = True
 
     def poll(self, every_seconds: float, stop: threading.Event, report: Callable[[str], None] = print) -> None:
         """Call `refresh` every `every_seconds` until `stop` is set, reporting each change."""
@@ -148,6 +172,8 @@ class ModelRegistry:
         for name in sorted(self._loaded):
             for version in sorted(self._loaded[name]):
                 self._unload(name, version)
+        self._changed = False
+        gc.unfreeze()  # what the versions left is collectable again
 
     def served(self) -> dict[str, list[int]]:
         """Every configured model with its loaded versions, ascending (empty: none loaded yet)."""

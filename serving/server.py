@@ -87,6 +87,7 @@ class ModelServer:
             rest_socket.close()
             raise
         app = create_app(self.registry, self.max_request_bytes)
+        # loop and http "auto": uvloop and httptools, pinned in requirements.txt (asyncio and h11 without them).
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
         self._uvicorn = uvicorn.Server(config)
         self._spawn(self._uvicorn.run, [rest_socket])
@@ -110,7 +111,7 @@ class ModelServer:
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
         if self._grpc is not None:
-            self._grpc.stop(grace=2).wait()
+            self._grpc.stop(grace=2)
         for thread in self._threads:
             thread.join(timeout=10)
         self.registry.close()

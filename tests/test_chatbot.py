@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.config import make_config
+from projects.chatbot.config import CONFIG, PRESETS
+
 from .browser import demo_page, needs_chromium
 from .conftest import REPO, project_env, run_project
 
@@ -22,6 +25,11 @@ TRICKY = [
     "   ",
     "tabs\tand-dashes_and #hashtags 42",
 ]
+
+
+def smoke():
+    """The smoke preset's config."""
+    return make_config(CONFIG, PRESETS, "smoke")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +86,7 @@ def test_javascript_tokenizer_matches_tensorflow(vocabulary, tmp_path):
 
 
 def test_smoothed_loss_ignores_padding_and_matches_the_formula():
-    from projects.chatbot.model import SmoothedSparseCrossentropy
+    from projects.chatbot.loss import SmoothedSparseCrossentropy
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(2, 3, 5)).astype(np.float32)
@@ -110,7 +118,6 @@ def test_beam_search_finds_a_reply_at_least_as_likely_as_greedy():
     import keras
     import tensorflow as tf
 
-    from projects.chatbot.config import smoke
     from projects.chatbot.decoding import beam_search, generate
     from projects.chatbot.model import build_model, step_models
 
@@ -139,7 +146,6 @@ def test_beam_search_finds_a_reply_at_least_as_likely_as_greedy():
 
 
 def test_splits_share_no_conversation():
-    from projects.chatbot.config import smoke
     from projects.chatbot.data import load_corpus
 
     corpus = load_corpus(smoke().data)
@@ -250,25 +256,29 @@ def test_chat_handles_empty_long_and_non_ascii_input(smoke_run):
 def test_gradio_chat_interface_builds_over_the_served_model(exported):
     import gradio as gr
 
-    from projects.chatbot.demo import request
-    from serving.gradio_app import build_app
+    from projects.chatbot.demo import DEMO
+    from serving.gradio_app import build_app, served_model
 
     app = build_app("chatbot", exported / "serving")
     assert isinstance(app, gr.ChatInterface)
-    signature, inputs = request("hi there", [{"role": "assistant", "content": "hello"}], sampling=False, seed=0)
+    signature, inputs = DEMO.request("hi there", [{"role": "assistant", "content": "hello"}], sampling=False, seed=0)
     assert signature == "serving_default" and inputs["text"].tolist() == ["hello\nhi there"]
-    assert request("hi", [], sampling=True, seed=2)[0] == "sample"
+    assert DEMO.request("hi", [], sampling=True, seed=2)[0] == "sample"
     with pytest.raises(ValueError, match="Type a message"):
-        request("   ", [], sampling=True, seed=0)
+        DEMO.request("   ", [], sampling=True, seed=0)
+    # Both signatures answer the requests the chat window sends, through the app's own `predict`.
+    predict, _ = served_model("chatbot", exported / "serving", None)
+    for sampling in (False, True):
+        reply = predict(*DEMO.request("hello! how are you?", [], sampling=sampling, seed=1))["reply"]
+        assert reply.shape == (1,), sampling
 
 
 @pytest.mark.slow
 @needs_chromium
 def test_browser_chat_gives_keras_greedy_ids(exported):
     from common.paths import ArtifactPaths
-    from projects.chatbot.config import smoke
+    from common.web_demo import write_samples
     from projects.chatbot.project import PROJECT
-    from serving.demo import write_samples
 
     write_samples(PROJECT, smoke(), ArtifactPaths.for_project("chatbot", exported))
     samples = json.loads((exported / "export" / "tfjs" / "samples.json").read_text())

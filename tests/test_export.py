@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.export import Format, convert_into_place, savedmodel
+from common.export import Format, convert_into_place, part_paths, savedmodel
 from common.export.parity import FLOAT_TOLERANCE
 from common.paths import ArtifactPaths
 
@@ -146,6 +146,46 @@ def test_a_converted_folder_replaces_the_old_one_whole(tmp_path):
     (target / "old-shard.bin").write_bytes(b"old")
     convert_into_place(Format("tfjs", target, False, convert, None), tmp_path)
     assert _visible(target) == ["model.json"] and _visible(tmp_path) == ["tfjs"]
+
+
+def test_a_plan_with_parts_puts_each_beside_the_others_or_in_a_sub_folder(tmp_path):
+    def to_file(source: Path, destination: Path) -> None:
+        destination.write_text(source.name)
+
+    def to_folder(source: Path, destination: Path) -> None:
+        destination.mkdir()
+        (destination / "model.json").write_text(source.name)
+
+    sources = {"decoder_step": tmp_path / "step", "encoder": tmp_path / "encoder"}
+    onnx = Format("onnx", tmp_path / "export" / "onnx" / "model.onnx", False, to_file, None)
+    tfjs = Format("tfjs", tmp_path / "export" / "tfjs", False, to_folder, None)
+    assert part_paths(onnx, list(sources)) == {p: onnx.path.with_name(f"{p}.onnx") for p in sources}
+    assert part_paths(tfjs, list(sources)) == {"decoder_step": tfjs.path, "encoder": tfjs.path / "encoder"}
+
+    (tfjs.path / "encoder").mkdir(parents=True)
+    (tfjs.path / "encoder" / "old-shard.bin").write_bytes(b"old")
+    for fmt in (onnx, tfjs):
+        convert_into_place(fmt, sources, files={"vocabulary.json": "{}"})
+    assert _visible(onnx.path.parent) == ["decoder_step.onnx", "encoder.onnx"]  # files go only into folders
+    assert (onnx.path.parent / "encoder.onnx").read_text() == "encoder"
+    assert _visible(tfjs.path) == ["encoder", "model.json", "vocabulary.json"]
+    assert (tfjs.path / "model.json").read_text() == "step" and _visible(tfjs.path / "encoder") == ["model.json"]
+
+
+def test_a_failing_part_removes_every_part_of_its_format(tmp_path):
+    def convert(source: Path, destination: Path) -> None:
+        if source.name == "encoder":
+            destination.write_bytes(b"half")
+            raise RuntimeError("converter crashed")
+        destination.write_bytes(b"whole")
+
+    folder = tmp_path / "tflite"
+    folder.mkdir()
+    (folder / "encoder.tflite").write_bytes(b"from an older model")
+    fmt = Format("tflite_float32", folder / "float32.tflite", False, convert, None)
+    with pytest.raises(RuntimeError):
+        convert_into_place(fmt, {"decoder_step": tmp_path / "step", "encoder": tmp_path / "encoder"})
+    assert _visible(folder) == []
 
 
 @pytest.mark.slow

@@ -12,17 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.config import make_config
 from common.paths import ArtifactPaths
-from projects.gan.config import smoke
+from projects.gan.config import CONFIG, PRESETS, GanConfig
 
 from .browser import demo_page, needs_chromium
 from .conftest import REPO, project_env, run_project
 
 
+def smoke() -> GanConfig:
+    """The smoke preset's config."""
+    return make_config(CONFIG, PRESETS, "smoke")
+
+
 def test_losses_reward_the_right_scores():
     import tensorflow as tf
 
-    from projects.gan.gan import discriminator_loss, generator_loss
+    from projects.gan.loss import discriminator_loss, generator_loss
 
     confident_real, confident_fake = tf.fill((4, 1), 2.0), tf.fill((4, 1), -2.0)
     assert float(discriminator_loss("hinge", confident_real, confident_fake)) == 0.0  # both beyond the margin
@@ -61,10 +67,9 @@ def test_idx_reader_reads_fashion_mnist_files(tmp_path):
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="run `make project=gan install`")
 def test_fashion_mnist_gives_labelled_64px_rgb_images():
-    from projects.gan.config import fashion
     from projects.gan.data import class_names, load_splits
 
-    cfg = fashion().data
+    cfg = make_config(CONFIG, PRESETS, "fashion").data
     cfg.max_images = 300
     data = load_splits(cfg)
     assert data.source == "debian:dataset-fashion-mnist" and data.class_names == class_names(cfg)
@@ -85,11 +90,11 @@ def test_training_moves_the_ema_generator_towards_the_data():
     import keras
     import tensorflow as tf
 
+    from projects.gan.project import PROJECT
     from projects.gan.sampling import generate, seeded_inputs
-    from projects.gan.training import build_gan
 
     keras.utils.set_random_seed(0)
-    gan = build_gan(_tiny_config(), num_classes=1)
+    gan = PROJECT.build_gan(_tiny_config(), num_classes=1)
     red = np.zeros((16, 64, 64, 3), np.float32) + np.array([0.8, -0.8, -0.8], np.float32)
     ds = tf.data.Dataset.from_tensor_slices((red, np.zeros(16, np.int32))).batch(8).repeat()
     inputs = seeded_inputs(gan.ema_generator, 16, 0)
@@ -105,10 +110,10 @@ def test_training_moves_the_ema_generator_towards_the_data():
 def test_conditional_gan_trains_and_serves_uint8_images():
     import tensorflow as tf
 
+    from projects.gan.project import PROJECT
     from projects.gan.serving_model import build_serving_model
-    from projects.gan.training import build_gan
 
-    gan = build_gan(_tiny_config(conditional=True), num_classes=3)
+    gan = PROJECT.build_gan(_tiny_config(conditional=True), num_classes=3)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 64, 64, 3)).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((images, np.arange(8, dtype=np.int32) % 3)).batch(4)
     history = gan.fit(ds, epochs=1, verbose=0)
@@ -124,10 +129,29 @@ def test_conditional_gan_trains_and_serves_uint8_images():
 
 
 def test_conditional_needs_labelled_data():
-    from projects.gan.training import build_gan
+    from common.config import ConfigError
+    from projects.gan.project import PROJECT
 
-    with pytest.raises(ValueError, match=r"model\.conditional=false"):
-        build_gan(_tiny_config(conditional=True), num_classes=1)
+    with pytest.raises(ConfigError, match=r"model\.conditional=false"):
+        PROJECT.build_gan(_tiny_config(conditional=True), num_classes=1)
+
+
+def test_demo_request_follows_the_served_signature():
+    """The Gradio demo draws noise of the served length from the seed, and adds the class only when one is taken."""
+    from types import SimpleNamespace
+
+    from projects.gan.demo import DEMO, SCALE, noise_from_seed
+
+    DEMO.use_signature(SimpleNamespace(inputs={"noise": SimpleNamespace(shape=(None, 16))}))
+    request = DEMO.gradio_request(3, 5)
+    assert set(request) == {"noise"} and request["noise"].shape == (1, 16)
+    np.testing.assert_array_equal(request["noise"], noise_from_seed(3, 16))
+    DEMO.use_signature(SimpleNamespace(inputs={"noise": SimpleNamespace(shape=(None, 8)), "label": None}))
+    assert DEMO.gradio_request(3, 5)["label"].tolist() == [5]
+    with pytest.raises(ValueError, match="seed"):
+        DEMO.gradio_request(None, 0)
+    image = DEMO.answer(request, {"image": np.zeros((1, 64, 64, 3), np.uint8)})
+    assert image.shape == (64 * SCALE, 64 * SCALE, 3) and image.dtype == np.uint8
 
 
 SMOKE_STEPS = ("--set", "train.steps_per_epoch=30")  # a second epoch long enough to be killed in
@@ -231,8 +255,8 @@ def test_gradio_demo_answers_a_seed_with_the_image_generate_draws(smoke_export):
 @pytest.mark.slow
 @needs_chromium
 def test_browser_page_matches_keras_and_draws_the_grid(smoke_export):
+    from common.web_demo import write_samples
     from projects.gan.project import PROJECT
-    from serving.demo import write_samples
 
     out = smoke_export
     write_samples(PROJECT, smoke(), ArtifactPaths.for_project("gan", out))

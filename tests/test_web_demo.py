@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from common.paths import DEFAULT_ARTIFACTS, ArtifactPaths
-from serving.demo import make_server, write_samples
+from common.web_demo import make_server, write_samples
 
-from .browser import CHROMIUM, FLAGS, needs_chromium
+from .browser import CHROMIUM, FLAGS, needs_chromium, watch_errors
 
-pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def _serve(artifacts: Path) -> tuple[str, object]:
@@ -37,19 +36,23 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def exported_mnist(mnist_export) -> Iterator[str]:
     """The demo server over a folder whose mnist model is exported, with samples.json written."""
-    from projects.mnist.config import smoke
-    from projects.mnist.project import PROJECT
+    from common import registry
+    from common.config import make_config
 
-    write_samples(PROJECT, smoke(), ArtifactPaths.for_project("mnist", mnist_export))
+    config = registry.config_module("mnist")
+    cfg = make_config(config.CONFIG, config.PRESETS, "smoke")
+    write_samples(registry.load("mnist"), cfg, ArtifactPaths.for_project("mnist", mnist_export))
     url, server = _serve(mnist_export.parent)
     yield url
     server.shutdown()
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_mnist_page_matches_keras_and_reads_a_drawn_digit(browser, exported_mnist):
     page = browser.new_page(viewport={"width": 1000, "height": 760})
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    watch_errors(page, errors)
     page.goto(exported_mnist + "demo.html?project=mnist")
     page.wait_for_function("document.body.dataset.state && document.body.dataset.state !== ''", timeout=60_000)
     assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("main")
@@ -82,18 +85,42 @@ def test_mnist_page_matches_keras_and_reads_a_drawn_digit(browser, exported_mnis
     assert not errors, errors
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_missing_model_says_what_to_run(browser, tmp_path):
     url, server = _serve(tmp_path)
     try:
         page = browser.new_page()
+        errors: list[str] = []
+        watch_errors(page, errors)
         page.goto(url + "demo.html?project=mnist")
         page.wait_for_function("document.body.dataset.state === 'missing'", timeout=30_000)
         assert "model not exported yet: run make project=mnist export" in " ".join(page.inner_text("main").split())
         page.goto(url)
         page.wait_for_function("document.body.dataset.state === 'ready'", timeout=30_000)
         assert "not exported yet" in page.inner_text("[data-project=mnist]")
+        assert not errors, errors  # nothing asks for a model that is not there
     finally:
         server.shutdown()
+
+
+def test_the_index_lists_every_project_and_which_are_exported(tmp_path):
+    import json
+    import urllib.request
+
+    from common import registry
+
+    (tmp_path / "mnist" / "export" / "tfjs").mkdir(parents=True)
+    (tmp_path / "mnist" / "export" / "tfjs" / "model.json").write_text("{}")
+    url, server = _serve(tmp_path)
+    try:
+        with urllib.request.urlopen(url + "projects.json", timeout=10) as response:
+            cards = json.loads(response.read())
+    finally:
+        server.shutdown()
+    assert [c["name"] for c in cards] == registry.names()
+    assert {c["name"]: c["exported"] for c in cards} == {name: name == "mnist" for name in registry.names()}
+    assert all(c["title"] and c["summary"] for c in cards)
 
 
 def test_models_route_never_leaves_the_model_folder(tmp_path):

@@ -5,7 +5,9 @@ the share of final answers (a classifier's class) that agree with Keras's, the
 project's metric on the test split, and the file size. Float formats must match
 Keras within `FLOAT_TOLERANCE` (or the project's `float_tolerance`); quantized ones
 within the project's documented bound (`Project.quantized_tolerance`). A project
-may measure the difference its own way (`Project.output_distance`). The result goes to `parity.json` and `parity.md`.
+may measure the difference its own way (`Project.output_distance`), and may require
+every answer to equal Keras's (`Project.exact_answers`: the chatbot's greedy replies).
+The result goes to `parity.json` and `parity.md`.
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ NEG_INF = -1e9
 def filter_logits(logits: tf.Tensor, strategy: str, top_k: int, top_p: float) -> tf.Tensor:
     """(batch, vocab) logits with the words a strategy may not pick set to -1e9 (greedy: unchanged).
 
-    `sample` applies both filters (top_k = vocab size and top_p = 1 turn them off).
+    `sample` applies both filters (top_k >= vocab size and top_p = 1 turn them off).
     """
     if strategy in ("top_k", "sample"):
-        kth = tf.math.top_k(logits, k=top_k).values[:, -1:]
+        # A client may not know the vocabulary size: a larger top_k keeps every word instead of failing.
+        kth = tf.math.top_k(logits, k=tf.minimum(top_k, tf.shape(logits)[-1])).values[:, -1:]
         logits = tf.where(logits < kth, NEG_INF, logits)
     if strategy in ("nucleus", "sample"):
         ordered = tf.sort(logits, direction="DESCENDING", axis=-1)

@@ -1,5 +1,7 @@
 """How good the replies are: perplexity and token accuracy, a unigram baseline, BLEU and distinct-n.
 
+- token accuracy: the share of real target tokens whose likeliest word is the target
+  (`TokenAccuracy`, shown during training; `teacher_forced` for the report).
 - perplexity: exp of the mean cross-entropy (no label smoothing) of the real target tokens
   (the reply's words and its <end>), teacher-forced, on the validation split.
 - unigram perplexity: the same tokens scored by the training split's word frequencies
@@ -19,8 +21,23 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
+from .model import PACKAGE
 from .tokenizer import END
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class TokenAccuracy(keras.metrics.Mean):
+    """Share of real target tokens (id != 0) whose highest logit is the target word."""
+
+    def __init__(self, name: str = "token_accuracy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32")
+        return super().update_state(hits, sample_weight=ops.cast(ops.not_equal(y_true, 0), "float32"))
 
 
 def teacher_forced(model: keras.Model, dataset: tf.data.Dataset, batch_size: int = 256) -> dict[str, float]:

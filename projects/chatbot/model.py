@@ -15,6 +15,7 @@ output layer, which also stores the vocabulary in model.keras.
 
 `step_models` cuts a trained model into the two models every format runs: the encoder, and a
 decoder step that returns the next word's logits at one position of a fixed-length reply.
+The training loss is in loss.py, the token accuracy shown during training in metrics.py.
 """
 
 from __future__ import annotations
@@ -65,45 +66,6 @@ class WordLogits(layers.Dense):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "vocabulary": self.vocabulary}
-
-
-@keras.saving.register_keras_serializable(PACKAGE)
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy of logits (batch, length, vocab) against ids (batch, length), label-smoothed, padding ignored.
-
-    The target gets 1 - smoothing of the probability and every word smoothing / vocab; the mean is over
-    real target tokens (id != 0) only.
-    """
-
-    def __init__(self, smoothing: float = 0.0, name: str = "smoothed_crossentropy", **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
-        self.smoothing = smoothing
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
-        nll = -ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
-        loss = (1.0 - self.smoothing) * nll - self.smoothing * ops.mean(log_probs, axis=-1)
-        mask = ops.cast(ops.not_equal(y_true, 0), "float32")
-        # Scaled so that Keras's mean over every position is the mean over real tokens.
-        scale = ops.cast(ops.size(mask), "float32") / ops.maximum(ops.sum(mask), 1.0)
-        return loss * mask * scale
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "smoothing": self.smoothing}
-
-
-@keras.saving.register_keras_serializable(PACKAGE)
-class TokenAccuracy(keras.metrics.Mean):
-    """Share of real target tokens (id != 0) whose highest logit is the target word."""
-
-    def __init__(self, name: str = "token_accuracy", **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "int32")
-        hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32")
-        return super().update_state(hits, sample_weight=ops.cast(ops.not_equal(y_true, 0), "float32"))
 
 
 def _padding_mask(context):

@@ -1,76 +1,76 @@
-"""The chatbot's spec: data, model, training loss, evaluation, serving, export and the `chat` command."""
+"""The chatbot's recipe: data, model, training loss, evaluation, serving, export and the `chat` command."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from common import plots
-from common.cli import config_error
+from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits, dataset_to_numpy
+from common.export import ExportPlan
+from common.export.parity import Arrays
 from common.paths import ArtifactPaths
 from common.project import Project
+from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as chatbot_data
+from . import export
 from . import metrics as m
 from .config import ChatbotConfig
-from .decoding import generate, reply_ids
-from .model import SmoothedSparseCrossentropy, TokenAccuracy, build_model, step_models, vocabulary_of
+from .decoding import reply_ids
+from .loss import SmoothedSparseCrossentropy
+from .model import NEVER_GENERATED, build_model, step_models, vocabulary_of
+from .serving_model import GreedyReplies, build_serving_model
 from .tokenizer import normalize_all
 
-# The fixed prompts every format, the browser and the tests are checked on (greedy replies, token ids).
-PROMPTS = [
-    "hi! how are you doing today?",
-    "what do you like to do for fun?",
-    "i just got back from a trip to the beach",
-    "do you have any pets?",
-    "what kind of music do you listen to?",
-    "i'm so tired, i didn't sleep at all last night",
-    "have you seen any good movies lately?\nno, i don't really watch movies. what about you?",
-    "Ça va? J'adore le café ☕",
-]
-
-
-class GreedyReplies:
-    """What `samples.json` and the parity checks hold: context ids (batch, context_len) int32 in,
-    greedy `reply_ids` (batch, reply_len) int32 out, decoded in a tf.while_loop."""
-
-    output_names: ClassVar[list[str]] = ["reply_ids"]
-
-    def __init__(self, model: keras.Model) -> None:
-        self.encoder, self.step = step_models(model)
-
-    def __call__(self, context: np.ndarray) -> dict[str, np.ndarray]:
-        return {"reply_ids": generate(self.encoder, self.step, context).numpy()}
+FIRST_WORD = max(NEVER_GENERATED) + 1  # export parity: logits of the banned ids (about -1e9) are not compared
 
 
 class ChatbotProject(Project):
     name = "chatbot"
     monitor = ("val_loss", "min")
     metric_name = "token ids agreeing"  # parity: the share of greedy reply ids equal to Keras's
+    exact_answers = True  # parity: a format passes only when every greedy reply is Keras's, word for word
 
     def load_data(self, cfg: ChatbotConfig) -> DataSplits:
         """Pairs of token ids (data.py); an empty split stops here with the keys to change (exit code 2)."""
         try:
             return chatbot_data.load_splits(cfg.data)
         except ValueError as err:
-            config_error(self.name, str(err))
+            raise ConfigError(str(err)) from None
 
     def build_model(self, cfg: ChatbotConfig) -> keras.Model:
         """The model of `model.kind` over the training split's vocabulary; bad sizes exit with code 2."""
         try:
             return build_model(cfg, chatbot_data.load_corpus(cfg.data).vocabulary)
         except ValueError as err:
-            config_error(self.name, str(err))
+            raise ConfigError(str(err)) from None
 
     def loss(self, cfg: ChatbotConfig) -> keras.losses.Loss:
+        """Cross-entropy over real target tokens, label-smoothed by `model.label_smoothing` (loss.py)."""
         return SmoothedSparseCrossentropy(cfg.model.label_smoothing)
 
     def metrics(self, cfg: ChatbotConfig) -> list:
-        return [TokenAccuracy()]
+        """The share of real target tokens predicted right (padding ignored)."""
+        return [m.TokenAccuracy()]
+
+    def train(self, cfg: ChatbotConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """Teacher forcing: the model reads the context and the reply so far, and predicts every next word."""
+        with strategy_scope(cfg.train):
+            model = self.build_model(cfg)
+            model.compile(
+                optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
+                loss=self.loss(cfg),
+                metrics=self.metrics(cfg),
+            )
+        return fit(
+            model, data, cfg.train, paths, monitor=self.monitor, summary={"project": self.name, "config": to_dict(cfg)}
+        )
 
     def evaluate(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """Validation perplexity and token accuracy against a unigram baseline; BLEU, distinct-n and sample
@@ -119,46 +119,50 @@ class ChatbotProject(Project):
             rows.append(row | {name: " ".join(words[k]) for name, words in replies.items() if k < len(words)})
         return rows
 
-    def serving_model(self, model: keras.Model) -> GreedyReplies:
+    def serving_model(self, model: keras.Model, cfg: ChatbotConfig) -> GreedyReplies:
         """Context ids in, greedy reply ids out: what every format computes (the SavedModel adds text in and out)."""
-        return GreedyReplies(model)
+        return build_serving_model(model)
+
+    def export_plan(
+        self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, verbose: bool = False
+    ) -> ExportPlan:
+        """The text SavedModel, plus the encoder and decoder step as TF Lite, TF.js and ONNX: see export.py."""
+        return export.export_plan(cfg, model, verbose)
 
     def sample_inputs(self, cfg: ChatbotConfig) -> dict[str, np.ndarray]:
-        """`PROMPTS` as context ids: {"context": (8, context_len) int32}."""
-        return {"context": encode_prompts(PROMPTS, chatbot_data.load_corpus(cfg.data).vocabulary, cfg)}
+        """`export.PROMPTS` as context ids: {"context": (8, context_len) int32}."""
+        vocabulary = chatbot_data.load_corpus(cfg.data).vocabulary
+        return {"context": export.encode_prompts(export.PROMPTS, vocabulary, cfg)}
 
-    def demo_extras(self, model: keras.Model) -> dict[str, list[str]]:
+    def demo_extras(self, model: keras.Model, cfg: ChatbotConfig) -> dict[str, list[str]]:
         """The page shows the prompts and checks its own tokenization of them."""
-        return {"prompts": PROMPTS}
+        return {"prompts": export.PROMPTS}
 
-    def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    def final_answer(self, outputs: Arrays) -> np.ndarray:
+        """The greedy reply ids (n, reply_len)."""
         return outputs["reply_ids"]
 
-    def export(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths, verbose=False):
-        """The text SavedModel, plus the encoder and decoder step as TF Lite, TF.js and ONNX: see export.py."""
-        from .export import export_chatbot
+    def output_distance(self, outputs: Arrays, reference: Arrays) -> float:
+        """Largest |first-step logit - Keras's| over the words that can be generated; 0 for the text SavedModel,
+        which returns no logits (its reply ids are compared exactly)."""
+        if "logits" not in outputs:
+            return 0.0
+        return float(np.max(np.abs(outputs["logits"][:, FIRST_WORD:] - reference["logits"][:, FIRST_WORD:])))
 
-        return export_chatbot(self, cfg, model, paths, verbose)
+    def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
+        """The share of reply token ids equal to `targets`, Keras's greedy reply ids."""
+        return float(np.mean(answers == targets))
 
     def run_command(self, command: str, cfg: ChatbotConfig, paths: ArtifactPaths, args: Any) -> None:
         """`chat`: talk to model.keras at a prompt (see chat.py)."""
-        from common.cli import load_trained_model
+        from common.cli import load_trained_model  # here, not at the top: common.cli imports this module
 
         from .chat import chat
 
         chat(load_trained_model(self.name, paths), cfg)
 
 
-def encode_prompts(prompts: list[str], vocabulary: list[str], cfg: ChatbotConfig) -> np.ndarray:
-    """Raw prompts (turns separated by newlines) -> context ids (n, context_len) int32."""
-    import tensorflow as tf
-
-    from .tokenizer import encode_contexts, make_vectorizer
-
-    return encode_contexts(tf.constant(prompts), make_vectorizer(vocabulary), cfg.data.context_len).numpy()
-
-
-def _length_plot(replies: dict[str, list[list[str]]], references: list[list[str]], path) -> Any:
+def _length_plot(replies: dict[str, list[list[str]]], references: list[list[str]], path: Path) -> Path:
     """Histogram of reply lengths in words: the real replies against each decoding strategy's."""
     import matplotlib
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from .config import ClassifierConfig, DataConfig, ModelConfig
+from .config import ClassifierConfig, ModelConfig
 
 BACKBONE = "backbone"  # the nested backbone model's name
 FEATURE_POOL = "feature_pool"  # the head's pooling layer; its input is the backbone's feature grid
@@ -187,16 +187,3 @@ def unfreeze_top(model: keras.Model, n_layers: int) -> keras.Model:
         top = i >= len(backbone.layers) - n_layers
         layer.trainable = top and not isinstance(layer, layers.BatchNormalization)
     return model
-
-
-def build_augmentation(cfg: DataConfig) -> keras.Sequential | None:
-    """Random flips, rotations, zoom and contrast for training batches of (batch, size, size, 3) in [0, 255]."""
-    if not cfg.augment:
-        return None
-    steps = [layers.RandomFlip("horizontal")] if cfg.flip else []
-    steps += [
-        layers.RandomRotation(cfg.rotation, fill_mode="constant", fill_value=255.0),
-        layers.RandomZoom(cfg.zoom, fill_mode="constant", fill_value=255.0),
-        layers.RandomContrast(cfg.contrast, value_range=(0, 255)),
-    ]
-    return keras.Sequential(steps, name="augmentation")

@@ -1,8 +1,14 @@
-"""The image classifier's spec: data, model, two-phase training, evaluation with Grad-CAM, predict and serving."""
+"""The image classifier's recipe: the data, the model, how it is trained, evaluated, exported and used to predict.
+
+Training: the backbone and head of model.py, compiled with sparse categorical cross-entropy (integer labels
+against the softmax, each class weighted by its inverse frequency) and Adam, fitted by `common.training.fit`
+on augmented batches (augmentation.py), keeping the epoch of best validation accuracy. From scratch that is
+one `fit`; from pretrained weights it is two: the head on the frozen backbone, then the top backbone layers
+unfrozen and fine-tuned at a lower learning rate.
+"""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import sys
@@ -13,18 +19,20 @@ import keras
 import numpy as np
 
 from common import plots
-from common.config import to_dict
+from common.config import ConfigError, to_dict
+from common.data.image_folders import FolderLayoutError
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.evaluation import classification_metrics, classification_plots
 from common.paths import ArtifactPaths
 from common.project import Project
-from common.training import fit
+from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as classifier_data
+from .augmentation import build_augmentation
 from .config import ClassifierConfig
 from .gradcam import gradcam_heatmaps, overlay
 from .images import load_image_file
-from .model import build_augmentation, build_model, class_names_of, pretrained_weights, unfreeze_top
+from .model import build_model, class_names_of, pretrained_weights, unfreeze_top
 from .serving_model import build_serving_model, encoded_image_signature
 
 TOP_K = 5  # classes printed by `predict`
@@ -33,19 +41,29 @@ GRADCAM_IMAGES = 16
 
 class ClassifierProject(Project):
     name = "classifier"
+    monitor = ("val_accuracy", "max")  # the checkpoint kept, and what early stopping watches
+    metric_name = "accuracy"  # of the exported formats' class ids, in parity.md
 
     def load_data(self, cfg: ClassifierConfig) -> DataSplits:
         """Your folder, tf_flowers or openclipart-png (see data.py); a bad folder layout stops here with the fix."""
         try:
             return classifier_data.load_splits(cfg.data)
-        except (classifier_data.FolderLayoutError, FileNotFoundError) as err:
+        except (FolderLayoutError, FileNotFoundError) as err:
             sys.exit(f"error: {err}")
 
     def build_model(self, cfg: ClassifierConfig) -> keras.Model:
+        """Backbone and head: (batch, size, size, 3) in [0, 255] -> (batch, classes) probabilities, see model.py."""
         return build_model(cfg, classifier_data.class_names(cfg.data))
 
+    def loss(self, cfg: ClassifierConfig) -> str:
+        """Cross-entropy of the softmax against integer labels (no one-hot vectors needed)."""
+        return "sparse_categorical_crossentropy"
+
+    def metrics(self, cfg: ClassifierConfig) -> list:
+        return ["accuracy"]
+
     def augmentation(self, cfg: ClassifierConfig) -> keras.Sequential | None:
-        return build_augmentation(cfg.data)
+        return build_augmentation(cfg)
 
     def class_weight(self, cfg: ClassifierConfig, data: DataSplits) -> dict[int, float] | None:
         """Inverse class frequency in the training split: rare classes count as much as common ones."""
@@ -56,34 +74,48 @@ class ClassifierProject(Project):
         return {k: float(len(labels) / (len(counts) * c)) for k, c in enumerate(counts) if c}
 
     def train(self, cfg: ClassifierConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-        """From scratch: one `fit`. Pretrained: the head on a frozen backbone, then the top layers fine-tuned.
+        """Build, compile and fit the model; from pretrained weights, compile and fit it again to fine-tune.
 
-        Phase one runs in `<output>/frozen_backbone/` (its own model, history and resume
-        backup, skipped when it already finished with the same config); phase two writes
-        the final model.keras, and train.json adds up both.
+        Phase one (the head on the frozen backbone) runs in `<output>/frozen_backbone/`: its own model,
+        history and resume backup, skipped when it already finished with the same config. Phase two
+        writes the final model.keras, and train.json adds up both.
         """
         try:
-            pretrained_weights(cfg.model)
+            pretrained_weights(cfg.model)  # a missing weights file stops here, before anything is trained
         except (ValueError, FileNotFoundError) as err:
-            sys.exit(f"error: {err}")
-        if cfg.model.weights == "none" or cfg.fine_tune.epochs == 0:
-            return fit(self, cfg, data, paths)
-        frozen = ArtifactPaths(paths.root / "frozen_backbone", paths.serving_root)
-        if not _finished(frozen, cfg):
-            print("Phase 1: training the head on the frozen backbone.")
-            fit(self, cfg, data, frozen)
+            raise ConfigError(str(err)) from None
+        steps = steps_per_epoch(data, cfg.train.batch_size)
+        options = {
+            "monitor": self.monitor,
+            "augmentation": self.augmentation(cfg),
+            "class_weight": self.class_weight(cfg, data),
+            "summary": {"project": self.name, "config": to_dict(cfg)},
+        }
+        two_phases = cfg.model.weights != "none" and cfg.fine_tune.epochs > 0
+        # Phase one: every layer from scratch (the only phase), or the head on the frozen pretrained backbone.
+        phase_one = ArtifactPaths(paths.root / "frozen_backbone", paths.serving_root) if two_phases else paths
+        if not (two_phases and _finished(phase_one, cfg)):  # a finished phase one of the same config is kept
+            if two_phases:
+                print("Phase 1: training the head on the frozen backbone.")
+            with strategy_scope(cfg.train):
+                model = self.build_model(cfg)
+                model.compile(
+                    optimizer=make_optimizer(cfg.train, steps), loss=self.loss(cfg), metrics=self.metrics(cfg)
+                )
+            model = fit(model, data, cfg.train, phase_one, **options)
+        if not two_phases:
+            return model
+
+        # Phase two: the top backbone layers unfrozen, at the lower `fine_tune.learning_rate`.
         ft = cfg.fine_tune
         print(f"Phase 2: fine-tuning the top {ft.layers} backbone layers at learning rate {ft.learning_rate:g}.")
-        fine_cfg = copy.deepcopy(cfg)
-        fine_cfg.train = dataclasses.replace(cfg.train, epochs=ft.epochs, learning_rate=ft.learning_rate)
-        model = fit(_FineTuning(frozen.model, ft.layers), fine_cfg, data, paths)
-        phases = [json.loads(p.train_summary.read_text()) for p in (frozen, paths)]
-        summary = {**phases[1], "config": to_dict(cfg), "train_seconds": sum(p["train_seconds"] for p in phases)}
-        summary["phase_seconds"] = {
-            "frozen_backbone": phases[0]["train_seconds"],
-            "fine_tune": phases[1]["train_seconds"],
-        }
-        paths.train_summary.write_text(json.dumps(summary, indent=2))
+        fine_train = dataclasses.replace(cfg.train, epochs=ft.epochs, learning_rate=ft.learning_rate)
+        with strategy_scope(fine_train):
+            # Phase one's saved model (its best epoch, if early stopping) with the top of the backbone unfrozen.
+            model = unfreeze_top(keras.models.load_model(phase_one.model, compile=False), ft.layers)
+            model.compile(optimizer=make_optimizer(fine_train, steps), loss=self.loss(cfg), metrics=self.metrics(cfg))
+        model = fit(model, data, fine_train, paths, **options)
+        _add_up_phases(phase_one, paths)
         return model
 
     def evaluate(self, cfg: ClassifierConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
@@ -109,7 +141,7 @@ class ClassifierProject(Project):
         plot_paths.append(plots.image_grid(overlay(x[picks], heat), titles, paths.plots / "gradcam.png"))
         return metrics, plot_paths
 
-    def serving_model(self, model: keras.Model) -> keras.Model:
+    def serving_model(self, model: keras.Model, cfg: ClassifierConfig) -> keras.Model:
         """`image` (batch, size, size, 3) float32 in [0, 255] -> `probabilities` (batch, classes), `class_id`."""
         return build_serving_model(model)
 
@@ -117,12 +149,17 @@ class ClassifierProject(Project):
         """`serving_bytes`: encoded image files in (TF Serving's {"b64": ...}), class names out."""
         return {"serving_bytes": encoded_image_signature(serving, class_names_of(serving))}
 
-    def demo_extras(self, model: keras.Model) -> dict[str, list[str]]:
+    def demo_extras(self, model: keras.Model, cfg: ClassifierConfig) -> dict[str, list[str]]:
         """The browser page labels the probabilities with these."""
         return {"class_names": class_names_of(model)}
 
     def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The class ids, (n,) int32, that every exported format must agree on."""
         return outputs["class_id"]
+
+    def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
+        """Accuracy: the share of class ids equal to the test labels."""
+        return float(np.mean(answers == targets))
 
     def export_examples(self, cfg: ClassifierConfig, data: DataSplits) -> tuple[np.ndarray, np.ndarray]:
         """The test split as the serving model takes it: (n, size, size, 3) float32 in [0, 255], and the labels."""
@@ -157,21 +194,19 @@ class ClassifierProject(Project):
         return failed
 
 
-class _FineTuning(ClassifierProject):
-    """Phase two of `train`: the phase-one model with the top backbone layers trainable."""
-
-    def __init__(self, frozen_model: Path, layers: int) -> None:
-        self.frozen_model, self.layers = frozen_model, layers
-
-    def build_model(self, cfg: ClassifierConfig) -> keras.Model:
-        return unfreeze_top(keras.models.load_model(self.frozen_model, compile=False), self.layers)
-
-
 def _finished(paths: ArtifactPaths, cfg: ClassifierConfig) -> bool:
     """True if `paths` holds a finished run of `cfg` (its model, its train.json with the same config)."""
     if not (paths.model.exists() and paths.train_summary.exists()):
         return False
     return json.loads(paths.train_summary.read_text()).get("config") == to_dict(cfg)
+
+
+def _add_up_phases(frozen: ArtifactPaths, paths: ArtifactPaths) -> None:
+    """Phase two's train.json with the seconds of both phases: in total, and in `phase_seconds`."""
+    phases = [json.loads(p.train_summary.read_text()) for p in (frozen, paths)]
+    summary = {**phases[1], "train_seconds": sum(p["train_seconds"] for p in phases)}
+    summary["phase_seconds"] = {"frozen_backbone": phases[0]["train_seconds"], "fine_tune": phases[1]["train_seconds"]}
+    paths.train_summary.write_text(json.dumps(summary, indent=2))
 
 
 PROJECT = ClassifierProject()

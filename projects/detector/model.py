@@ -3,7 +3,7 @@
 Input `image` (batch, size, size, 3) float32 RGB in [0, 255]. Output `predictions`
 (batch, anchors, 4 + classes + 1): per anchor (anchors.py), four box offsets (boxes.py)
 and class logits, background first. Decoding and NMS are not part of this model: the
-serving model (postprocess.py) adds them for export.
+serving model (serving_model.py, postprocess.py) adds them for export.
 
 Backbones (`model.backbone`), both scaled by `model.width`:
 - mobilenet_v2: MobileNetV2's inverted residual blocks (1x1 expand, 3x3 depthwise, 1x1 project,

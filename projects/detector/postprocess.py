@@ -1,9 +1,9 @@
-"""The serving model: the SSD's raw predictions decoded into final detections, NMS inside the graph.
+"""Decoding and NMS inside the graph: the SSD's raw predictions -> final detections, the tail of the serving
+model (serving_model.py).
 
-`serving_default` of every exported format: `image` (batch, size, size, 3) float32 RGB in [0, 255]
--> `boxes` (batch, max_detections, 4) float32 normalized (y1, x1, y2, x2), `scores` (batch,
-max_detections) float32, `classes` (batch, max_detections) int32 and `num_detections` (batch,)
-int32; rows past `num_detections` are zeros.
+`DetectionPostprocess` returns `boxes` (batch, max_detections, 4) float32 normalized (y1, x1, y2, x2),
+`scores` (batch, max_detections) float32, `classes` (batch, max_detections) int32 and
+`num_detections` (batch,) int32, rows past `num_detections` zeros: the outputs of every exported format.
 
 How, with ops that TF Lite (builtin ops), TF.js and ONNX all run (see the export notes):
 1. each anchor keeps its best class and that class's probability (softmax over background + classes);
@@ -100,12 +100,3 @@ class DetectionPostprocess(keras.layers.Layer):
             "classes": keras.KerasTensor((batch, k), dtype="int32"),
             "num_detections": keras.KerasTensor((batch,), dtype="int32"),
         }
-
-
-def build_serving_model(
-    model: keras.Model, anchors: np.ndarray, variances: Sequence[float], num_classes: int, post: PostprocessConfig
-) -> keras.Model:
-    """The trained SSD followed by `DetectionPostprocess`: image in, final detections out."""
-    offsets, logits = model.get_layer("offsets").output, model.get_layer("logits").output
-    outputs = DetectionPostprocess(anchors, variances, num_classes, post, name="detections")(offsets, logits)
-    return keras.Model(model.input, outputs, name="detector_serving")

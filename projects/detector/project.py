@@ -1,4 +1,10 @@
-"""The SSD detector's spec: generated digit scenes, the SSD and its loss, COCO evaluation, export with NMS."""
+"""The SSD detector's recipe: generated digit scenes, the SSD and its loss, COCO evaluation, export with NMS.
+
+Training: the SSD of model.py, compiled with the SSD loss (loss.py: smooth L1 on the matched
+anchors' boxes plus cross-entropy with hard negative mining) and Adam on a cosine schedule,
+fitted by `common.training.fit` on colour-shuffled scenes (augmentation.py), keeping the epoch
+of lowest validation loss.
+"""
 
 from __future__ import annotations
 
@@ -12,41 +18,34 @@ import keras
 import numpy as np
 
 from common import plots as common_plots
-from common.cli import config_error
-from common.config import to_dict
+from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits
 from common.paths import ArtifactPaths
 from common.project import Project
+from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as detector_data
 from . import plots
 from .anchors import anchor_boxes
+from .augmentation import build_augmentation
 from .boxes import iou_matrix
-from .colours import ColourShuffle
-from .config import DetectorConfig, PostprocessConfig
+from .config import DetectorConfig
 from .evaluation import detection_metrics, precision_recall
 from .images import load_image_file
 from .loss import SSDLoss, box_loss, positive_accuracy
 from .model import build_model, check_feature_maps, spec_of
-from .postprocess import build_serving_model
 from .scenes import Scenes
+from .serving_model import build_serving_model, serving_outputs
 
 PARITY_SCENES = 64  # test scenes run through every exported format
 GRID_SCENES = 12
 MATCH_FROM_SCORE = 0.3  # parity compares the detections scoring at least this (well above the NMS threshold)
-EVAL_BATCH = 64
-
-
-def serving_outputs(serving: keras.Model, images: np.ndarray, batch_size: int = EVAL_BATCH) -> dict[str, np.ndarray]:
-    """The serving model's detections for (n, size, size, 3) float32 images, batch by batch, as numpy."""
-    parts = [serving(images[i : i + batch_size], training=False) for i in range(0, len(images), batch_size)]
-    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
 
 
 class DetectorProject(Project):
     name = "detector"
-    monitor = ("val_loss", "min")
-    metric_name = "mAP@0.5"
+    monitor = ("val_loss", "min")  # the checkpoint kept and what early stopping watches (no accuracy to watch)
+    metric_name = "mAP@0.5"  # of the exported formats' detections, in parity.md
     # Parity is measured on detections, not raw tensors: see `output_distance`. Float formats agree to ~1e-6;
     # quantized weights move boxes by a pixel or so and scores by a few hundredths. Full-integer TF Lite has no
     # bound (it is reported, not checked): the batch-wide NMS shifts boxes by image and class, a range that int8
@@ -59,27 +58,29 @@ class DetectorProject(Project):
     }
 
     def __init__(self) -> None:
-        self._postprocess: PostprocessConfig | None = None  # set while exporting: the command line's settings
-        self._loaded: dict[str, detector_data.DetectorData] = {}  # by config: evaluate and export ask more than once
+        # Loaded data by config (as JSON): evaluate and export ask for the same scenes more than once.
+        self._loaded: dict[str, detector_data.DetectorData] = {}
 
     def data_and_scenes(self, cfg: DetectorConfig) -> detector_data.DetectorData:
         """The datasets, the scenes they were made from and the count of degenerate boxes dropped.
 
-        Exits with code 2 on a config that cannot work (feature maps, anchor scales, sizes).
+        Raises:
+            ConfigError: a config that cannot work (feature maps, anchor scales, sizes); the command line exits
+                with code 2 and the message.
         """
         try:
             check_feature_maps(cfg)
             anchor_boxes(cfg.model.feature_maps, cfg.model.anchor_scales, cfg.model.aspect_ratios)
         except ValueError as err:
-            config_error(self.name, str(err))
+            raise ConfigError(str(err)) from None
         key = json.dumps(to_dict(cfg), sort_keys=True)
         try:
             if key not in self._loaded:
                 self._loaded[key] = detector_data.load_splits(cfg)
             return self._loaded[key]
         except ValueError as err:
-            config_error(self.name, str(err))
-        except (RuntimeError, FileNotFoundError) as err:
+            raise ConfigError(str(err)) from None
+        except (RuntimeError, FileNotFoundError) as err:  # VOC unavailable offline, or the npm digits not installed
             sys.exit(f"error: {err}")
 
     def load_data(self, cfg: DetectorConfig) -> DataSplits:
@@ -87,42 +88,47 @@ class DetectorProject(Project):
         return self.data_and_scenes(cfg).splits
 
     def build_model(self, cfg: DetectorConfig) -> keras.Model:
+        """`image` (batch, size, size, 3) float32 in [0, 255] -> `predictions` (batch, anchors, 4 + classes + 1)."""
         return build_model(cfg, detector_data.class_names(cfg.data))
 
-    def augmentation(self, cfg: DetectorConfig) -> keras.Layer | None:
-        """Colour changes that keep every box where it is (colours.py): channels shuffled, half inverted."""
-        return ColourShuffle(seed=cfg.train.seed) if cfg.data.augment else None
-
     def loss(self, cfg: DetectorConfig) -> SSDLoss:
+        """(classification + box_weight * smooth L1) per positive anchor, hard negatives or focal (loss.py)."""
         lc = cfg.loss
         return SSDLoss(lc.negatives_per_positive, lc.classification, lc.focal_gamma, lc.box_weight)
 
     def metrics(self, cfg: DetectorConfig) -> list:
+        """The box part of the loss alone, and the share of positive anchors given their object's class."""
         return [box_loss, positive_accuracy]
 
-    def serving_model(self, model: keras.Model) -> keras.Model:
-        """`image` (batch, size, size, 3) float32 in [0, 255] -> boxes, scores, classes, num_detections.
+    def train(self, cfg: DetectorConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """Build the SSD, compile it with the loss, optimizer and metrics above, fit it on colour-shuffled scenes."""
+        with strategy_scope(cfg.train):
+            model = self.build_model(cfg)
+            model.compile(
+                optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
+                loss=self.loss(cfg),
+                metrics=self.metrics(cfg),
+            )
+        return fit(
+            model,
+            data,
+            cfg.train,
+            paths,
+            monitor=self.monitor,
+            augmentation=build_augmentation(cfg),
+            summary={"project": self.name, "config": to_dict(cfg)},
+        )
 
-        Post-processing settings: the command line's while exporting, else those stored in the model.
-        """
-        return self.serving_model_with(model, self._postprocess)
+    def serving_model(self, model: keras.Model, cfg: DetectorConfig) -> keras.Model:
+        """`image` (batch, size, size, 3) float32 in [0, 255] -> boxes, scores, classes, num_detections, with the
+        post-processing settings of `cfg` (the command line's): see serving_model.py."""
+        return build_serving_model(model, cfg.postprocess)
 
-    def serving_model_with(self, model: keras.Model, post: PostprocessConfig | None) -> keras.Model:
-        """`serving_model` with these post-processing settings (None: those stored in the model)."""
-        spec = spec_of(model)
-        post = post or PostprocessConfig(**spec.postprocess)
-        return build_serving_model(model, spec.anchors(), spec.variances, len(spec.class_names), post)
-
-    def export(self, cfg: DetectorConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths, verbose=False):
-        self._postprocess = cfg.postprocess
-        try:
-            return super().export(cfg, model, data, paths, verbose=verbose)
-        finally:
-            self._postprocess = None
-
-    def evaluate(self, cfg: DetectorConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
+    def evaluate(
+        self, cfg: DetectorConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths
+    ) -> tuple[dict, list[Path]]:
         """COCO mAP@[.5:.95], mAP@0.5 and per-class AP on the test scenes; PR curves, a grid of detections."""
-        serving = self.serving_model_with(model, cfg.postprocess)
+        serving = self.serving_model(model, cfg)
         loaded = self.data_and_scenes(cfg)
         test = loaded.scenes["test"]
         detections = serving_outputs(serving, test.images.astype(np.float32))
@@ -194,14 +200,18 @@ class DetectorProject(Project):
         """8 test scenes (n, size, size, 3) float32 in [0, 255], for the browser page and samples.json."""
         return self.data_and_scenes(cfg).scenes["test"].images[:8].astype(np.float32)
 
-    def demo_extras(self, model: keras.Model) -> dict:
-        """The page labels boxes with the class names and starts its slider at the display threshold."""
+    def demo_extras(self, model: keras.Model, cfg: DetectorConfig) -> dict:
+        """The page labels boxes with the model's class names and starts its slider at its display threshold."""
         spec = spec_of(model)
         return {"class_names": spec.class_names, "display_threshold": spec.postprocess["display_threshold"]}
 
     def predict(self, cfg: DetectorConfig, model: keras.Model, inputs: Sequence[str]) -> int:
-        """Print `<file>: 7 0.98 [x1 y1 x2 y2], ...` (pixels of the file) per image; returns how many failed."""
-        serving = self.serving_model(model)
+        """Print `<file>: 7 0.98 [x1 y1 x2 y2], ...` (pixels of the file) per image; returns how many failed.
+
+        NMS runs with the settings stored in the model at training; `postprocess.display_threshold` picks what
+        is printed.
+        """
+        serving = build_serving_model(model)
         names = spec_of(model).class_names
         size = model.input_shape[1]
         failed = 0

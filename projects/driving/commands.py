@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from common.cli import config_error, load_trained_model
+from common.config import ConfigError
 from common.paths import ArtifactPaths
 
 from . import data as driving_data
@@ -42,10 +42,12 @@ def drive_one(cfg: DrivingConfig, paths: ArtifactPaths, words: list[str]) -> Non
     """`drive [cnn|expert|random] [SEED]`: drive one track, print the outcome, write drive-<driver>-seed<SEED>.gif."""
     driver = words[0] if words else "cnn"
     if driver not in DRIVERS or len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
-        config_error("driving", f"drive takes [{'|'.join(DRIVERS)}] [SEED], e.g. `drive cnn 3`; got {' '.join(words)}")
+        raise ConfigError(f"drive takes [{'|'.join(DRIVERS)}] [SEED], e.g. `drive cnn 3`; got {' '.join(words)}")
     seed = int(words[1]) if len(words) == 2 else cfg.evaluate.seed
     policy = None
     if driver == "cnn":
+        from common.cli import load_trained_model  # here, not at the top: common.cli imports this project
+
         policy = cnn_policy(load_trained_model("driving", paths))
     elif driver == "random":
         policy = random_policy(seed)
@@ -57,12 +59,12 @@ def drive_one(cfg: DrivingConfig, paths: ArtifactPaths, words: list[str]) -> Non
     print(f"GIF: {gif}")
 
 
-def run_command(project: Any, command: str, cfg: DrivingConfig, paths: ArtifactPaths, args: Any) -> None:
-    """Dispatch `collect` and `drive` (see config.COMMANDS)."""
+def run_command(command: str, cfg: DrivingConfig, paths: ArtifactPaths, args: Any) -> None:
+    """Dispatch `collect` and `drive` (see config.COMMANDS); a bad seed or argument exits with code 2."""
     try:
         if command == "collect":
             collect(cfg)
         elif command == "drive":
             drive_one(cfg, paths, list(args.inputs))
-    except ValueError as err:
-        config_error(project.name, str(err))
+    except ValueError as err:  # ConfigError included
+        raise ConfigError(str(err)) from None

@@ -6,10 +6,12 @@ every frame it saw (the states a cloned driver really gets into, such as driftin
 towards the grass, which the expert never visits), adds those frames to the
 training set and fine-tunes on all of it (Ross et al., 2011).
 
-Each round trains with `common.training.fit` in `rounds/round<k>/` (checkpoints,
-history, TensorBoard logs, resume backup); a round that already finished with the
-same config is skipped, and DAgger's drives are kept in `dagger/`, so a killed run
-picks up where it stopped. train.json lists the reward of each round's drives.
+Each round is trained by the project's recipe (`DrivingProject.fit_round`: PilotNet
+warm-started from the round before, compiled, then `common.training.fit`) in
+`rounds/round<k>/` (checkpoints, history, TensorBoard logs, resume backup); a round
+that already finished with the same config is skipped, and DAgger's drives are kept
+in `dagger/`, so a killed run picks up where it stopped. train.json lists the reward
+of each round's drives.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import keras
@@ -27,8 +30,6 @@ from tqdm import tqdm
 from common.config import to_dict
 from common.data.splits import DataSplits
 from common.paths import ArtifactPaths
-from common.project import Project
-from common.training import fit
 
 from . import data as driving_data
 from .config import DrivingConfig
@@ -77,31 +78,13 @@ def dagger_drives(
     return [Episode.load(path) for path in todo.values()]
 
 
-class _Round(Project):
-    """One round's `fit`: the project's hooks, with the model warm-started from the round before (if any)."""
-
-    def __init__(self, project: Project, previous: keras.Model | None) -> None:
-        self.project, self.previous = project, previous
-        self.name, self.monitor = project.name, project.monitor
-
-    def build_model(self, cfg: DrivingConfig) -> keras.Model:
-        model = self.project.build_model(cfg)
-        if self.previous is not None:
-            model.set_weights(self.previous.get_weights())
-        return model
-
-    def loss(self, cfg: DrivingConfig):
-        return self.project.loss(cfg)
-
-    def metrics(self, cfg: DrivingConfig):
-        return self.project.metrics(cfg)
-
-    def augment_pairs(self, cfg: DrivingConfig):
-        return self.project.augment_pairs(cfg)
+# One round's training: (round config, data, the round's paths, the previous round's model or None) -> the model.
+FitRound = Callable[[DrivingConfig, DataSplits, ArtifactPaths, keras.Model | None], keras.Model]
 
 
-def train(project: Project, cfg: DrivingConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-    """Round 0 on the expert's drives, then `dagger.rounds` DAgger rounds; writes model.keras and train.json."""
+def train(cfg: DrivingConfig, data: DataSplits, paths: ArtifactPaths, fit_round: FitRound) -> keras.Model:
+    """Round 0 on the expert's drives, then `dagger.rounds` DAgger rounds, each trained by `fit_round` (the
+    project's recipe: build, warm-start from the round before, compile, fit); writes model.keras and train.json."""
     start = time.perf_counter()
     digest = _config_digest(cfg)
     model, extra, rounds = None, [], []
@@ -130,7 +113,7 @@ def train(project: Project, cfg: DrivingConfig, data: DataSplits, paths: Artifac
             epochs = cfg.train.epochs if k == 0 else cfg.dagger.epochs
             round_cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
             print(f"Round {k}: training on {data.sizes['train']} frames for {epochs} epochs.")
-            model = fit(_Round(project, model), round_cfg, data, round_paths)
+            model = fit_round(round_cfg, data, round_paths, model)
             summary = json.loads(round_paths.train_summary.read_text())
             round_paths.train_summary.write_text(json.dumps({**summary, "digest": digest}, indent=2))
         info["train_frames"] = data.sizes["train"]
@@ -142,7 +125,7 @@ def train(project: Project, cfg: DrivingConfig, data: DataSplits, paths: Artifac
     paths.train_summary.write_text(
         json.dumps(
             {
-                "project": project.name,
+                "project": "driving",
                 "config": to_dict(cfg),
                 "train_seconds": round(time.perf_counter() - start, 2),
                 "rounds": rounds,

@@ -1,4 +1,4 @@
-"""The self-driving car's spec: expert drives as data, PilotNet, DAgger training, closed-loop evaluation, serving."""
+"""The self-driving car's recipe: expert drives as data, PilotNet, DAgger training, closed-loop evaluation, serving."""
 
 from __future__ import annotations
 
@@ -13,18 +13,19 @@ import keras
 import numpy as np
 from PIL import Image
 
-from common.cli import config_error
+from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits
 from common.paths import ArtifactPaths
 from common.project import Project
+from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import closed_loop, dagger
 from . import data as driving_data
+from .augmentation import augment_pairs
 from .commands import run_command
 from .config import DrivingConfig
-from .demo import image_inputs
-from .demo import labels as describe_controls
-from .model import augment_pairs, build_model
+from .demo import DEMO
+from .model import build_model
 from .serving_model import build_serving_model
 from .simulator import SimulatorMissingError
 
@@ -51,29 +52,52 @@ class DrivingProject(Project):
         except SimulatorMissingError as err:
             sys.exit(f"error: {err}")
         except ValueError as err:
-            config_error(self.name, str(err))
+            raise ConfigError(str(err)) from None
 
     def build_model(self, cfg: DrivingConfig) -> keras.Model:
+        """PilotNet (model.py): `frame` (batch, 96, 96, 3) uint8 -> `steering`, `throttle` (batch, 1) in [-1, 1]."""
         return build_model(cfg.model)
 
     def loss(self, cfg: DrivingConfig) -> dict[str, str]:
+        """The mean squared error of each output against the expert's action."""
         return {"steering": "mse", "throttle": "mse"}
 
     def metrics(self, cfg: DrivingConfig) -> dict[str, list[str]]:
+        """The mean absolute error of each output, easier to read than the squared one."""
         return {"steering": ["mae"], "throttle": ["mae"]}
 
-    def augment_pairs(self, cfg: DrivingConfig):
-        return augment_pairs(cfg.data) if cfg.data.augment else None
-
     def train(self, cfg: DrivingConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-        """Behaviour cloning, then DAgger rounds (see dagger.py)."""
-        return dagger.train(self, cfg, data, paths)
+        """Behaviour cloning on the expert's drives, then DAgger rounds (dagger.py), each one `fit_round`."""
+        return dagger.train(cfg, data, paths, self.fit_round)
+
+    def fit_round(
+        self, cfg: DrivingConfig, data: DataSplits, paths: ArtifactPaths, previous: keras.Model | None
+    ) -> keras.Model:
+        """One round: PilotNet, warm-started from the round before (if any), fitted on every frame so far."""
+        with strategy_scope(cfg.train):
+            model = self.build_model(cfg)
+            if previous is not None:
+                model.set_weights(previous.get_weights())
+            model.compile(
+                optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
+                loss=self.loss(cfg),
+                metrics=self.metrics(cfg),
+            )
+        return fit(
+            model,
+            data,
+            cfg.train,
+            paths,
+            monitor=self.monitor,
+            augment_pairs=augment_pairs(cfg.data) if cfg.data.augment else None,
+            summary={"project": self.name, "config": to_dict(cfg)},
+        )
 
     def evaluate(self, cfg: DrivingConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """The CNN, the expert and a random policy on the held-out tracks (see closed_loop.py)."""
         return closed_loop.evaluate(cfg, model, data, paths)
 
-    def serving_model(self, model: keras.Model) -> keras.Model:
+    def serving_model(self, model: keras.Model, cfg: DrivingConfig) -> keras.Model:
         """`frame` (batch, 96, 96, 3) uint8 -> `steering` (batch,) and `throttle` (batch, 1) float32."""
         return build_serving_model(model)
 
@@ -97,15 +121,14 @@ class DrivingProject(Project):
     def sample_inputs(self, cfg: DrivingConfig) -> np.ndarray:
         """8 frames of the browser replay, (8, 96, 96, 3) uint8."""
         frames, _ = replay(cfg)
-        self.replay_cfg = cfg  # demo_extras, called next by serving.demo.write_samples, ships the whole replay
         return frames[np.linspace(0, len(frames) - 1, SAMPLE_FRAMES).astype(int)]
 
-    def demo_extras(self, model: keras.Model) -> dict[str, Any]:
+    def demo_extras(self, model: keras.Model, cfg: DrivingConfig) -> dict[str, Any]:
         """The browser replay: its frames as one PNG sprite (a column of frames), the expert's and Keras's steering."""
-        frames, expert = replay(getattr(self, "replay_cfg", None) or DrivingConfig())
+        frames, expert = replay(cfg)
         buffer = io.BytesIO()
         Image.fromarray(np.concatenate(frames, axis=0)).save(buffer, format="PNG", optimize=True)
-        keras_steering = self.serving_model(model).predict(frames, verbose=0)["steering"]
+        keras_steering = self.serving_model(model, cfg).predict(frames, verbose=0)["steering"]
         return {
             "replay": {
                 "sprite": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
@@ -119,20 +142,21 @@ class DrivingProject(Project):
 
     def predict(self, cfg: DrivingConfig, model: keras.Model, inputs: Sequence[str]) -> int:
         """Print `<file>: steering +0.21 (right), throttle +0.80 (gas)` per camera frame; returns how many failed."""
-        serving = self.serving_model(model)
+        serving = self.serving_model(model, cfg)
         failed = 0
         for name in inputs:
             try:
-                frame = image_inputs(Path(name))["frame"]
+                request = DEMO.image_inputs(Path(name))  # {"frame": (1, 96, 96, 3) uint8}
             except (ValueError, OSError) as err:
                 print(f"error: {err}")
                 failed += 1
                 continue
-            print(f"{name}: {describe_controls(serving.predict(frame, verbose=0))}")
+            print(f"{name}: {DEMO.answer(request, serving.predict(request['frame'], verbose=0))}")
         return failed
 
     def run_command(self, command: str, cfg: DrivingConfig, paths: ArtifactPaths, args: Any) -> None:
-        run_command(self, command, cfg, paths, args)
+        """`collect` and `drive` (commands.py)."""
+        run_command(command, cfg, paths, args)
 
 
 def replay(cfg: DrivingConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -2,9 +2,10 @@
 
 Sources (`data.source`):
 - `openclipart`: Debian `openclipart-png` (`make project=gan install`), every PNG below
-  /usr/share/openclipart/png/<category>/, read by the classifier project's reader: transparency
-  composited onto white, padded to a square with white, resized to 64x64. Files that cannot be read
-  (two decompression bombs among them) are skipped, counted and reported. Label: the category.
+  /usr/share/openclipart/png/<category>/, read by `common/data/image_folders.py` (as the classifier reads
+  its folders): transparency composited onto white, padded to a square with white, resized to 64x64. Files
+  that cannot be read (two decompression bombs among them) are skipped, counted and reported. Label: the
+  category.
 - `fashion_mnist`: Debian `dataset-fashion-mnist`, the 70,000 28x28 grey images of its IDX files, scaled to
   64x64 and repeated over RGB. Label: one of 10 classes.
 - `monet`: tfds `cycle_gan/monet2photo`, split trainA (1,072 of Monet's paintings), with `data.online=true`
@@ -20,17 +21,17 @@ import gzip
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from common.data.image_folders import OPENCLIPART, LabelledImages, decode_folder, list_class_files
 from common.data.splits import DataSplits, seeded_split
 from common.data.tfds_source import load_tfds
 from common.paths import DEFAULT_ARTIFACTS
-from projects.classifier.config import DataConfig as FolderConfig
-from projects.classifier.data import OPENCLIPART, LabelledImages, decode_folder, list_class_files
 
 from .config import DataConfig
 from .model import IMAGE_SIZE
@@ -80,8 +81,9 @@ def load_openclipart(cfg: DataConfig) -> LabelledImages:
             f"openclipart-png not found in {OPENCLIPART}: install it with `make project=gan install`, "
             "or choose --set data.source=fashion_mnist"
         )
-    folder = FolderConfig(image_size=IMAGE_SIZE, cache_dir=str(cache_dir(cfg)))
-    return decode_folder(OPENCLIPART, folder, "debian:openclipart-png", cfg.categories)
+    return decode_folder(
+        OPENCLIPART, "debian:openclipart-png", size=IMAGE_SIZE, cache_dir=cache_dir(cfg), classes=cfg.categories
+    )
 
 
 def load_monet(cfg: DataConfig) -> LabelledImages:
@@ -174,12 +176,18 @@ class GanBatches:
     steps_per_epoch: int
 
 
-def gan_batches(data: DataSplits, batch_size: int, steps_per_epoch: int, flip: bool, seed: int) -> GanBatches:
-    """The training split as the GAN takes it: shuffled, flipped at random (by config), scaled, repeated."""
+def gan_batches(
+    data: DataSplits,
+    batch_size: int,
+    steps_per_epoch: int,
+    seed: int,
+    augmentation: Callable[[tf.Tensor], tf.Tensor] | None = None,
+) -> GanBatches:
+    """The training split as the GAN takes it: shuffled, scaled, augmented (augmentation.py), repeated."""
 
     def prepare(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = tf.cast(image, tf.float32) / 127.5 - 1.0
-        return (tf.image.random_flip_left_right(x) if flip else x), label
+        return (augmentation(x) if augmentation else x), label
 
     ds = data.train.cache().shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)

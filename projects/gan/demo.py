@@ -11,19 +11,9 @@ from typing import Any
 
 import numpy as np
 
-TITLE = "GAN art generator"
-DESCRIPTION = (
-    "Pick a seed (each one is a different noise vector) and press Submit; a class-conditional generator also takes "
-    "a class id. The image is the EMA generator's, 64x64, shown enlarged."
-)
+from common.demo import Arrays, Demo
+
 SCALE = 4  # the 64x64 image is shown 256x256
-MODEL: dict[str, Any] = {"latent_dim": 64, "conditional": False}  # set from the served model by `use_signature`
-
-
-def use_signature(signature: Any) -> None:
-    """Read the noise length and whether a class is taken from the SavedModel's `serving_default` signature."""
-    MODEL["latent_dim"] = int(signature.inputs["noise"].shape[-1])
-    MODEL["conditional"] = "label" in signature.inputs
 
 
 def noise_from_seed(seed: int, latent_dim: int) -> np.ndarray:
@@ -31,38 +21,58 @@ def noise_from_seed(seed: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(int(seed)).standard_normal((1, latent_dim)).astype(np.float32)
 
 
-def gradio_inputs() -> list[Any]:
-    """A seed and a class id (used by a class-conditional generator only)."""
-    import gradio as gr
+class GanDemo(Demo):
+    """A seed and a class id in, the generated image out (an image widget, not labels)."""
 
-    return [
-        gr.Number(label="Seed", value=0, precision=0, minimum=0),
-        gr.Number(label="Class id (class-conditional models only)", value=0, precision=0, minimum=0),
-    ]
+    title = "GAN art generator"
+    description = (
+        "Pick a seed (each one is a different noise vector) and press Submit; a class-conditional generator also "
+        "takes a class id. The image is the EMA generator's, 64x64, shown enlarged."
+    )
+    summary = "Generate, vary and interpolate images."
+
+    def __init__(self) -> None:
+        # What the served generator takes, read by `use_signature` before the first request.
+        self.latent_dim = 64
+        self.conditional = False
+
+    def use_signature(self, signature: Any) -> None:
+        """Read the noise length and whether a class is taken from the SavedModel's `serving_default` signature."""
+        self.latent_dim = int(signature.inputs["noise"].shape[-1])
+        self.conditional = "label" in signature.inputs
+
+    def gradio_inputs(self) -> list[Any]:
+        """A seed and a class id (used by a class-conditional generator only)."""
+        import gradio as gr
+
+        return [
+            gr.Number(label="Seed", value=0, precision=0, minimum=0),
+            gr.Number(label="Class id (class-conditional models only)", value=0, precision=0, minimum=0),
+        ]
+
+    def gradio_outputs(self) -> Any:
+        """The generated image."""
+        import gradio as gr
+
+        return gr.Image(label="Generated image", type="numpy", image_mode="RGB")
+
+    def gradio_request(self, seed: float | None, label: float | None) -> Arrays:
+        """The serving model's inputs: `noise` (1, latent_dim) float32 [and `label` (1,) int32 when conditional].
+
+        Raises:
+            ValueError: no seed given.
+        """
+        if seed is None:
+            raise ValueError("Enter a seed (a whole number) first.")
+        inputs = {"noise": noise_from_seed(int(seed), self.latent_dim)}
+        if self.conditional:
+            inputs["label"] = np.array([int(label or 0)], np.int32)
+        return inputs
+
+    def answer(self, inputs: Arrays, outputs: Arrays) -> np.ndarray:
+        """The image, (64*SCALE, 64*SCALE, 3) uint8, enlarged with nearest-neighbour pixels."""
+        image = np.asarray(outputs["image"][0], np.uint8)
+        return image.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
 
 
-def gradio_outputs() -> Any:
-    """The generated image."""
-    import gradio as gr
-
-    return gr.Image(label="Generated image", type="numpy", image_mode="RGB")
-
-
-def gradio_request(seed: float | None, label: float | None) -> dict[str, np.ndarray]:
-    """The serving model's inputs: `noise` (1, latent_dim) float32 [and `label` (1,) int32 when conditional].
-
-    Raises:
-        ValueError: no seed given.
-    """
-    if seed is None:
-        raise ValueError("Enter a seed (a whole number) first.")
-    inputs = {"noise": noise_from_seed(int(seed), MODEL["latent_dim"])}
-    if MODEL["conditional"]:
-        inputs["label"] = np.array([int(label or 0)], np.int32)
-    return inputs
-
-
-def answer(outputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The image, (64*SCALE, 64*SCALE, 3) uint8, enlarged with nearest-neighbour pixels."""
-    image = np.asarray(outputs["image"][0], np.uint8)
-    return image.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
+DEMO = GanDemo()

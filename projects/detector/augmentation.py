@@ -1,4 +1,4 @@
-"""Colour augmentation for detection: new colours for the same scene, every box where it was.
+"""The detector's augmentation, in colour only: new colours for the same scene, every box where it was.
 
 The generated scenes draw light digits on dark backgrounds and dark digits on light ones, in
 random colours. Permuting an image's RGB channels and inverting it (light <-> dark) make a scene
@@ -13,6 +13,8 @@ import itertools
 import keras
 import numpy as np
 import tensorflow as tf
+
+from .config import DetectorConfig
 
 # The 6 orders of the R, G, B channels as (3, 3) matrices: pixel @ matrix reorders its channels.
 PERMUTATIONS = np.stack([np.eye(3, dtype=np.float32)[list(p)] for p in itertools.permutations(range(3))])
@@ -43,3 +45,11 @@ class ColourShuffle(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "invert": self.invert, "seed": self.seed}
+
+
+def build_augmentation(cfg: DetectorConfig) -> ColourShuffle | None:
+    """The colour shuffle for training batches, seeded by `train.seed`, or None if `data.augment` is off (VOC).
+
+    Input and output: (batch, size, size, 3) float32 in [0, 255]; the targets need no change.
+    """
+    return ColourShuffle(seed=cfg.train.seed) if cfg.data.augment else None
