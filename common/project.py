@@ -26,8 +26,6 @@ from common.paths import ArtifactPaths
 if TYPE_CHECKING:
     import keras
 
-    from common.export import ExportPlan
-
 
 class Project:
     """Base class of a project's spec. Subclasses set the class attributes and hooks.
@@ -96,18 +94,17 @@ class Project:
         """The model that is exported: raw input in, final answer out."""
         return model
 
-    def export_plan(self, cfg: Any, model: keras.Model, data: DataSplits, verbose: bool = False) -> ExportPlan:
+    def export_plan(self, cfg: Any, model: keras.Model, data: DataSplits, verbose: bool = False) -> Any | None:
         """What `common.export.export_project` writes and how it checks each format against Keras.
 
-        By default `common.export.standard_plan`: `serving_model` as the served SavedModel, converted to every
-        format, checked on `export_examples`. A project whose served model no converter takes (the chatbot's
-        string ops) returns a plan naming the parts converted instead, the formats, how a format's outputs are
-        computed from its loaded parts and the files its clients need (see `common.export.ExportPlan`).
+        None by default, meaning `common.export.standard_plan`: `serving_model` as the served SavedModel,
+        converted to every format, checked on `export_examples`. A project whose served model no converter
+        takes (the chatbot's string ops) returns a plan naming the parts converted instead, the formats, how a
+        format's outputs are computed from its loaded parts and the files its clients need (see
+        `common.export.ExportPlan`).
         `verbose`: the project's own tools (e.g. a Node script run for parity) show their logs.
         """
-        from common.export import standard_plan
-
-        return standard_plan(self, cfg, model, data)
+        return None
 
     def sample_inputs(self, cfg: Any) -> np.ndarray:
         """A few real test inputs for parity checks and demos."""
@@ -158,8 +155,6 @@ class Project:
         A project whose outputs are not aligned element by element (a detector's boxes after NMS, whose order may
         change when scores tie) overrides it, e.g. to compare IoU-matched boxes.
         """
-        from common.export.parity import max_abs_diff
-
         return max_abs_diff(outputs, reference)
 
     def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
@@ -187,3 +182,20 @@ class Project:
         """
         skipped = ("InputLayer", "BatchNormalization")
         return [layer.name for layer in model.layers if type(layer).__name__ not in skipped]
+
+
+def max_abs_diff(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+    """Largest |output - reference| over the reference's float outputs (all must be present, same shapes).
+
+    Raises:
+        ValueError: an output is missing or has another shape (e.g. a converter renamed it).
+    """
+    worst = 0.0
+    for name, ref in reference.items():
+        if name not in outputs:
+            raise ValueError(f"output {name!r} missing; the format returned {sorted(outputs)}")
+        if outputs[name].shape != ref.shape:
+            raise ValueError(f"output {name!r} has shape {outputs[name].shape}, expected {ref.shape}")
+        if ref.dtype.kind == "f":
+            worst = max(worst, float(np.max(np.abs(outputs[name].astype(np.float64) - ref))))
+    return worst

@@ -133,9 +133,24 @@ def test_every_common_module_imports_alone_in_a_fresh_interpreter():
 
 @pytest.mark.parametrize("project", PROJECTS)
 def test_the_recipe_is_named_in_the_projects_own_folder(project):
-    """The loss and the monitored metric are stated in the project's folder; the base class has no defaults."""
-    folder = "\n".join(p.read_text() for p in (REPO / "projects" / project).glob("*.py"))
-    assert "monitor" in folder and "loss" in folder
-    base = (REPO / "common" / "project.py").read_text()
-    for default in ('"sparse_categorical_crossentropy"', '("val_accuracy", "max")', '["accuracy"]'):
-        assert default not in base
+    """The project's class states its monitored metric and loss; the base class has no such defaults."""
+    folder = REPO / "projects" / project
+    tree = ast.parse((folder / "project.py").read_text())
+    (spec,) = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.ClassDef) and any(isinstance(b, ast.Name) and b.id == "Project" for b in n.bases)
+    ]
+    assigned = {t.id for n in spec.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    methods = {n.name for n in spec.body if isinstance(n, ast.FunctionDef)}
+    assert {"monitor", "metric_name"} <= assigned
+    assert {"train", "final_answer", "answer_metric"} <= methods
+    assert "loss" in methods or (folder / "loss.py").is_file()  # compile's loss, or the own loop's losses
+
+    base = ast.parse((REPO / "common" / "project.py").read_text())
+    (contract,) = [n for n in base.body if isinstance(n, ast.ClassDef) and n.name == "Project"]
+    defaults = {t.target.id for t in contract.body if isinstance(t, ast.AnnAssign) and t.value is not None}
+    assert not defaults & {"monitor", "metric_name", "loss", "metrics"}
+    for method in (n for n in contract.body if isinstance(n, ast.FunctionDef)):
+        if method.name in ("loss", "metrics", "final_answer", "answer_metric", "train"):
+            assert isinstance(method.body[-1], ast.Raise), f"Project.{method.name} has a default"

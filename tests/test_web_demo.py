@@ -16,7 +16,6 @@ from common.web_demo import make_server, write_samples
 from .browser import CHROMIUM, FLAGS, needs_chromium, watch_errors
 
 
-
 def _serve(artifacts: Path) -> tuple[str, object]:
     server = make_server("127.0.0.1", 0, artifacts)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -319,7 +319,7 @@ def export_project(
     project: Project, cfg: Any, model: keras.Model, data: DataSplits, paths: ArtifactPaths, verbose: bool = False
 ) -> ExportResult:
     """Export what `project.export_plan` says to every format, check each against Keras, write parity.json/.md."""
-    plan = project.export_plan(cfg, model, data, verbose)
+    plan = project.export_plan(cfg, model, data, verbose) or standard_plan(project, cfg, model, data)
     check = _Checker(project, plan)
     examples = f"{len(plan.targets)} test examples ({plan.data_source})"
     print(f"Exporting {project.serving_name}: {examples} through each format")

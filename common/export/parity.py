@@ -59,23 +59,6 @@ class ParityRow:
         return None
 
 
-def max_abs_diff(outputs: Arrays, reference: Arrays) -> float:
-    """Largest |output - reference| over the reference's float outputs (all must be present, same shapes).
-
-    Raises:
-        ValueError: an output is missing or has another shape (e.g. a converter renamed it).
-    """
-    worst = 0.0
-    for name, ref in reference.items():
-        if name not in outputs:
-            raise ValueError(f"output {name!r} missing; the format returned {sorted(outputs)}")
-        if outputs[name].shape != ref.shape:
-            raise ValueError(f"output {name!r} has shape {outputs[name].shape}, expected {ref.shape}")
-        if ref.dtype.kind == "f":
-            worst = max(worst, float(np.max(np.abs(outputs[name].astype(np.float64) - ref))))
-    return worst
-
-
 def in_batches(predict: Callable[[Arrays], Arrays], inputs: Arrays, batch_size: int | None = 256) -> Arrays:
     """Run `predict` over `inputs` in slices of `batch_size` (None: all at once) and concatenate the outputs."""
     n = len(next(iter(inputs.values())))
