@@ -208,7 +208,8 @@ def fit(
     """Train the compiled `model` on `data` with `tcfg` (epochs, batch size, seed), resuming a killed run.
 
     Args:
-        model: built and compiled (inside `strategy_scope(tcfg)` for a distributed run).
+        model: built and compiled inside `strategy_scope(tcfg)`, which seeds the run with `tcfg.seed` (the
+            weights, then the shuffling, augmentation and dropout that follow, in that order).
         data: unbatched (input, target) pairs; batched, shuffled and cached here.
         monitor: (metric, "max" or "min") that picks the best checkpoint and drives early stopping.
         augmentation: applied to training inputs (`training=True`), e.g. a Keras preprocessing model.
@@ -222,7 +223,6 @@ def fit(
     seconds spent and whether the run resumed. A multi-worker run's non-chief
     workers write all but the model and train.json to `worker_paths`, removed at the end.
     """
-    keras.utils.set_random_seed(tcfg.seed)
     strategy = make_strategy(tcfg.strategy)
     chief = is_chief(strategy)
     own = paths if chief else worker_paths(strategy, paths)
