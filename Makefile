@@ -6,6 +6,8 @@ project ?= mnist
 preset ?= default
 # Extra arguments for the project's command line, e.g. ARGS="--set train.epochs=3".
 ARGS ?=
+# pytest-xdist workers for `make test`: two files train at once (each test file stays on one worker).
+TEST_WORKERS ?= 2
 
 PYTHON ?= python3
 VENV := .venv
@@ -97,7 +99,7 @@ bench-formats: install ## speed, size and accuracy of every exported format into
 	$(PY) -m benchmarks.formats --project $(project)
 
 test: install-all ## run the whole test suite (slow tests included)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .

@@ -34,25 +34,26 @@ def tfjs_dir(artifacts: Path, project: str) -> Path:
     return artifacts / project / "export" / "tfjs"
 
 
-def project_cards() -> list[dict[str, str]]:
-    """Name, title and one-line summary of every project with a demo, for the index and the pages."""
+@functools.cache
+def project_cards() -> tuple[dict[str, str], ...]:
+    """Name, title and one-line summary of every project with a demo, for the index and the pages.
+
+    Built on the first request for /projects.json (it imports each project's demo module), then kept.
+    """
     cards = []
     for name in registry.names():
         demo = registry.demo(name) if registry.has_demo(name) else None
         title, summary = (demo.title, demo.summary) if demo else (name, "")
         cards.append({"name": name, "title": title, "summary": summary})
-    return cards
+    return tuple(cards)
 
 
 class DemoHandler(SimpleHTTPRequestHandler):
     """Static files from serving/web/, with /models/<project>/ mapped into the artifacts folder."""
 
-    def __init__(
-        self, *args, artifacts: Path, model_dirs: dict[str, Path], cards: list[dict[str, str]], **kwargs
-    ) -> None:
+    def __init__(self, *args, artifacts: Path, model_dirs: dict[str, Path], **kwargs) -> None:
         self.artifacts = artifacts
         self.model_dirs = model_dirs
-        self.cards = cards
         super().__init__(*args, directory=str(WEB_ROOT), **kwargs)
 
     def model_dir(self, project: str) -> Path:
@@ -63,7 +64,9 @@ class DemoHandler(SimpleHTTPRequestHandler):
             super().do_GET()
             return
         # Whether each model is exported is known here, so pages never request a model.json that is not there.
-        listed = [{**card, "exported": (self.model_dir(card["name"]) / "model.json").is_file()} for card in self.cards]
+        listed = [
+            {**card, "exported": (self.model_dir(card["name"]) / "model.json").is_file()} for card in project_cards()
+        ]
         body = json.dumps(listed).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -99,9 +102,7 @@ def make_server(
 
     `model_dirs` maps a project to its TF.js folder where that is not `<artifacts>/<project>/export/tfjs`.
     """
-    handler = functools.partial(
-        DemoHandler, artifacts=Path(artifacts), model_dirs=dict(model_dirs or {}), cards=project_cards()
-    )
+    handler = functools.partial(DemoHandler, artifacts=Path(artifacts), model_dirs=dict(model_dirs or {}))
     return ThreadingHTTPServer((host, port), handler)
 
 

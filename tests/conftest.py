@@ -61,3 +61,20 @@ def mnist_export_run(mnist_smoke_run, tmp_path_factory) -> tuple[Path, subproces
 def mnist_export(mnist_export_run) -> Path:
     """The folder of `mnist_export_run`: model.keras, export/, serving/, parity.json."""
     return mnist_export_run[0]
+
+
+# Fixtures that train or export once per session; the files that use them must run on one pytest-xdist worker.
+SESSION_RUNS = {"mnist_smoke_run", "mnist_export_run", "mnist_export"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Units of work for `pytest -n 2 --dist loadgroup` (what `make test` runs).
+
+    A test file is one unit, so its module fixtures (a smoke training) are built on one worker only; the files
+    that share the session's mnist run form one unit; each lesson is a unit of its own (they share nothing).
+    """
+    shared = {item.path.name for item in items if SESSION_RUNS & set(getattr(item, "fixturenames", ()))}
+    for item in items:
+        name = item.path.name
+        group = "mnist-session" if name in shared else item.name if name == "test_lessons.py" else name
+        item.add_marker(pytest.mark.xdist_group(group))
