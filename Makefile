@@ -28,7 +28,7 @@ RUN := $(PY) -m projects.$(project)
 RUN_ARGS := --preset $(preset) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-all train evaluate export predict demo tune optimize all bench bench-optimize bench-formats test lint format serve gradio bench-serving tensorboard clean
+.PHONY: help install install-all train evaluate export predict demo tune compare optimize all bench bench-optimize bench-formats bench-edge test lint format serve gradio bench-serving tensorboard clean
 
 help: ## list the targets (this text)
 	@echo "usage: make [project=<name>] [preset=smoke|default|full] [ARGS='--set key=value'] <target>"
@@ -78,6 +78,9 @@ demo: install ## the browser demo (TF.js) on http://127.0.0.1:8080/, exporting f
 tune: install ## keras-tuner search (resumes if killed): artifacts/<project>/tuning/results.md, best.json for --config
 	$(RUN) tune $(RUN_ARGS)
 
+compare: install ## one training per value of a key, curves overlaid: make project=mnist compare ARGS="--vary train.learning_rate=1e-3,3e-3"
+	$(RUN) compare $(RUN_ARGS)
+
 optimize: install ## prune and quantization-aware train model.keras: TF Lite size/accuracy/latency in optimize/optimize.md
 	$(RUN) optimize $(RUN_ARGS)
 
@@ -97,6 +100,9 @@ bench-optimize: install ## pruning and QAT against their goals, merged into benc
 
 bench-formats: install ## speed, size and accuracy of every exported format into benchmarks/results/<project>_formats.json
 	$(PY) -m benchmarks.formats --project $(project)
+
+bench-edge: install ## int8/float16 TF Lite on one thread, batch 1: latency, peak memory, size into benchmarks/results/edge.json
+	$(PY) -m benchmarks.edge --project $(project)
 
 test: install-all ## run the whole test suite (slow tests included)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup

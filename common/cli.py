@@ -9,6 +9,7 @@ Commands:
   demo      serve the browser demo (TF.js) on 127.0.0.1, exporting first if needed
   tune      search hyperparameters with keras-tuner (resumes a killed search), write tuning/best.json
   optimize  prune and quantization-aware train model.keras, compare TF Lite sizes, accuracy, latency
+  compare   train once per value of one key (--vary key=v1,v2,...): overlaid curves and a table
   config    print every config key of the chosen preset, with its value
 
 A project may add commands of its own (the chatbot's `chat`, say): its config
@@ -31,7 +32,7 @@ from common import registry
 from common.config import ConfigError, Preset, apply_json, apply_overrides, describe, make_config, to_dict
 from common.paths import ArtifactPaths
 
-COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "config")
+COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "compare", "config")
 
 
 def build_parser(
@@ -63,6 +64,11 @@ def build_parser(
         help="override a config key, e.g. --set train.epochs=3 (repeatable)",
     )
     parser.add_argument("--config", type=Path, help="JSON file of config keys to apply before --set")
+    parser.add_argument(
+        "--vary",
+        metavar="KEY=V1,V2,...",
+        help="for `compare`: the key to vary and its values, e.g. --vary train.learning_rate=1e-3,3e-3",
+    )
     parser.add_argument("--output-dir", type=Path, help=f"where artifacts go (default artifacts/{name}/)")
     parser.add_argument("--port", type=int, default=8080, help="port of the `demo` server on 127.0.0.1")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up logs")
@@ -84,6 +90,18 @@ def parse(name: str, argv: list[str] | None) -> tuple[argparse.Namespace, Any]:
         parser.error(str(err))
     if args.command == "predict" and not args.inputs:
         parser.error("predict needs at least one input file, e.g. predict digit.png")
+    if (args.command == "compare") != bool(args.vary):
+        parser.error(
+            "--vary KEY=V1,V2,... goes with `compare` (and `compare` needs it), e.g. "
+            "compare --vary train.learning_rate=1e-3,3e-3"
+        )
+    if args.vary:
+        from common.compare import make_variants, parse_vary
+
+        try:
+            make_variants(cfg, *parse_vary(args.vary), Path("."))  # every value checked before TensorFlow loads
+        except ConfigError as err:
+            parser.error(str(err))
     if args.command in ("tune", "optimize") and not hasattr(cfg, args.command):
         section = {"tune": "TuneConfig", "optimize": "OptimizeConfig"}[args.command]
         parser.error(
@@ -182,6 +200,23 @@ def _optimize(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactP
         sys.exit(f"error: optimize: {err}")
 
 
+def _compare(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
+    from common.compare import make_variants, parse_vary, write_comparison
+
+    key, values = parse_vary(args.vary)
+    variants = make_variants(cfg, key, values, paths.root)
+    for number, variant in enumerate(variants, 1):
+        print(f"Run {number} of {len(variants)}: {key}={variant.value} -> {variant.paths.root}")
+        if variant.paths.model.exists() and variant.paths.train_summary.exists():
+            print("  already trained: kept")
+            continue
+        variant.paths.root.mkdir(parents=True, exist_ok=True)
+        _train(project, variant.cfg, variant.paths)
+    out_dir = paths.root / "compare" / key
+    write_comparison(key, variants, project.monitor, out_dir)
+    print((out_dir / "compare.md").read_text() + f"Curves: {out_dir / 'compare.png'}")
+
+
 def require_trained_model(name: str, paths: ArtifactPaths) -> None:
     """Exit with the command that creates `model.keras` if it does not exist."""
     if not paths.model.exists():
@@ -232,6 +267,8 @@ def _run(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths)
         _export(project, args, cfg, paths)
     if args.command == "demo":
         _demo(project, args, cfg, paths)
+    if args.command == "compare":
+        _compare(project, args, cfg, paths)
     if args.command not in COMMANDS:
         project.run_command(args.command, cfg, paths, args)
     if args.command == "predict":
