@@ -15,19 +15,18 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from concurrent import futures
+from collections.abc import Awaitable, Callable
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError, Message
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
 )
 
 from . import protos
@@ -84,8 +83,51 @@ def to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     return proto
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata (Classify, Regress and MultiInference answer UNIMPLEMENTED)."""
+class Undecodable:
+    """A request body that is not the method's protocol buffer: answered INVALID_ARGUMENT, as any bad request is."""
+
+    def __init__(self, message_type: type[Message], error: DecodeError) -> None:
+        self.message = f"the request is not a {message_type.DESCRIPTOR.full_name} ({error})"
+
+
+def _parser(message_type: type[Message]) -> Callable[[bytes], Message | Undecodable]:
+    """The request deserializer: the message, or an Undecodable (gRPC would answer UNKNOWN and log a traceback)."""
+
+    def parse(data: bytes) -> Message | Undecodable:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as err:
+            return Undecodable(message_type, err)
+
+    return parse
+
+
+def _decoded(method: Callable[..., Awaitable[Message]]) -> Callable[..., Awaitable[Message]]:
+    """`method` behind a check that its request was decoded."""
+
+    async def call(request: Message | Undecodable, context: grpc.aio.ServicerContext) -> Message:
+        if isinstance(request, Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        return await method(request, context)
+
+    return call
+
+
+def _handler(service: str, methods: dict[str, tuple[Callable, type[Message], type[Message]]]) -> grpc.GenericRpcHandler:
+    """The unary methods of `service` by name: (coroutine, request type, response type). Others: UNIMPLEMENTED."""
+    return grpc.method_handlers_generic_handler(
+        service,
+        {
+            name: grpc.unary_unary_rpc_method_handler(
+                _decoded(method), request_deserializer=_parser(request), response_serializer=response.SerializeToString
+            )
+            for name, (method, request, response) in methods.items()
+        },
+    )
+
+
+class PredictionService:
+    """Predict and GetModelMetadata (gRPC answers UNIMPLEMENTED to Classify, Regress and MultiInference)."""
 
     def __init__(self, registry: ModelRegistry, max_elements: int) -> None:
         self.registry, self.max_elements = registry, max_elements
@@ -131,8 +173,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             await context.abort(err.code, err.message)
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus (HandleReloadConfigRequest answers UNIMPLEMENTED: edit models.config instead)."""
+class ModelService:
+    """GetModelStatus (gRPC answers UNIMPLEMENTED to HandleReloadConfigRequest: edit models.config instead)."""
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
@@ -157,8 +199,6 @@ class GrpcServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="grpc")
         self._thread.start()
-        # The inherited methods (Classify, ...) are sync: a small pool runs them, to answer UNIMPLEMENTED.
-        self._pool = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc")
         self._server: grpc.aio.Server | None = None
         start = self._start(registry, host, port, max_message_bytes)
         try:
@@ -169,16 +209,38 @@ class GrpcServer:
 
     async def _start(self, registry: ModelRegistry, host: str, port: int, max_message_bytes: int) -> int:
         server = grpc.aio.server(
-            migration_thread_pool=self._pool,
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
             ],
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(registry, max_message_bytes), server
+        prediction = PredictionService(registry, max_message_bytes)
+        models = ModelService(registry)
+        server.add_generic_rpc_handlers(
+            (
+                _handler(
+                    "tensorflow.serving.PredictionService",
+                    {
+                        "Predict": (prediction.Predict, predict_pb2.PredictRequest, predict_pb2.PredictResponse),
+                        "GetModelMetadata": (
+                            prediction.GetModelMetadata,
+                            get_model_metadata_pb2.GetModelMetadataRequest,
+                            get_model_metadata_pb2.GetModelMetadataResponse,
+                        ),
+                    },
+                ),
+                _handler(
+                    "tensorflow.serving.ModelService",
+                    {
+                        "GetModelStatus": (
+                            models.GetModelStatus,
+                            get_model_status_pb2.GetModelStatusRequest,
+                            get_model_status_pb2.GetModelStatusResponse,
+                        ),
+                    },
+                ),
+            )
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_insecure_port(address)
@@ -201,7 +263,6 @@ class GrpcServer:
             self._thread.join(timeout=10)
         if not self._loop.is_running():
             self._loop.close()
-        self._pool.shutdown(wait=False)
 
 
 def start_grpc_server(registry: ModelRegistry, host: str, port: int, max_message_bytes: int) -> tuple[GrpcServer, int]:
