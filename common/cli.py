@@ -224,11 +224,24 @@ def require_trained_model(name: str, paths: ArtifactPaths) -> None:
 
 
 def load_trained_model(name: str, paths: ArtifactPaths):
-    """Load `model.keras`, or exit with the command that creates it."""
+    """Load `model.keras` in Keras's safe mode, or exit with the command that creates it.
+
+    A file that safe mode refuses (a Lambda layer holding Python code, which loading would run) is not loaded:
+    no model this project trains needs it, so such a file did not come from `train`.
+    """
     import keras
 
     require_trained_model(name, paths)
-    return keras.models.load_model(paths.model)
+    try:
+        return keras.models.load_model(paths.model, safe_mode=True)
+    except ValueError as err:
+        if "safe_mode" not in str(err):
+            raise
+        sys.exit(
+            f"error: refused to load {paths.model}: it holds Python code that loading would run "
+            f"({str(err).split('.')[0]}). No model that `make project={name} train` writes needs that: "
+            "train again, or load the file yourself with safe_mode=False only if you trust where it came from"
+        )
 
 
 def main(name: str, argv: list[str] | None = None) -> None:
