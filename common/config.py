@@ -234,9 +234,9 @@ class TrainConfig:
 class TuneConfig:
     """How `tune` searches with keras-tuner: over the project's search space (`Project.search_space`) or `space`."""
 
-    algorithm: str = choice("hyperband", ("hyperband", "random", "bayesian"))
-    max_epochs: int = bounded(10, 1)  # epochs of the longest trial (hyperband) or of every trial (random, bayesian)
-    max_trials: int = bounded(20, 1)  # random, bayesian: configs to try (hyperband sets its own from the two below)
+    algorithm: str = choice("hyperband", ("hyperband", "random", "bayesian", "grid"))
+    max_epochs: int = bounded(10, 1)  # epochs of the longest trial (hyperband), of every trial (the others)
+    max_trials: int = bounded(20, 1)  # random, bayesian, grid: configs to try (hyperband sets its own, see factor)
     factor: int = bounded(3, 2)  # hyperband: each round keeps the best 1/factor, trained factor times longer
     executions_per_trial: int = bounded(1, 1)  # trainings per config, averaged: less noise, more time
     space: str = ""  # JSON file {"dotted.key": [values] or {"min": a, "max": b, "log": true}}; "" = the project's

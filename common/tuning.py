@@ -102,15 +102,26 @@ def validate_space(cfg: Any, space: Space) -> Space:
 
 def search_space(project: Project, cfg: Any) -> Space:
     """The space to search: the JSON file `tune.space` if set, else the project's own; validated."""
-    if not cfg.tune.space:
-        return validate_space(cfg, project.search_space(cfg))
+    space = project.search_space(cfg) if not cfg.tune.space else _read_space(cfg.tune.space)
+    space = validate_space(cfg, space)
+    unstepped = [k for k, spec in space.items() if isinstance(spec, dict) and "step" not in spec]
+    if cfg.tune.algorithm == "grid" and unstepped:
+        raise ConfigError(
+            f"tune.algorithm=grid needs a step for every range, to list its values; these have none: {unstepped} "
+            '(add "step" in a --set tune.space=space.json, or use tune.algorithm=random)'
+        )
+    return space
+
+
+def _read_space(path: str) -> Space:
+    """The search space in the JSON file at `path`."""
     try:
-        space = json.loads(Path(cfg.tune.space).read_text())
+        space = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read the search space {cfg.tune.space}: {err}") from None
+        raise ConfigError(f"cannot read the search space {path}: {err}") from None
     if not isinstance(space, dict):
-        raise ConfigError(f"search space {cfg.tune.space}: expected a JSON object of config keys")
-    return validate_space(cfg, space)
+        raise ConfigError(f"search space {path}: expected a JSON object of config keys")
+    return space
 
 
 class ConfigHyperModel(kt.HyperModel):
@@ -153,8 +164,8 @@ class ConfigHyperModel(kt.HyperModel):
         """Train on the training split, batched as the trial's config says, and validate on the val split."""
         trial = self.trial_config(hp)
         tcfg = trial.train
-        augment = self.project.augmentation(trial)
-        train = batched(self.data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment)
+        augment, pairs = self.project.augmentation(trial), self.project.augment_pairs(trial)
+        train = batched(self.data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment, augment_pairs=pairs)
         val = batched(self.data.val, tcfg.batch_size)
         return model.fit(train, *args, validation_data=val, shuffle=False, **kwargs)  # the pipeline shuffles
 
@@ -182,6 +193,8 @@ def make_tuner(
         return kt.Hyperband(hypermodel, max_epochs=tcfg.max_epochs, factor=tcfg.factor, **common)
     if tcfg.algorithm == "bayesian":
         return kt.BayesianOptimization(hypermodel, max_trials=tcfg.max_trials, **common)
+    if tcfg.algorithm == "grid":  # every combination in order, up to max_trials (ranges need a step)
+        return kt.GridSearch(hypermodel, max_trials=tcfg.max_trials, **common)
     return kt.RandomSearch(hypermodel, max_trials=tcfg.max_trials, **common)
 
 

@@ -254,3 +254,17 @@ def test_gradio_steers_an_uploaded_frame(smoke_export, tmp_path):
     answer = predict(str(tmp_path / "frame.png"))
     assert source.startswith("Model: driving version 1")
     assert answer.startswith("steering ") and "throttle " in answer
+
+
+@pytest.mark.slow
+def test_tune_searches_behaviour_cloning_on_the_expert_drives(smoke_run, tmp_path):
+    cache = ("--set", f"data.cache_dir={smoke_run / 'episodes'}")  # the smoke run's drives: nothing is driven again
+    result = run_project("driving", "tune", *SMOKE, *cache, "--output-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "tuning" / "results.json").read_text())
+    assert results["objective"] == {"name": "val_loss", "direction": "min"} and results["algorithm"] == "grid"
+    scores = [trial["score"] for trial in results["trials"]]
+    assert len(scores) == 2 and all(np.isfinite(scores)) and min(scores) > 0, results["trials"]
+    best = json.loads((tmp_path / "tuning" / "best.json").read_text())
+    assert set(best) <= {"model.filters", "model.dense", "model.dropout", "train.learning_rate", "train.batch_size"}
+    assert best and (tmp_path / "tuning" / "results.md").stat().st_size > 200

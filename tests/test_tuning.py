@@ -133,3 +133,14 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
     results = json.loads((tmp_path / "tuning" / "results.json").read_text())
     assert len(results["trials"]) == 2
     assert json.loads((tmp_path / "tuning" / "best.json").read_text()) == results["best"]["values"]
+
+
+def test_grid_search_needs_a_step_for_every_range():
+    from common.tuning import search_space
+    from projects.mnist.config import CONFIG, PRESETS
+    from projects.mnist.project import PROJECT
+
+    cfg = make_config(CONFIG, PRESETS, "smoke")
+    cfg.tune.algorithm = "grid"
+    with pytest.raises(ConfigError, match=r"grid needs a step for every range.*train.learning_rate"):
+        search_space(PROJECT, cfg)

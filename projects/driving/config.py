@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.config import Expected, Preset, TrainConfig, bounded
+from common.config import Expected, Preset, TrainConfig, TuneConfig, bounded
 
 COMMANDS = {
     "collect": "drive the training tracks with the expert and record them (cached; a rerun skips recorded tracks)",
@@ -93,6 +93,8 @@ class DrivingConfig:
     )
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    # `tune` searches behaviour cloning (round 0) on the expert's drives, scored by the validation loss.
+    tune: TuneConfig = field(default_factory=lambda: TuneConfig(max_epochs=5, max_trials=12))
 
 
 CONFIG = DrivingConfig
@@ -116,6 +118,9 @@ PRESETS = {
             "evaluate.max_steps": 100,
             "evaluate.gif_frames": 30,
             "evaluate.replay_frames": 12,
+            "tune.algorithm": "grid",
+            "tune.max_epochs": 1,
+            "tune.max_trials": 2,
         },
     ),
     # Measured (benchmarks/results/driving.json): mean reward 860.9 against the expert's 914.6 on the 5 held-out

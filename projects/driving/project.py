@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -89,9 +89,26 @@ class DrivingProject(Project):
             cfg.train,
             paths,
             monitor=self.monitor,
-            augment_pairs=augment_pairs(cfg.data) if cfg.data.augment else None,
+            augment_pairs=self.augment_pairs(cfg),
             summary={"project": self.name, "config": to_dict(cfg)},
         )
+
+    def augment_pairs(self, cfg: DrivingConfig) -> Callable | None:
+        """Flips and sideways shifts change the steering with the frame (augmentation.py), when `data.augment`."""
+        return augment_pairs(cfg.data) if cfg.data.augment else None
+
+    def search_space(self, cfg: DrivingConfig) -> dict:
+        """Network width and head, dropout, learning rate and batch size: what moves behaviour cloning's loss.
+
+        Every key has a list of values or a step, so `tune.algorithm=grid` can walk it (36 x 5 = 180 combinations).
+        """
+        return {
+            "model.filters": [[16, 24, 32, 48, 48], [24, 36, 48, 64, 64], [32, 48, 64, 96, 96]],
+            "model.dense": [[100, 50, 10], [64, 16]],
+            "model.dropout": {"min": 0.0, "max": 0.4, "step": 0.1},
+            "train.learning_rate": [3e-4, 1e-3, 3e-3],
+            "train.batch_size": [32, 64],
+        }
 
     def evaluate(self, cfg: DrivingConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """The CNN, the expert and a random policy on the held-out tracks (see closed_loop.py)."""
