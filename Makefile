@@ -28,7 +28,7 @@ RUN := $(PY) -m projects.$(project)
 RUN_ARGS := --preset $(preset) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-all train evaluate export predict demo tune compare optimize all bench bench-optimize bench-formats bench-edge test lint format serve gradio bench-serving tensorboard clean
+.PHONY: help install install-all train evaluate export predict demo tune pretrain compare optimize all bench bench-optimize bench-formats bench-edge test lint format serve gradio bench-serving tensorboard clean
 
 help: ## list the targets (this text)
 	@echo "usage: make [project=<name>] [preset=smoke|default|full] [ARGS='--set key=value'] <target>"
@@ -77,6 +77,9 @@ demo: install ## the browser demo (TF.js) on http://127.0.0.1:8080/, exporting f
 
 tune: install ## keras-tuner search (resumes if killed): artifacts/<project>/tuning/results.md, best.json for --config
 	$(RUN) tune $(RUN_ARGS)
+
+pretrain: install ## classifier: self-supervised pretraining (SimCLR) of the backbone on unlabelled images
+	$(RUN) pretrain $(RUN_ARGS)
 
 compare: install ## one training per value of a key, curves overlaid: make project=mnist compare ARGS="--vary train.learning_rate=1e-3,3e-3"
 	$(RUN) compare $(RUN_ARGS)

@@ -1,111 +1,202 @@
-"""Measure the classifier's default preset against two baselines on the same data and the same training time.
+"""Measure what self-supervised pretraining buys the classifier: pretrained vs from scratch, with few and all labels.
 
-- the default preset end to end (`python -m projects.classifier all`): macro F1 on the test split;
-- majority class: always answer the most frequent training class;
-- a from-scratch small CNN (three conv blocks, no augmentation), trained for as many
-  seconds as the default preset took, on the same splits with the same class weights.
+1. `pretrain` once (SimCLR on every image outside the test split), timed;
+2. for each label fraction (10%, 25%, 100% of each class's training images): `all` from the
+   pretrained backbone (a linear probe, then fine-tuning) and `all` from scratch, on the same
+   val and test images. From scratch trains for as many epochs as fit in the pretrained run's
+   total time (pretraining + fine-tuning, at the fine-tuning phase's seconds per epoch), so
+   both get the same CPU time;
+3. the majority-class baseline, a plot of macro F1 against the label fraction and a t-SNE of
+   the pretrained features of the test images, coloured by class (docs/images/classifier-*.png).
 
-Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset default]`).
-Writes benchmarks/results/classifier.json; the README's figures are quoted from it.
+Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset pretrained]`);
+`--preset smoke` runs one point. Writes benchmarks/results/classifier.json; the README quotes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import registry
 from common.runtime import quiet_tensorflow
 
-from .runs import run_preset, write_results
+from .runs import REPO, run_preset, write_results
+
+IMAGES = REPO / "docs" / "images"
 
 
-def small_cnn(size: int, n_classes: int):
-    """Three blocks of 3x3 convolution + max pooling (32, 64, 128 filters), global pooling, softmax."""
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((size, size, 3))
-    x = layers.Rescaling(1 / 255)(inputs)
-    for filters in (32, 64, 128):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.MaxPooling2D()(x)
-    x = layers.GlobalAveragePooling2D()(layers.Dropout(0.2)(x))
-    return keras.Model(inputs, layers.Dense(n_classes, activation="softmax")(x), name="small_cnn")
+def pretrain(preset: str, out: Path) -> dict:
+    """`python -m projects.classifier pretrain --preset <preset>` into `out`; its pretrain.json and wall seconds."""
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "projects.classifier", "pretrain", "--preset", preset, "--output-dir", str(out)]
+    subprocess.run(command, cwd=REPO, check=True)
+    summary = json.loads((out / "pretrain" / "pretrain.json").read_text())
+    return {**summary, "wall_seconds": round(time.perf_counter() - start, 1)}
 
 
-def baselines(preset: str, seconds: float) -> dict:
-    """Majority-class and small-CNN macro F1 on the preset's test split; the CNN trains for `seconds`."""
-    import keras
+def run(preset: str, out: Path, pretrained: Path | None, *overrides: str) -> dict:
+    """`all` into `out`, from the pretrained backbone in `pretrained/` (copied in) or from scratch."""
+    out.mkdir(parents=True)
+    if pretrained is not None:
+        shutil.copytree(pretrained, out / "pretrain")
+        overrides = ("model.weights=pretrained", *overrides)
+    else:
+        overrides = ("model.weights=none", *overrides)
+    report = run_preset("classifier", preset, out, *overrides)
+    train = json.loads((out / "train.json").read_text())
+    return {
+        "macro_f1": round(report["metrics"]["macro_f1"], 4),
+        "accuracy": round(report["metrics"]["accuracy"], 4),
+        "train_seconds": report["train_seconds"],
+        "phase_seconds": train.get("phase_seconds"),
+        "train_images": report["data"]["splits"]["train"],
+        "load_average": report["load_average"],
+    }
+
+
+def majority_macro_f1(preset: str) -> float:
+    """Macro F1 of always answering the most frequent training class, on the preset's test split."""
     import numpy as np
 
-    from common import registry
     from common.config import make_config
     from common.data.splits import dataset_to_numpy
     from common.evaluation import classification_metrics
-    from common.training import batched
+
+    config = registry.config_module("classifier")
+    cfg = make_config(config.CONFIG, config.PRESETS, preset)
+    data = registry.load("classifier").load_data(cfg)
+    _, y_train = dataset_to_numpy(data.train)
+    _, y_test = dataset_to_numpy(data.test)
+    majority = np.zeros((len(y_test), len(data.class_names)))
+    majority[:, np.bincount(y_train).argmax()] = 1.0
+    return round(classification_metrics(y_test, majority, data.class_names)["macro_f1"], 4)
+
+
+def plot_label_efficiency(rows: dict[str, dict[str, dict]], path: Path) -> Path:
+    """Macro F1 (test) against the share of training labels, pretrained and from scratch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for start, label in (("pretrained", "SimCLR-pretrained, fine-tuned"), ("scratch", "from scratch")):
+        fractions = sorted(float(f) for f in rows[start])
+        ax.plot(
+            [100 * f for f in fractions], [rows[start][str(f)]["macro_f1"] for f in fractions], marker="o", label=label
+        )
+    ax.set_xscale("log")
+    ax.set_xticks([10, 25, 100], ["10%", "25%", "100%"])
+    ax.set_xlabel("training labels used")
+    ax.set_ylabel("macro F1 (test)")
+    ax.set_title("Label efficiency")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_tsne(preset: str, out: Path, path: Path) -> Path:
+    """t-SNE of the pretrained backbone's features of the test images, coloured by their (unused) class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    from common.config import make_config
+    from common.data.splits import dataset_to_numpy
+    from common.paths import ArtifactPaths
 
     config = registry.config_module("classifier")
     cfg = make_config(config.CONFIG, config.PRESETS, preset)
     project = registry.load("classifier")
     data = project.load_data(cfg)
-    names = data.class_names
-    _, y_train = dataset_to_numpy(data.train)
-    x_test, y_test = dataset_to_numpy(data.test)
-    majority = np.zeros((len(y_test), len(names)))
-    majority[:, np.bincount(y_train).argmax()] = 1.0
-
-    keras.utils.set_random_seed(cfg.train.seed)
-    model = small_cnn(cfg.data.image_size, len(names))
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    start = time.perf_counter()
-    out_of_time = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", time.perf_counter() - start >= seconds)
-    )
-    history = model.fit(
-        batched(data.train, cfg.train.batch_size, shuffle_seed=cfg.train.seed),
-        epochs=1000,  # until the time is up
-        class_weight=project.class_weight(cfg, data),
-        callbacks=[out_of_time],
-        verbose=2,
-    )
-    cnn_seconds = time.perf_counter() - start
-    cnn = classification_metrics(y_test, model.predict(x_test.astype(np.float32), verbose=0), names)
-    return {
-        "majority_macro_f1": round(classification_metrics(y_test, majority, names)["macro_f1"], 4),
-        "small_cnn_macro_f1": round(cnn["macro_f1"], 4),
-        "small_cnn_accuracy": round(cnn["accuracy"], 4),
-        "small_cnn_epochs": len(history.epoch),
-        "small_cnn_train_seconds": round(cnn_seconds, 1),
-    }
+    images, labels = dataset_to_numpy(data.test)
+    features = project.backbone_features(cfg, ArtifactPaths.for_project("classifier", out), images)
+    points = TSNE(perplexity=min(30, len(images) - 1), random_state=0).fit_transform(features)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for k, name in enumerate(data.class_names):
+        chosen = labels == k
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=10, label=name)
+    ax.set_title("Pretrained features of the test images (t-SNE; labels not used in pretraining)", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=1.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default")
+    parser.add_argument("--preset", default="pretrained")
+    parser.add_argument("--fractions", help="label fractions, e.g. 0.1,0.25,1 (smoke: 1 only)")
     args = parser.parse_args()
     quiet_tensorflow()
+    fractions = [float(f) for f in (args.fractions or ("1" if args.preset == "smoke" else "0.1,0.25,1")).split(",")]
 
     with tempfile.TemporaryDirectory() as tmp:
-        report = run_preset("classifier", args.preset, Path(tmp))
-    m = report["metrics"]
-    print(f"{args.preset}: macro F1 {m['macro_f1']:.4f} in {report['train_seconds']} s; training the baselines")
-    base = baselines(args.preset, report["train_seconds"])
+        root = Path(tmp)
+        pre = pretrain(args.preset, root / "pretrain_run")
+        backbone = root / "pretrain_run" / "pretrain"
+        rows: dict[str, dict[str, dict]] = {"pretrained": {}, "scratch": {}}
+        for fraction in fractions:
+            rows["pretrained"][str(fraction)] = run(
+                args.preset, root / f"pretrained_{fraction}", backbone, f"data.label_fraction={fraction}"
+            )
+        full = rows["pretrained"][str(max(fractions))]
+        total_seconds = pre["train_seconds"] + full["train_seconds"]
+        phases = full["phase_seconds"] or {"fine_tune": full["train_seconds"]}
+        config = registry.config_module("classifier")
+        fine_tune_epochs = int(config.PRESETS[args.preset].changes.get("fine_tune.epochs", 5))
+        scratch_epochs = max(1, round(total_seconds / (phases["fine_tune"] / max(1, fine_tune_epochs))))
+        for fraction in fractions:
+            rows["scratch"][str(fraction)] = run(
+                args.preset,
+                root / f"scratch_{fraction}",
+                None,
+                f"data.label_fraction={fraction}",
+                f"train.epochs={scratch_epochs}",
+            )
+        tsne = plot_tsne(args.preset, root / "pretrain_run", IMAGES / "classifier-pretrained-tsne.png")
+
+    chart = plot_label_efficiency(rows, IMAGES / "classifier-label-efficiency.png")
+    top, low = str(max(fractions)), str(min(fractions))
     result = {
-        "benchmark": "classifier end to end (train + evaluate) against baselines trained as long",
+        "benchmark": "SimCLR pretraining + fine-tuning against training from scratch for the same CPU time",
         "preset": args.preset,
-        "data": report["data"],
-        "macro_f1": round(m["macro_f1"], 4),
-        "accuracy": round(m["accuracy"], 4),
-        "train_seconds": report["train_seconds"],
-        "wall_seconds": report["wall_seconds"],
-        "baseline_macro_f1": max(base["majority_macro_f1"], base["small_cnn_macro_f1"]),
-        **base,
-        "per_class_f1": {name: round(c["f1"], 4) for name, c in m["per_class"].items()},
+        "macro_f1": rows["pretrained"][top]["macro_f1"],
+        "scratch_macro_f1": rows["scratch"][top]["macro_f1"],
+        "majority_macro_f1": majority_macro_f1(args.preset),
+        "pretrain_seconds": pre["train_seconds"],
+        "pretrain_pool": pre["pool"],
+        "pretrain_loss_first_last": [pre["loss"][0], pre["loss"][-1]],
+        "total_seconds_pretrained": round(total_seconds, 1),
+        "scratch_epochs": scratch_epochs,
+        "scratch_train_seconds": rows["scratch"][top]["train_seconds"],
+        "label_efficiency": rows,
+        "goals": {
+            "pretrained_at_least_0.10_above_scratch": rows["pretrained"][top]["macro_f1"]
+            >= rows["scratch"][top]["macro_f1"] + 0.10,
+            "pretrained_with_fewest_labels_at_least_scratch_with_all": rows["pretrained"][low]["macro_f1"]
+            >= rows["scratch"][top]["macro_f1"],
+            "total_within_30_minutes": total_seconds <= 1800,
+        },
+        "plots": [str(p.relative_to(REPO)) for p in (chart, tsne)],
     }
-    print(json.dumps({k: v for k, v in result.items() if k not in ("data", "per_class_f1")}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "label_efficiency"}, indent=2))
     write_results("classifier", result)
 
 

@@ -1,8 +1,10 @@
-"""The image classifier on a small generated folder: layout errors, unreadable files, preprocessing, train, predict."""
+"""The image classifier on a small generated folder: layout errors, unreadable files, preprocessing, SimCLR
+pretraining, fine-tuning from it, predict on any image, export, the Gradio app and the browser page."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -21,7 +23,10 @@ from .browser import demo_page, needs_chromium
 from .conftest import run_project
 
 SHAPES = ("circle", "square", "triangle")
-PER_CLASS = 12
+PER_CLASS = 40
+SIZE = 32  # the command-line runs' image size: small, so pretraining and training take seconds
+# Smoke pretraining long enough to learn something: 30 epochs of 6 batches of 16 (the smoke preset runs 3 epochs).
+PRETRAIN = ("--set", "pretrain.epochs=30", "--set", "pretrain.batch_size=16", "--set", "pretrain.learning_rate=3e-3")
 
 
 def smoke() -> ClassifierConfig:
@@ -59,6 +64,10 @@ def _run_on_shapes(command: str, shapes_dir: Path, out: Path, *extra: str) -> su
         f"data.dir={shapes_dir}",
         "--set",
         f"data.cache_dir={out / 'cache'}",
+        "--set",
+        f"data.image_size={SIZE}",
+        "--set",
+        "data.max_per_class=0",  # every file: the smoke preset's 40 per class would drop one of circle's 41
         *extra,
         "--output-dir",
         str(out),
@@ -69,7 +78,7 @@ def _run_on_shapes(command: str, shapes_dir: Path, out: Path, *extra: str) -> su
 
 @pytest.fixture(scope="session")
 def shapes_dir(tmp_path_factory) -> Path:
-    """shapes/<circle|square|triangle>/: 12 images each in PNG and JPEG, grey, RGBA (transparent), palette,
+    """shapes/<circle|square|triangle>/: 40 images each in PNG and JPEG, grey, RGBA (transparent), palette,
     one in a nested folder; plus one corrupt file in circle/."""
     root = tmp_path_factory.mktemp("shapes")
     for shape in SHAPES:
@@ -124,7 +133,7 @@ def test_each_class_is_split_in_proportion_and_the_same_way_every_time(shapes_di
     data = _decode(shapes_dir, data_cfg)
     data_cfg.val_fraction, data_cfg.test_fraction = 0.25, 0.25
     first, second = split(data, data_cfg), split(data, data_cfg)
-    assert first.sizes == {"train": 18, "val": 9, "test": 9} and first.skipped == 1
+    assert first.sizes == {"train": 60, "val": 30, "test": 30} and first.skipped == 1
     for name in ("train", "val", "test"):
         labels = np.array([y for _, y in getattr(first, name).as_numpy_iterator()])
         again = np.array([y for _, y in getattr(second, name).as_numpy_iterator()])
@@ -233,24 +242,83 @@ def test_bad_folder_stops_the_command_line_before_training(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def backbone_weights(tmp_path_factory) -> Path:
-    """A MobileNetV3Small weights file without top, as `model.weights=PATH` takes (random: no download here)."""
-    import keras
-
-    cfg = smoke()
-    path = tmp_path_factory.mktemp("weights") / "mobilenet_v3_small_notop.weights.h5"
-    backbone = keras.applications.MobileNetV3Small(
-        input_shape=(64, 64, 3), alpha=cfg.model.alpha, minimalistic=True, include_top=False, weights=None
-    )
-    backbone.save_weights(path)
-    return path
+def pretrain_run(shapes_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`pretrain --preset smoke` on the shapes folder: SimCLR writes pretrain/backbone.weights.h5."""
+    out = tmp_path_factory.mktemp("classifier_smoke")
+    return out, _run_on_shapes("pretrain", shapes_dir, out, *PRETRAIN)
 
 
 @pytest.fixture(scope="module")
-def shapes_run(shapes_dir, backbone_weights, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """`all --preset smoke` on the shapes folder from a weights file: the frozen phase, then fine-tuning."""
-    out = tmp_path_factory.mktemp("classifier_smoke")
-    return out, _run_on_shapes("all", shapes_dir, out, "--set", f"model.weights={backbone_weights}")
+def shapes_run(pretrain_run, shapes_dir) -> tuple[Path, subprocess.CompletedProcess]:
+    """`all --preset smoke` from the pretrained backbone: the linear probe phase, then fine-tuning."""
+    out, _ = pretrain_run
+    extra = ("--set", "model.weights=pretrained", "--set", "train.epochs=8", "--set", "train.learning_rate=5e-3")
+    return out, _run_on_shapes("all", shapes_dir, out, *PRETRAIN, *extra)
+
+
+def _shapes_cfg(shapes_dir: Path, out: Path) -> ClassifierConfig:
+    """The smoke config the command-line runs above use."""
+    cfg = smoke()
+    cfg.data.dir, cfg.data.cache_dir, cfg.data.image_size = str(shapes_dir), str(out / "cache"), SIZE
+    cfg.data.max_per_class = 0
+    return cfg
+
+
+@pytest.mark.slow
+def test_pretraining_loss_falls_and_writes_the_backbone(pretrain_run):
+    out, result = pretrain_run
+    summary = json.loads((out / "pretrain" / "pretrain.json").read_text())
+    loss = np.asarray(summary["loss"])
+    assert len(loss) == 30 and summary["pool"]["left_out_test_images"] == 18
+    third = len(loss) // 3
+    assert loss[-third:].mean() < loss[:third].mean() - 0.02, loss  # NT-Xent of 16 pairs starts at ln(31) = 3.43
+    assert (out / "pretrain" / "backbone.weights.h5").stat().st_size > 100_000
+    assert "train from it with --set model.weights=pretrained" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_finds_the_backbone_only_for_the_settings_it_was_pretrained_with(pretrain_run, shapes_dir):
+    from common.config import ConfigError
+    from projects.classifier.pretrain import check_pretrained
+
+    out, _ = pretrain_run
+    paths = ArtifactPaths.for_project("classifier", out)
+    cfg = _shapes_cfg(shapes_dir, out)
+    cfg.pretrain.epochs, cfg.pretrain.batch_size, cfg.pretrain.learning_rate = 30, 16, 3e-3
+    assert check_pretrained(cfg, paths) == out / "pretrain" / "backbone.weights.h5"
+    cfg.data.label_fraction = 0.25  # fewer labels: the same backbone
+    assert check_pretrained(cfg, paths) is not None
+    cfg.pretrain.epochs = 31  # other pretraining settings: pretrain again
+    assert check_pretrained(cfg, paths) is None
+    cfg.model.alpha = 1.0  # another architecture: its weights would not load
+    with pytest.raises(ConfigError, match="pretrain again"):
+        check_pretrained(cfg, paths)
+
+
+@pytest.mark.slow
+def test_linear_probe_on_pretrained_features_beats_a_random_backbone(pretrain_run, shapes_dir):
+    """The point of pretraining: without a label, the backbone's features already separate the classes."""
+    from sklearn.linear_model import LogisticRegression
+
+    from projects.classifier.data import load_images, split_ids
+    from projects.classifier.pretrain import backbone_file, encode, pretrained_encoder
+
+    out, _ = pretrain_run
+    cfg = _shapes_cfg(shapes_dir, out)
+    data = load_images(cfg.data)
+    ids = split_ids(data, cfg.data)
+    fit_ids = np.concatenate([ids["train"], ids["val"]])
+    test_images = {image.tobytes() for image in data.images[ids["test"]]}
+    outside_test = {image.tobytes() for image in data.images[fit_ids]} - test_images
+    pool = json.loads((out / "pretrain" / "pretrain.json").read_text())["pool"]
+    assert pool["images"] == len(outside_test), "the pool: every distinct readable image outside the test split"
+    pretrained = backbone_file(ArtifactPaths.for_project("classifier", out))
+    scores = {}
+    for name, weights in (("random", None), ("pretrained", pretrained)):
+        features = encode(pretrained_encoder(cfg, weights), data.images)
+        probe = LogisticRegression(max_iter=5000).fit(features[fit_ids], data.labels[fit_ids])
+        scores[name] = probe.score(features[ids["test"]], data.labels[ids["test"]])
+    assert scores["pretrained"] > scores["random"] + 0.1, scores
 
 
 @pytest.mark.slow
@@ -260,7 +328,8 @@ def test_smoke_run_trains_both_phases_and_reports(shapes_run):
     assert report["data"]["source"].startswith("dir:") and report["data"]["skipped_files"] == 1
     assert sum(report["data"]["splits"].values()) == 3 * PER_CLASS
     assert set(report["metrics"]["per_class"]) == set(SHAPES)
-    assert 0.0 <= report["metrics"]["macro_f1"] <= 1.0
+    # A quality floor: always answering one class scores a macro F1 of 1/6 on three balanced classes.
+    assert report["metrics"]["macro_f1"] > 0.3, report["metrics"]
     assert "1 unreadable files skipped" in (out / "report.md").read_text()
     assert result.stderr.count("warning: skipped") == 2  # train and evaluate each read the folder once
     for plot in ("training_curves", "training_curves_frozen_backbone", "confusion_matrix", "roc_curves", "gradcam"):
@@ -268,7 +337,7 @@ def test_smoke_run_trains_both_phases_and_reports(shapes_run):
     assert "Phase 1" in result.stdout and "Phase 2" in result.stdout
     train = json.loads((out / "train.json").read_text())
     assert set(train["phase_seconds"]) == {"frozen_backbone", "fine_tune"}
-    assert train["config"]["model"]["weights"].endswith(".weights.h5")
+    assert train["config"]["model"]["weights"] == str(out / "pretrain" / "backbone.weights.h5")
 
 
 @pytest.mark.slow
@@ -287,29 +356,120 @@ def test_model_keeps_its_class_names_and_fine_tunes_only_the_top(shapes_run):
 
 
 @pytest.mark.slow
-def test_predict_prints_top_classes_and_reports_bad_files(shapes_run, shapes_dir, tmp_path):
+def test_predict_prints_top_classes_what_it_did_and_reports_bad_files(shapes_run, shapes_dir, tmp_path):
     out, _ = shapes_run
     good = shapes_dir / "square" / "04.png"
     rgba = tmp_path / "upload.png"
     _shape_image("triangle", 3).convert("RGBA").save(rgba)
+    sideways = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: turn it 90 degrees clockwise to show it
+    _shape_image("circle", 5).rotate(90, expand=True).save(sideways, exif=exif)
+    missing = tmp_path / "missing.png"
     result = run_project(
         "classifier",
         "predict",
         str(good),
         str(rgba),
+        str(sideways),
         str(shapes_dir / "circle" / "broken.png"),
+        str(missing),
         "--output-dir",
         str(out),
     )
     assert result.returncode == 1
     assert "broken.png: not a readable image" in result.stdout
-    assert "1 of 3 inputs could not be read" in result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.startswith((str(good), str(rgba)))]
-    assert len(lines) == 2
-    for line in lines:
-        shown = line.split(": ", 1)[1].split(", ")
+    assert f"{missing}: no such file" in result.stdout
+    assert "2 of 5 inputs could not be read" in result.stderr
+    lines = result.stdout.splitlines()
+    answers = [i for i, line in enumerate(lines) if line.startswith((str(good), str(rgba), str(sideways)))]
+    assert len(answers) == 3
+    for i in answers:
+        shown = lines[i].split(": ", 1)[1].split(", ")
         assert len(shown) == 3 and {s.split()[0] for s in shown} == set(SHAPES)
         assert abs(sum(float(s.split()[1].rstrip("%")) for s in shown) - 100) < 0.5
+        assert lines[i + 1].startswith("  prepared: ") and f"resized to {SIZE}x{SIZE}" in lines[i + 1]
+    assert "turned upright by its EXIF orientation (rotated 90 degrees clockwise)" in lines[answers[2] + 1]
+    assert "transparent pixels put on white" in lines[answers[1] + 1]
+
+
+def test_any_image_file_is_prepared_and_described(tmp_path):
+    """EXIF rotation, a GIF's first frame, WebP, grey: each comes out as the upright RGB picture, and is described."""
+    from projects.classifier.images import prepare_image_file
+
+    upright = _shape_image("triangle", 7).resize((60, 40))
+    upright.save(tmp_path / "upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned clockwise: turn it anticlockwise to show it
+    upright.rotate(-90, expand=True).save(tmp_path / "sideways.png", exif=exif)
+    frames = [upright, _shape_image("circle", 1).resize((60, 40))]
+    frames[0].save(tmp_path / "animated.gif", save_all=True, append_images=frames[1:], duration=100)
+    upright.save(tmp_path / "lossless.webp", lossless=True)
+    upright.convert("L").save(tmp_path / "grey.png")
+
+    reference, steps = prepare_image_file(tmp_path / "upright.png", 32)
+    assert steps == ["PNG 60x40 RGB", "centred in a white 60x60 square", "resized to 32x32"]
+    image, steps = prepare_image_file(tmp_path / "sideways.png", 32)
+    assert "turned upright by its EXIF orientation (rotated 90 degrees anticlockwise)" in steps
+    assert "centred in a white 60x60 square" in steps
+    np.testing.assert_allclose(image, reference, atol=1.0)
+    image, steps = prepare_image_file(tmp_path / "animated.gif", 32)
+    assert steps[:2] == ["GIF 60x40 P", "the first of 2 frames"]
+    assert np.abs(image - reference).mean() < 12  # GIF's 256-colour palette
+    image, steps = prepare_image_file(tmp_path / "lossless.webp", 32)
+    assert steps[0] == "WEBP 60x40 RGB"
+    np.testing.assert_allclose(image, reference, atol=1.0)
+    image, steps = prepare_image_file(tmp_path / "grey.png", 32)
+    assert "L converted to RGB" in steps and np.all(image[..., 0] == image[..., 1])
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_like_a_corrupt_one(shapes_dir, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "folder"
+    shutil.copytree(shapes_dir, root)
+    Image.new("L", (1500, 1000), 255).save(root / "square" / "huge.png")  # 1.5 megapixels
+    data = decode_folder(root, "dir:folder", size=32, cache_dir=tmp_path / "cache", max_pixels=1_000_000)
+    assert len(data.skipped) == 2 and np.bincount(data.labels).tolist() == [PER_CLASS] * 3
+    bomb = next(line for line in data.skipped if "huge.png" in line)
+    assert "over the pixel limit, a decompression bomb (1500x1000" in bomb and "not decoded" in bomb
+    assert "huge.png" in capsys.readouterr().err
+
+
+def test_a_class_with_too_few_images_stops_before_training(tmp_path):
+    from common.config import ConfigError
+    from projects.classifier.data import load_splits
+
+    for shape, n in (("circle", 12), ("square", 3), ("triangle", 12)):
+        (tmp_path / shape).mkdir()
+        for i in range(n):
+            _shape_image(shape, i).save(tmp_path / shape / f"{i}.png")
+    cfg = smoke().data
+    cfg.dir, cfg.cache_dir = str(tmp_path), str(tmp_path / ".cache")
+    with pytest.raises(ConfigError, match=r"too few images in 1 class\(es\).*: square \(3\)") as err:
+        load_splits(cfg)
+    assert "--set data.classes=circle,triangle" in str(err.value)
+
+
+def test_label_fraction_keeps_a_share_of_each_class_and_the_same_val_and_test(shapes_dir, data_cfg):
+    from projects.classifier.data import split_ids
+
+    data = _decode(shapes_dir, data_cfg)
+    whole = split_ids(data, data_cfg)
+    data_cfg.label_fraction = 0.25
+    some = split_ids(data, data_cfg)
+    np.testing.assert_array_equal(some["val"], whole["val"])
+    np.testing.assert_array_equal(some["test"], whole["test"])
+    assert set(some["train"]) < set(whole["train"])
+    assert np.bincount(data.labels[some["train"]]).tolist() == [7, 7, 7]  # 25% of each class's 28
+
+
+def test_the_search_space_is_made_of_config_keys():
+    from common.tuning import validate_space
+    from projects.classifier.project import PROJECT
+
+    space = validate_space(smoke(), PROJECT.search_space(smoke()))
+    assert {"train.learning_rate", "model.dropout"} <= set(space)
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +485,7 @@ def test_export_matches_keras_in_every_format(shapes_export):
     parity = json.loads((out / "parity.json").read_text())
     assert parity["ok"] is True, parity
     assert parity["signature"] == {
-        "inputs": {"image": "float32 (None, 64, 64, 3)"},
+        "inputs": {"image": f"float32 (None, {SIZE}, {SIZE}, 3)"},
         "outputs": {"probabilities": "float32 (None, 3)", "class_id": "int32 (None,)"},
     }
     rows = {r["format"]: r for r in parity["formats"]}
@@ -347,11 +507,28 @@ def test_savedmodel_classifies_encoded_image_files(shapes_export, shapes_dir):
     signature = tf.saved_model.load(str(out / "serving" / "classifier" / "1")).signatures["serving_bytes"]
     answer = {k: v.numpy() for k, v in signature(image_bytes=tf.constant([f.read_bytes() for f in files])).items()}
     model = keras.models.load_model(out / "model.keras")
-    expected = model.predict(np.stack([load_image_file(f, 64) for f in files]), verbose=0)
+    expected = model.predict(np.stack([load_image_file(f, SIZE) for f in files]), verbose=0)
     np.testing.assert_allclose(answer["probabilities"][:3], expected[:3], atol=1e-5)
     np.testing.assert_allclose(answer["probabilities"][3], expected[3], atol=0.05)  # JPEG decoders differ slightly
     assert [n.decode() for n in answer["class_name"]] == [SHAPES[k] for k in answer["class_id"]]
     assert answer["class_names"].shape == (4, 3) and [n.decode() for n in answer["class_names"][0]] == list(SHAPES)
+
+
+@pytest.mark.slow
+def test_gradio_app_classifies_an_upload_and_asks_for_one(shapes_export, shapes_dir):
+    import gradio as gr
+
+    from serving.gradio_app import build_app, predictor
+
+    out, _ = shapes_export
+    predict, source = predictor("classifier", out / "serving")
+    assert source.startswith("Model: classifier version 1")
+    scores = predict(str(shapes_dir / "circle" / "01_transparent.png"))
+    assert sorted(scores) == list(SHAPES) and math.isclose(sum(scores.values()), 1, abs_tol=1e-5)
+    with pytest.raises(gr.Error, match="Upload an image first"):
+        predict(None)
+    app = build_app("classifier", out / "serving")
+    assert isinstance(app, gr.Blocks) and {"Image", "Label"} <= {type(b).__name__ for b in app.blocks.values()}
 
 
 @pytest.mark.slow
@@ -361,9 +538,7 @@ def test_browser_page_matches_keras_and_classifies_an_upload(shapes_export, shap
     from projects.classifier.project import PROJECT
 
     out, _ = shapes_export
-    cfg = smoke()
-    cfg.data.dir, cfg.data.cache_dir = str(shapes_dir), str(out / "cache")
-    write_samples(PROJECT, cfg, ArtifactPaths.for_project("classifier", out))
+    write_samples(PROJECT, _shapes_cfg(shapes_dir, out), ArtifactPaths.for_project("classifier", out))
     with demo_page("classifier", out) as (page, errors):
         samples = page.evaluate("window.demo.samples")
         assert samples["class_names"] == list(SHAPES)

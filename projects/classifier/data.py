@@ -6,17 +6,27 @@ Sources, in order:
 2. tfds `tf_flowers` (3,670 photos, 5 classes) when it is prepared on disk or `data.online=true`.
 3. Debian `openclipart-png` (`make install` installs it): six category folders of clip art.
 
-Every image is decoded once (PIL; any size and mode, transparency composited onto
-white), padded to a square, resized to `data.image_size` and cached as uint8 under
-`data.cache_dir`; folders are read by `common/data/image_folders.py`, which the GAN
-shares. A file that is not a readable image is skipped with a warning and counted
-in the report. Each class is split on its own (seeded), so train, val and test
-keep the class proportions. Examples are (image, label) with image (size, size, 3)
-uint8 RGB and label int64.
+Every image is decoded once (PIL; any size and mode, turned upright by its EXIF
+orientation, transparency composited onto white), padded to a square, resized to
+`data.image_size` and cached as uint8 under `data.cache_dir`; folders are read by
+`common/data/image_folders.py`, which the GAN shares. A file that is not a readable
+image, or has more than `data.max_pixels` pixels (a decompression bomb), is skipped
+with a warning and counted in the report. A class with fewer than
+`data.min_per_class` readable images stops the run before training, naming it.
+Each class is split on its own (seeded), so train, val and test keep the class
+proportions; `data.label_fraction` keeps a seeded share of each class's training
+labels (for label-efficiency runs). Examples are (image, label) with image
+(size, size, 3) uint8 RGB and label int64.
+
+`pretrain_pool` is the unlabelled pool of `pretrain`: every image of the source
+outside the test split (openclipart-png: all its categories, not only the six
+labelled ones), plus `pretrain.extra_dir`; an image equal to a test image is left
+out wherever it comes from.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,11 +34,13 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.config import ConfigError
 from common.data.image_folders import (
     OPENCLIPART,
     LabelledImages,
     cache_file,
     decode_folder,
+    decode_unlabelled,
     list_class_files,
     save_cache,
     to_model_input,
@@ -37,7 +49,7 @@ from common.data.splits import DataSplits, seeded_split
 from common.data.tfds_source import load_tfds, tfds_data_dir, tfds_prepared
 from common.paths import DEFAULT_ARTIFACTS
 
-from .config import DataConfig
+from .config import ClassifierConfig, DataConfig
 from .images import decoded_to_rgba
 
 OPENCLIPART_CLASSES = ("animals", "food", "people", "recreation", "signs_and_symbols", "transportation")
@@ -59,6 +71,8 @@ def decode(root: Path, cfg: DataConfig, source: str, classes: Sequence[str]) -> 
         classes=classes,
         max_per_class=cfg.max_per_class,
         seed=cfg.split_seed,
+        max_pixels=cfg.max_pixels,
+        exif_transpose=True,
     )
 
 
@@ -120,15 +134,49 @@ def _subset(data: LabelledImages, cfg: DataConfig) -> LabelledImages:
     return LabelledImages(data.images[order], np.concatenate(labels), keep_classes, data.source, data.skipped)
 
 
-def split(data: LabelledImages, cfg: DataConfig) -> DataSplits:
-    """Seeded train/val/test splits of each class, joined into unbatched (image, label) datasets."""
+def check_class_sizes(data: LabelledImages, cfg: DataConfig) -> None:
+    """Stop before training when a class has fewer than `data.min_per_class` readable images.
+
+    Raises:
+        ConfigError: naming each such class, its count, and the ways out.
+    """
+    counts = np.bincount(data.labels, minlength=len(data.class_names))
+    small = [f"{name} ({n})" for name, n in zip(data.class_names, counts, strict=True) if n < cfg.min_per_class]
+    if small:
+        keep = ",".join(name for name, n in zip(data.class_names, counts, strict=True) if n >= cfg.min_per_class)
+        raise ConfigError(
+            f"too few images in {len(small)} class(es) of {data.source}: {', '.join(small)}; each needs at least "
+            f"data.min_per_class={cfg.min_per_class} readable images to be trained, validated and tested. "
+            f"Add images, leave the class out with --set data.classes={keep}, or lower data.min_per_class"
+        )
+
+
+def split_ids(data: LabelledImages, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """Indices into `data` of the train, val and test splits, each sorted; seeded per class.
+
+    `data.label_fraction` < 1 keeps that share of each class's training images (at least one), a seeded choice:
+    val and test stay whole, so runs with fewer labels are scored on the same images.
+    """
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for k in range(len(data.class_names)):
         (ids,) = np.nonzero(data.labels == k)
         train, val, test = seeded_split(len(ids), cfg.val_fraction, cfg.test_fraction, cfg.split_seed + k)
+        if cfg.label_fraction < 1:
+            rng = np.random.default_rng(cfg.split_seed + 1000 + k)
+            train = rng.permutation(train)[: max(1, round(len(train) * cfg.label_fraction))]
         for name, chosen in zip(parts, (train, val, test), strict=True):
             parts[name].append(ids[chosen])
-    order = {name: np.sort(np.concatenate(chosen)) for name, chosen in parts.items()}
+    return {name: np.sort(np.concatenate(chosen)) for name, chosen in parts.items()}
+
+
+def split(data: LabelledImages, cfg: DataConfig) -> DataSplits:
+    """Seeded train/val/test splits of each class, joined into unbatched (image, label) datasets.
+
+    Raises:
+        ConfigError: a class with fewer than `data.min_per_class` images (see `check_class_sizes`).
+    """
+    check_class_sizes(data, cfg)
+    order = split_ids(data, cfg)
     datasets = {
         name: tf.data.Dataset.from_tensor_slices((data.images[ids], data.labels[ids])) for name, ids in order.items()
     }
@@ -156,3 +204,64 @@ def class_names(cfg: DataConfig) -> list[str]:
         names = tfds.builder(TFDS_NAME, data_dir=str(tfds_data_dir())).info.features["label"].names
         return [name for name in names if not cfg.classes or name in cfg.classes]
     return list(list_class_files(OPENCLIPART, cfg.classes or OPENCLIPART_CLASSES))
+
+
+def _digests(images: np.ndarray) -> list[bytes]:
+    return [hashlib.sha1(image.tobytes()).digest() for image in images]
+
+
+def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
+    """The unlabelled images `pretrain` learns from: (n, size, size, 3) uint8, and a description for pretrain.json.
+
+    Every image of the labelled source outside its test split; with openclipart-png as the source, every one of its
+    categories (labelled or not); plus every image under `pretrain.extra_dir`. Images equal to a test image are
+    left out, and duplicates kept once. `pretrain.max_images` caps the pool (a seeded choice).
+    """
+    data_cfg, pcfg = cfg.data, cfg.pretrain
+    labelled = load_images(data_cfg)
+    ids = split_ids(labelled, data_cfg) if len(labelled.class_names) else {"test": np.zeros(0, np.int64)}
+    test = set(_digests(labelled.images[ids["test"]]))
+    parts = [("labelled, outside the test split", np.delete(labelled.images, ids["test"], axis=0))]
+    if labelled.source == "debian:openclipart-png":
+        categories = sorted(p.name for p in OPENCLIPART.iterdir() if p.is_dir() and not p.name.startswith("."))
+        per_category = -(-pcfg.max_images // len(categories)) if pcfg.max_images else 0
+        everything = decode_folder(
+            OPENCLIPART,
+            labelled.source,
+            size=data_cfg.image_size,
+            cache_dir=cache_dir(data_cfg),
+            classes=categories,
+            max_per_class=per_category,
+            seed=pcfg.seed,
+            max_pixels=data_cfg.max_pixels,
+            exif_transpose=True,
+        )
+        parts.append((f"openclipart-png, all {len(categories)} categories", everything.images))
+    if pcfg.extra_dir:
+        root = Path(pcfg.extra_dir).expanduser()
+        extra = decode_unlabelled(
+            root,
+            f"dir:{root}",
+            size=data_cfg.image_size,
+            cache_dir=cache_dir(data_cfg),
+            max_images=pcfg.max_images,
+            seed=pcfg.seed,
+            max_pixels=data_cfg.max_pixels,
+            exif_transpose=True,
+        )
+        parts.append((f"pretrain.extra_dir {root}", extra.images))
+    seen, keep = set(test), []
+    for _, images in parts:
+        for image, digest in zip(images, _digests(images), strict=True):
+            if digest not in seen:
+                seen.add(digest)
+                keep.append(image)
+    pool = np.stack(keep)
+    if pcfg.max_images and len(pool) > pcfg.max_images:
+        pool = pool[np.sort(np.random.default_rng(pcfg.seed).permutation(len(pool))[: pcfg.max_images])]
+    about = {
+        "images": len(pool),
+        "sources": {name: len(images) for name, images in parts},
+        "left_out_test_images": len(ids["test"]),
+    }
+    return pool, about

@@ -9,14 +9,17 @@ Input (batch, size, size, 3) float32 RGB in [0, 255]; output (batch, classes) cl
 - Head: global average pooling (`feature_pool`, whose input Grad-CAM reads), dropout,
   a softmax layer (`probabilities`), and `ClassNames`, an identity layer that keeps
   the class names inside model.keras.
-- Transfer learning: with `model.weights=imagenet` (or a weights file) the backbone
-  starts frozen and runs in inference mode (its batch norm statistics stay as
-  learned); `unfreeze_top` then opens its top layers for fine-tuning. Without
-  weights every layer trains from scratch.
+- Transfer learning: with `model.weights=pretrained` (the backbone `pretrain` wrote,
+  see pretrain.py), `imagenet` or a weights file the backbone starts frozen and runs
+  in inference mode (its batch norm statistics stay as learned); `unfreeze_top` then
+  opens its top layers for fine-tuning. Without weights every layer trains from scratch.
+- `build_encoder`: the backbone and the pooling alone, (batch, size, size, 3) ->
+  (batch, channels): what self-supervised pretraining trains and a linear probe reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,15 +91,20 @@ def class_names_of(model: keras.Model) -> list[str]:
     return model.get_layer("class_names").names
 
 
+PRETRAINED = "pretrained"  # model.weights: the backbone written by `pretrain`, resolved by the project to its file
+
+
 def pretrained_weights(cfg: ModelConfig) -> str | None:
     """`weights=` for keras.applications: None (from scratch), "imagenet", or an existing file's path.
 
     Raises:
-        ValueError: ImageNet weights asked for the ViT, which has none.
+        ValueError: ImageNet weights asked for the ViT, which has none; or `pretrained` not yet resolved to a file.
         FileNotFoundError: `cfg.weights` is a path to no file.
     """
     if cfg.weights == "none":
         return None
+    if cfg.weights == PRETRAINED:
+        raise ValueError("model.weights=pretrained names the backbone `pretrain` writes; train resolves it to its file")
     if cfg.weights == "imagenet":
         if cfg.backbone == "vit":
             raise ValueError("model.backbone=vit has no ImageNet weights; use model.weights=none or a weights file")
@@ -156,6 +164,29 @@ def input_scaling(backbone: str) -> str | None:
     return {"resnet50": "caffe", "densenet121": "torch"}.get(backbone)
 
 
+def from_scratch_batch_norm(backbone: keras.Model) -> None:
+    """Batch norm layers of a backbone trained from scratch follow their batch statistics faster (momentum 0.9)."""
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = FROM_SCRATCH_BN_MOMENTUM
+
+
+def build_encoder(cfg: ModelConfig, size: int) -> tuple[keras.Model, keras.Model]:
+    """A backbone from scratch and pooled: (batch, size, size, 3) in [0, 255] -> (batch, channels) float32.
+
+    Returns (encoder, backbone); the backbone's weights are what `model.weights=pretrained` loads into the classifier.
+    """
+    scratch = dataclasses.replace(cfg, weights="none")
+    inputs = keras.Input((size, size, 3), name="image")
+    x = inputs
+    if scaling := input_scaling(cfg.backbone):
+        x = ImageNetScaling(scaling, name="imagenet_scaling")(x)
+    backbone = build_backbone(scratch, size)
+    from_scratch_batch_norm(backbone)
+    features = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(backbone(x))
+    return keras.Model(inputs, features, name=f"encoder_{cfg.backbone}"), backbone
+
+
 def build_model(cfg: ClassifierConfig, class_names: Sequence[str]) -> keras.Model:
     """Backbone + head for `class_names`; the backbone is frozen when it starts from pretrained weights."""
     size = cfg.data.image_size
@@ -168,9 +199,7 @@ def build_model(cfg: ClassifierConfig, class_names: Sequence[str]) -> keras.Mode
         backbone.trainable = False
         features = backbone(x, training=False)  # batch norm keeps its ImageNet statistics, also when fine-tuning
     else:
-        for layer in backbone.layers:
-            if isinstance(layer, layers.BatchNormalization):
-                layer.momentum = FROM_SCRATCH_BN_MOMENTUM
+        from_scratch_batch_norm(backbone)
         features = backbone(x)
     x = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(features)
     x = layers.Dropout(cfg.model.dropout)(x)

@@ -3,12 +3,14 @@
 Training: the backbone and head of model.py, compiled with sparse categorical cross-entropy (integer labels
 against the softmax, each class weighted by its inverse frequency) and Adam, fitted by `common.training.fit`
 on augmented batches (augmentation.py), keeping the epoch of best validation accuracy. From scratch that is
-one `fit`; from pretrained weights it is two: the head on the frozen backbone, then the top backbone layers
-unfrozen and fine-tuned at a lower learning rate.
+one `fit`; from pretrained weights it is two: the head on the frozen backbone (a linear probe, `train.*`), then
+the top backbone layers unfrozen and fine-tuned at a lower learning rate (`fine_tune.*`). `model.weights=pretrained`
+starts from the backbone the `pretrain` command wrote (SimCLR, pretrain.py), pretraining first if there is none.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import sys
@@ -31,8 +33,9 @@ from . import data as classifier_data
 from .augmentation import build_augmentation
 from .config import ClassifierConfig
 from .gradcam import gradcam_heatmaps, overlay
-from .images import load_image_file
-from .model import build_model, class_names_of, pretrained_weights, unfreeze_top
+from .images import prepare_image_file
+from .model import PRETRAINED, build_model, class_names_of, pretrained_weights, unfreeze_top
+from .pretrain import check_pretrained, encode, pretrain, pretrained_encoder
 from .serving_model import build_serving_model, encoded_image_signature
 
 TOP_K = 5  # classes printed by `predict`
@@ -80,6 +83,7 @@ class ClassifierProject(Project):
         history and resume backup, skipped when it already finished with the same config. Phase two
         writes the final model.keras, and train.json adds up both.
         """
+        cfg = self.with_pretrained_backbone(cfg, paths)
         try:
             pretrained_weights(cfg.model)  # a missing weights file stops here, before anything is trained
         except (ValueError, FileNotFoundError) as err:
@@ -117,6 +121,37 @@ class ClassifierProject(Project):
         model = fit(model, data, fine_train, paths, **options)
         _add_up_phases(phase_one, paths)
         return model
+
+    def with_pretrained_backbone(self, cfg: ClassifierConfig, paths: ArtifactPaths) -> ClassifierConfig:
+        """`cfg` with `model.weights=pretrained` replaced by the file `pretrain` wrote (pretraining first if needed)."""
+        if cfg.model.weights != PRETRAINED:
+            return cfg
+        weights = check_pretrained(cfg, paths)
+        if weights is None:
+            print("No pretrained backbone for these settings yet: pretraining first.")
+            weights = self._pretrain(cfg, paths)
+        resolved = copy.deepcopy(cfg)
+        resolved.model.weights = str(weights)
+        return resolved
+
+    def _pretrain(self, cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
+        try:
+            return pretrain(cfg, paths)
+        except (FolderLayoutError, FileNotFoundError) as err:
+            sys.exit(f"error: {err}")
+
+    def run_command(self, command: str, cfg: ClassifierConfig, paths: ArtifactPaths, args) -> None:
+        """`pretrain`: SimCLR on the unlabelled pool, the backbone written where `model.weights=pretrained` reads."""
+        if command != "pretrain":
+            super().run_command(command, cfg, paths, args)
+        self._pretrain(cfg, paths)
+
+    def backbone_features(self, cfg: ClassifierConfig, paths: ArtifactPaths, images: np.ndarray) -> np.ndarray:
+        """Pooled features of the backbone `pretrain` wrote under `paths`: (n, size, size, 3) -> (n, channels)."""
+        weights = check_pretrained(cfg, paths)
+        if weights is None:
+            raise ConfigError(f"no pretrained backbone for these settings in {paths.root}; run `pretrain` first")
+        return encode(pretrained_encoder(cfg, weights), images)
 
     def evaluate(self, cfg: ClassifierConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """Classification metrics on the test split; plots: curves, confusion matrix, ROC, a Grad-CAM grid."""
@@ -177,13 +212,17 @@ class ClassifierProject(Project):
         return x[np.sort(np.random.default_rng(0).permutation(len(x))[:8])].astype(np.float32)
 
     def predict(self, cfg: ClassifierConfig, model: keras.Model, inputs: Sequence[str]) -> int:
-        """Print `<file>: <class> 91.2%, <class> 4.0%, ...` (the top 5) per image; returns how many failed."""
+        """Print `<file>: <class> 91.2%, <class> 4.0%, ...` (the top 5) per image, then what was done to the image.
+
+        Any image PIL reads (PNG, JPEG, WebP, GIF: the first frame, ...), any size and colour mode, turned upright
+        by its EXIF orientation. Returns how many files failed; each failure is printed with the file and reason.
+        """
         names = class_names_of(model)
         size = model.input_shape[1]
         failed = 0
         for name in inputs:
             try:
-                image = load_image_file(Path(name), size)
+                image, steps = prepare_image_file(Path(name), size, cfg.data.max_pixels)
             except (ValueError, OSError) as err:
                 print(f"error: {err}")
                 failed += 1
@@ -191,7 +230,18 @@ class ClassifierProject(Project):
             probs = model.predict(image[None], verbose=0)[0]
             top = np.argsort(probs)[::-1][:TOP_K]
             print(f"{name}: " + ", ".join(f"{names[k]} {probs[k]:.1%}" for k in top))
+            print(f"  prepared: {'; '.join(steps)}")
         return failed
+
+    def search_space(self, cfg: ClassifierConfig) -> dict:
+        """Learning rate, optimizer, dropout, width and zoom: what moves a small classifier from scratch most."""
+        return {
+            "train.learning_rate": {"min": 5e-4, "max": 5e-3, "log": True},
+            "train.optimizer": ["adam", "adamw", "nadam"],
+            "model.dropout": {"min": 0.0, "max": 0.4, "step": 0.1},
+            "model.alpha": [0.75, 1.0],
+            "data.zoom": [0.0, 0.15, 0.3],
+        }
 
 
 def _finished(paths: ArtifactPaths, cfg: ClassifierConfig) -> bool:

@@ -1,0 +1,280 @@
+"""Self-supervised pretraining of the backbone: SimCLR (Chen et al., 2020) on unlabelled images.
+
+Each image of a batch is augmented twice (random crop, flip, shift, colour jitter,
+grey); the backbone and a projection head map both views to vectors, and the
+NT-Xent loss pulls the two views of an image together while pushing them away
+from every other image of the batch. What the backbone learns on the way (shapes,
+parts, textures that survive the augmentations) is what a classifier needs; no
+label is used. The projection head is thrown away: `train` with
+`model.weights=pretrained` loads the backbone's weights, trains a head on the
+frozen backbone (a linear probe) and then fine-tunes it.
+
+`pretrain` writes under `<output>/pretrain/`: backbone.weights.h5, pretrain.json
+(the settings, the pool, the loss per epoch), history.csv and the resume backup:
+a killed run resumes, and a finished one with the same settings is not repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from common.config import ConfigError
+from common.paths import ArtifactPaths
+from common.training import backup_epoch
+
+from .config import ClassifierConfig, PretrainConfig
+from .data import pretrain_pool
+from .model import build_encoder
+
+WHITE = 255.0  # what a shifted view uncovers: the white the images were padded with
+BACKBONE_FILE = "backbone.weights.h5"
+
+
+def pretrain_paths(paths: ArtifactPaths) -> ArtifactPaths:
+    """Where `pretrain` writes: `<output>/pretrain/` (its own history, backup and summary)."""
+    return ArtifactPaths(paths.root / "pretrain", paths.serving_root)
+
+
+def backbone_file(paths: ArtifactPaths) -> Path:
+    """The pretrained backbone's weights, as `model.weights=pretrained` reads them."""
+    return pretrain_paths(paths).root / BACKBONE_FILE
+
+
+def settings(cfg: ClassifierConfig) -> dict:
+    """The keys a pretrained backbone depends on: the pool's source, the architecture, `pretrain.*`.
+
+    Not the labelled-training keys (`data.label_fraction`, `train.*`): runs with fewer labels share one backbone.
+    """
+    d = cfg.data
+    return {
+        "data": {
+            "dir": d.dir,
+            "classes": list(d.classes),
+            "image_size": d.image_size,
+            "max_per_class": d.max_per_class,
+            "val_fraction": d.val_fraction,
+            "test_fraction": d.test_fraction,
+            "split_seed": d.split_seed,
+            "max_pixels": d.max_pixels,
+        },
+        "model": architecture(cfg),
+        "pretrain": dataclasses.asdict(cfg.pretrain),
+    }
+
+
+def architecture(cfg: ClassifierConfig) -> dict:
+    """The `model.*` keys that shape the backbone's weights (a backbone loads only into the same architecture)."""
+    m = cfg.model
+    keys = {"backbone": m.backbone}
+    if m.backbone == "mobilenet_v3_small":
+        keys |= {"alpha": m.alpha, "minimalistic": m.minimalistic}
+    if m.backbone == "vit":
+        keys |= {"image_size": cfg.data.image_size, "vit_patch_size": m.vit_patch_size, "vit_dim": m.vit_dim}
+        keys |= {"vit_depth": m.vit_depth, "vit_heads": m.vit_heads}
+    return keys
+
+
+def view_augmentation(pcfg: PretrainConfig) -> keras.Sequential:
+    """Two calls give two views of a batch: (batch, size, size, 3) float32 in [0, 255] -> the same shape and range."""
+    jitter = pcfg.color_jitter
+    steps = [
+        layers.RandomFlip("horizontal"),
+        layers.RandomZoom((-(1 - pcfg.crop_scale), 0.0), fill_mode="constant", fill_value=WHITE),  # zoom in: crop
+        layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=WHITE),
+    ]
+    if jitter:
+        steps.append(
+            layers.RandomColorJitter(
+                value_range=(0, 255),
+                brightness_factor=jitter,
+                contrast_factor=jitter,
+                saturation_factor=(max(0.0, 0.5 - jitter), 0.5 + jitter),
+                hue_factor=jitter / 4,
+            )
+        )
+    if pcfg.grayscale:
+        steps.append(layers.RandomGrayscale(pcfg.grayscale))
+    return keras.Sequential(steps, name="views")
+
+
+def nt_xent(z1: tf.Tensor, z2: tf.Tensor, temperature: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """NT-Xent, SimCLR's loss, over the projections of two views: z1, z2 (batch, dim) -> (loss, accuracy) scalars.
+
+    Each of the 2 * batch vectors must pick its twin out of the other 2 * batch - 1 by cosine similarity / temperature
+    (cross-entropy); accuracy is the share that does.
+    """
+    z = tf.math.l2_normalize(tf.concat([z1, z2], axis=0), axis=1)  # (2b, dim)
+    n = tf.shape(z)[0]
+    similarity = tf.matmul(z, z, transpose_b=True) / temperature - 1e9 * tf.eye(n)  # never pick itself
+    half = n // 2
+    twins = tf.concat([tf.range(half, n), tf.range(half)], axis=0)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(twins, similarity))
+    accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(similarity, axis=1, output_type=tf.int32), twins), tf.float32))
+    return loss, accuracy
+
+
+class SimCLR(keras.Model):
+    """The encoder, a projection head and the two views; `fit` on batches of images (batch, size, size, 3) uint8."""
+
+    def __init__(self, encoder: keras.Model, pcfg: PretrainConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.views = view_augmentation(pcfg)
+        self.projection = keras.Sequential(
+            [layers.Dense(pcfg.projection_hidden, activation="relu"), layers.Dense(pcfg.projection_dim)],
+            name="projection",
+        )
+        self.temperature = pcfg.temperature
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
+
+    @property
+    def metrics(self) -> list:
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def call(self, images, training: bool = False):
+        """(batch, size, size, 3) in [0, 255] -> (batch, projection_dim) projections."""
+        return self.projection(self.encoder(images, training=training), training=training)
+
+    def train_step(self, images):
+        images = tf.cast(images, tf.float32)
+        view1, view2 = self.views(images, training=True), self.views(images, training=True)
+        with tf.GradientTape() as tape:
+            loss, accuracy = nt_xent(self(view1, training=True), self(view2, training=True), self.temperature)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        self.loss_tracker.update_state(loss)
+        self.accuracy_tracker.update_state(accuracy)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def _finished(out: ArtifactPaths, cfg: ClassifierConfig) -> bool:
+    summary = out.root / "pretrain.json"
+    if not (summary.exists() and (out.root / BACKBONE_FILE).exists()):
+        return False
+    return json.loads(summary.read_text()).get("settings") == settings(cfg)
+
+
+def check_pretrained(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path | None:
+    """The pretrained backbone's file if `pretrain` finished for `cfg`'s settings, else None.
+
+    Raises:
+        ConfigError: the backbone there was pretrained for another architecture (it would not load).
+    """
+    out = pretrain_paths(paths)
+    summary = out.root / "pretrain.json"
+    if not summary.exists() or not (out.root / BACKBONE_FILE).exists():
+        return None
+    stored = json.loads(summary.read_text()).get("settings", {}).get("model")
+    if stored != architecture(cfg):
+        raise ConfigError(
+            f"the backbone in {out.root} was pretrained as {stored}, but model.* now asks for {architecture(cfg)}; "
+            f"pretrain again (`python -m projects.classifier pretrain` with these settings) or set model.* to match"
+        )
+    return out.root / BACKBONE_FILE if _finished(out, cfg) else None
+
+
+def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
+    """SimCLR on `pretrain_pool(cfg)`, resuming a killed run; returns the backbone's weights file.
+
+    A finished run with the same `settings(cfg)` is kept as it is.
+    """
+    out = pretrain_paths(paths)
+    pcfg = cfg.pretrain
+    if _finished(out, cfg):
+        print(f"Pretrained backbone already in {out.root} for these settings; delete the folder to pretrain again.")
+        return out.root / BACKBONE_FILE
+    pool, about = pretrain_pool(cfg)
+    if len(pool) < pcfg.batch_size:
+        raise ConfigError(
+            f"the pretraining pool has {len(pool)} images, fewer than pretrain.batch_size={pcfg.batch_size}; "
+            "lower the batch size or add images with pretrain.extra_dir=PATH"
+        )
+    print(f"Pretraining pool: {about['images']} images ({', '.join(f'{k}: {v}' for k, v in about['sources'].items())})")
+
+    keras.utils.set_random_seed(pcfg.seed)
+    encoder, backbone = build_encoder(cfg.model, cfg.data.image_size)
+    model = SimCLR(encoder, pcfg, name="simclr")
+    steps = len(pool) // pcfg.batch_size
+    warmup = min(steps, steps * pcfg.epochs // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, steps * pcfg.epochs - warmup), warmup_target=pcfg.learning_rate, warmup_steps=warmup
+    )
+    model.compile(optimizer=keras.optimizers.Adam(schedule))
+    model(tf.zeros((1, *pool.shape[1:])))  # build the variables, so a backup can be restored into them
+    model.optimizer.build(model.trainable_variables)
+
+    done = backup_epoch(out)
+    if done is None and out.history_csv.exists():
+        out.history_csv.unlink()  # a fresh run: an old history would mix two runs in one curve
+    elif done is not None:
+        print(f"Resuming from the backup in {out.backup_dir}: {done} of {pcfg.epochs} epochs already done.")
+    out.root.mkdir(parents=True, exist_ok=True)
+    images = (
+        tf.data.Dataset.from_tensor_slices(pool)
+        .shuffle(len(pool), seed=pcfg.seed, reshuffle_each_iteration=True)
+        .batch(pcfg.batch_size, drop_remainder=True)  # NT-Xent needs whole batches of negatives
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out.backup_dir), double_checkpoint=True),
+        keras.callbacks.CSVLogger(str(out.history_csv), append=True),
+    ]
+    start = time.perf_counter()
+    try:
+        model.fit(images, epochs=pcfg.epochs, callbacks=callbacks, verbose=2 if os.environ.get("CI") else 1)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. The last finished epoch is kept in {out.backup_dir}; rerun the same command to resume.")
+        raise
+    seconds = time.perf_counter() - start
+
+    weights = out.root / BACKBONE_FILE
+    tmp = out.root / f".tmp-{os.getpid()}.{BACKBONE_FILE}"
+    backbone.save_weights(tmp)
+    os.replace(tmp, weights)
+    history = _read_history(out.history_csv)
+    summary = {
+        "settings": settings(cfg),
+        "pool": about,
+        "train_seconds": round(seconds, 2),
+        "resumed_from_epoch": done,
+        "loss": history.get("loss", []),
+        "contrastive_accuracy": history.get("contrastive_accuracy", []),
+    }
+    (out.root / "pretrain.json").write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(out.backup_dir, ignore_errors=True)
+    print(f"Backbone written to {weights}; train from it with --set model.weights=pretrained")
+    return weights
+
+
+def _read_history(history_csv: Path) -> dict[str, list[float]]:
+    """history.csv as {column: values per epoch}; Keras's CSVLogger adds empty ("NA") val_ columns, left out."""
+    lines = history_csv.read_text().split()
+    columns = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:]]
+    keep = [i for i, name in enumerate(columns) if name != "epoch" and not name.startswith("val_")]
+    return {columns[i]: [round(float(row[i]), 4) for row in rows] for i in keep}
+
+
+def pretrained_encoder(cfg: ClassifierConfig, weights: Path | None) -> keras.Model:
+    """`build_encoder` for `cfg.model`, its backbone loaded from `weights` (None: randomly initialised, seeded)."""
+    keras.utils.set_random_seed(cfg.pretrain.seed)
+    encoder, backbone = build_encoder(cfg.model, cfg.data.image_size)
+    if weights is not None:
+        backbone.load_weights(weights)
+    return encoder
+
+
+def encode(encoder: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Pooled backbone features: (n, size, size, 3) uint8 or float in [0, 255] -> (n, channels) float32."""
+    return encoder.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
