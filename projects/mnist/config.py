@@ -21,6 +21,9 @@ class DataConfig:
     shift: float = 0.1  # max translation as a fraction of the image (0.1 = 2.8 px)
     rotation: float = 0.04  # max rotation as a fraction of a full turn (0.04 = 14 degrees)
     zoom: float = 0.1  # max zoom in or out
+    # Printed digits in the training fonts (font_digits.py), prepared as photos are, added to the training split:
+    # MNIST alone reads printed digits poorly (a 1 with a foot, a bold 6). 0 = MNIST only.
+    font_digits: int = 3000
 
 
 @dataclass
@@ -56,6 +59,7 @@ PRESETS = {
         Expected("accuracy", 0.85, 0.5),
         changes={
             "data.limit": 2000,
+            "data.font_digits": 0,  # MNIST only: keeps the smoke run to seconds
             "model.hidden": (64,),
             "train.epochs": 2,
             "train.batch_size": 64,
@@ -72,7 +76,9 @@ PRESETS = {
         },
     ),
     "default": Preset(
-        "the CNN on the offline 8,000/1,000/1,000 split, 15 one-cycle epochs (measured: 0.994, 263 s of training)",
+        "the CNN on the offline 8,000/1,000/1,000 split plus 3,000 printed font digits, 15 one-cycle epochs "
+        "(measured: 0.992 MNIST test accuracy, 0.966 on printed digits in held-out fonts; before the font digits "
+        "0.994 in 263 s of training)",
         Expected("accuracy", 0.994, 4.5),
     ),
     "full": Preset(

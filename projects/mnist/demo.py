@@ -2,8 +2,9 @@
 
 Used by the Gradio app (`python -m serving.gradio_app --project mnist`) and by the
 client (`python -m serving.client --model mnist --image digit.png`). The image goes
-through `data.load_digit_image`, the same preprocessing as `predict`: inverted to
-white on black if needed, cropped, scaled to 20x20 and centred in 28x28.
+through `data.load_digit_image`, the preparation of `predict` (preparation.py): grey,
+inverted to white on black if needed, shadows out, thresholded, cropped, scaled into
+20x20 and centred by its centre of mass in 28x28.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 from . import data as mnist_data
 from .augmentation import build_augmentation
 from .config import MnistConfig
+from .font_digits import font_digit_set, split_families
 from .model import build_model
 from .serving_model import build_serving_model
 
@@ -111,7 +112,8 @@ class MnistProject(Project):
         return x
 
     def predict(self, cfg: MnistConfig, model: keras.Model, inputs: Sequence[str]) -> int:
-        """Print `<file>: digit D (confidence)` per image (or per row of a .npy); returns how many failed."""
+        """Print `<file>: digit D (confidence)` per image (or per row of a .npy), `<file>: digits D D D (...)` for a
+        picture of several digits in a row (read left to right); returns how many failed."""
         failed = 0
         for name in inputs:
             try:
@@ -121,10 +123,24 @@ class MnistProject(Project):
                 failed += 1
                 continue
             probs = model.predict(images[..., None], verbose=0)
+            if len(probs) > 1 and Path(name).suffix.lower() != ".npy":  # a picture of digits in a row
+                digits = " ".join(str(int(p.argmax())) for p in probs)
+                print(f"{name}: digits {digits} ({', '.join(f'{p.max():.1%}' for p in probs)})")
+                continue
             for i, p in enumerate(probs):
                 label = name if len(probs) == 1 else f"{name}[{i}]"
                 print(f"{label}: digit {int(p.argmax())} ({p.max():.1%})")
         return failed
+
+    def real_world_digits(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Printed digits in the held-out font families, photographed on paper and prepared as `predict` does
+        (font_digits.py): (count, 28, 28, 1) float32 in [0, 1] and (count,) int64 labels."""
+        x, y = font_digit_set("test", count, seed)
+        return x[..., None], y
+
+    def font_families(self, split: str) -> list[str]:
+        """The names of the `train` or `test` font families (font_digits.py)."""
+        return split_families(split)
 
     def search_space(self, cfg: MnistConfig) -> dict:
         """Model kind and width, dropout, learning rate and optimizer: what moves a small classifier most."""

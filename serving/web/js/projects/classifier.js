@@ -1,7 +1,9 @@
-// Image classifier page: upload or drop an image, see the model's top-5 classes; try real test images.
+// Image classifier page: upload or drop an image, or take one with the camera; see the model's top-5 classes; try
+// real test images.
 // The image is prepared as projects/classifier/images.py does for training: transparency composited onto
 // white, centred in a white square (aspect ratio kept) and resized to the model's input size, RGB in [0, 255].
 /* global tf */
+import { cameraPanel } from "../camera.js";
 
 const TOP_K = 5;
 
@@ -45,6 +47,7 @@ export async function mount(app, { model, predict, samples }) {
           Drop an image here, or click to choose one
           <input id="file" type="file" accept="image/*" hidden>
         </label>
+        <div id="camera"></div>
         <canvas id="preview" width="240" height="240" style="margin-top:.6rem;border-radius:8px;background:#fff"
           aria-label="what the model sees"></canvas>
         <div class="status">what the model sees: ${size}x${size}, transparency on white</div>
@@ -102,6 +105,10 @@ export async function mount(app, { model, predict, samples }) {
     if (e.dataTransfer.files[0]) classifyFile(e.dataTransfer.files[0]);
   });
 
+  const camera = cameraPanel(app.querySelector("#camera"), {
+    onSnapshot: (frame) => classify(modelPixels(frame, size, preview)),
+  });
+
   const examples = app.querySelector("#examples");
   const image = samples?.inputs?.image;
   const n = image ? image.shape[0] : 0;
@@ -118,5 +125,5 @@ export async function mount(app, { model, predict, samples }) {
     examples.append(thumb);
   }
 
-  return { classify, classifyFile };
+  return { classify, classifyFile, camera };
 }

@@ -1,8 +1,10 @@
-// SSD detector page: pick an example scene or upload an image; boxes with labels and scores are drawn on it.
+// SSD detector page: pick an example scene, upload an image or use the camera (a snapshot, or live: frame after
+// frame); boxes with labels and scores are drawn on it.
 // The image is prepared as projects/detector/images.py does: transparency on white, resized (not padded) to the
 // model's square, RGB in [0, 255]. NMS runs inside the graph model (the loader falls back to executeAsync for it).
 // The slider hides boxes scoring below the threshold without running the model again.
 /* global tf */
+import { cameraPanel } from "../camera.js";
 
 const VIEW = 384; // side of the canvas the boxes are drawn on
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#800000",
@@ -45,6 +47,7 @@ export async function mount(app, { model, predict, samples }) {
       <div>
         <label class="notice" style="display:block;cursor:pointer">Upload an image
           <input id="file" type="file" accept="image/*"></label>
+        <div id="camera"></div>
         <p><label>score threshold <input id="threshold" type="range" min="0" max="1" step="0.01">
           <span id="threshold-value"></span></label></p>
         <div class="prediction" id="summary">Choose an example or upload an image.</div>
@@ -123,6 +126,13 @@ export async function mount(app, { model, predict, samples }) {
   const input = app.querySelector("#file");
   input.addEventListener("change", () => input.files[0] && detectFile(input.files[0]));
 
+  // The camera's frame, shown as the model sees it (resized to its square), boxes drawn over it.
+  const detectFrame = (frame) => {
+    const [canvas, pixels] = modelPixels(frame, size);
+    return detect(pixels, canvas);
+  };
+  const camera = cameraPanel(app.querySelector("#camera"), { onSnapshot: detectFrame, onFrame: detectFrame });
+
   const examples = app.querySelector("#examples");
   const image = samples?.inputs?.image;
   const n = image ? image.shape[0] : 0;
@@ -136,5 +146,5 @@ export async function mount(app, { model, predict, samples }) {
   }
   if (n) await detect(Float32Array.from(image.data.slice(0, row)));
 
-  return { detect, detectFile, setThreshold: (t) => { slider.value = t; draw(); } };
+  return { detect, detectFile, camera, setThreshold: (t) => { slider.value = t; draw(); } };
 }
