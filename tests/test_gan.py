@@ -1,4 +1,5 @@
-"""The GAN: losses, FID/KID, the training step and its EMA, the serving model, and a smoke run end to end."""
+"""The GAN: emoji data, losses, DiffAugment, FID/KID/precision/recall, the training step and its EMA, the serving
+model, and a smoke run end to end whose FID to held-out emoji falls well below the untrained generator's."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def test_losses_reward_the_right_scores():
 
 
 def test_fid_and_kid_measure_distance_between_feature_sets():
-    from projects.gan.features import diversity, frechet_distance, kernel_distance
+    from common.generative_metrics import frechet_distance, kernel_distance
+    from projects.gan.features import diversity
 
     rng = np.random.default_rng(0)
     real, same = rng.standard_normal((2000, 8)), rng.standard_normal((2000, 8))
@@ -53,6 +55,22 @@ def test_fid_and_kid_measure_distance_between_feature_sets():
     assert abs(kernel_distance(real, same)) < 0.01 < kernel_distance(real, shifted)
     images = rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
     assert diversity(np.repeat(images[:1], 8, axis=0)) == 0.0 < diversity(images)
+
+
+def test_precision_and_recall_tell_realism_from_coverage():
+    """Same distribution: both high. Far away: neither. Collapsed onto one real mode: precise, but no recall."""
+    from common.generative_metrics import precision_recall
+
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((500, 4))
+    same = precision_recall(real, rng.standard_normal((500, 4)))
+    assert same["precision"] > 0.85 and same["recall"] > 0.85, same
+    far = precision_recall(real, rng.standard_normal((500, 4)) + 10.0)
+    assert far == {"precision": 0.0, "recall": 0.0}
+    collapsed = precision_recall(real, 0.05 * rng.standard_normal((500, 4)))
+    assert collapsed["precision"] > 0.95 and collapsed["recall"] < 0.1, collapsed
+    with pytest.raises(ValueError, match="more than 3 points"):
+        precision_recall(real[:3], real)
 
 
 def test_idx_reader_reads_fashion_mnist_files(tmp_path):
@@ -65,8 +83,7 @@ def test_idx_reader_reads_fashion_mnist_files(tmp_path):
     np.testing.assert_array_equal(read_idx(path), images)
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="run `make project=gan install`")
-def test_fashion_mnist_gives_labelled_64px_rgb_images():
+def test_fashion_mnist_gives_labelled_32px_rgb_images():
     from projects.gan.data import class_names, load_splits
 
     cfg = make_config(CONFIG, PRESETS, "fashion").data
@@ -74,12 +91,101 @@ def test_fashion_mnist_gives_labelled_64px_rgb_images():
     data = load_splits(cfg)
     assert data.source == "debian:dataset-fashion-mnist" and data.class_names == class_names(cfg)
     image, label = next(iter(data.train.as_numpy_iterator()))
-    assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and 0 <= label < 10
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8 and 0 <= label < 10
     assert (image[..., 0] == image[..., 2]).all() and image.max() > 100  # grey, repeated over RGB
+
+
+def test_emoji_are_composited_on_white_with_their_categories():
+    from common.data.emoji import categories, load_emoji
+
+    data = load_emoji(("twitter",), 16)
+    names = categories()
+    assert names[0] == "Smileys & Emotion" and "Flags" in names and "Component" not in names
+    assert data.images.shape[1:] == (16, 16, 3) and data.images.dtype == np.uint8
+    assert len(data.images) > 1800 and set(np.unique(data.labels)) == set(range(len(names)))
+    corners = data.images[:, [0, 0, -1, -1], [0, -1, 0, -1]]  # transparent corners of most emoji: white
+    assert np.median(corners) == 255
+    flags = data.images[data.labels == names.index("Flags")]
+    assert flags.std(axis=(1, 2, 3)).mean() > 30  # colourful pictures, not blank squares
+
+
+def test_held_out_emoji_are_whole_emoji_across_vendors_and_skin_tones():
+    from common.data.emoji import load_emoji, split_by_name
+    from projects.gan.data import cache_dir
+
+    data = load_emoji(("twitter", "google"), 16, skin_tones=True, cache_dir=cache_dir(smoke().data))  # as smoke's
+    train, val, test = split_by_name(data.names, 0.1, 0.2, seed=0)
+    assert len(train) + len(val) + len(test) == len(data.names)
+    assert not set(data.names[test]) & set(data.names[train]) and not set(data.names[val]) & set(data.names[train])
+    assert 0.15 < len(set(data.names[test])) / len(set(data.names)) < 0.25
+    twitter = data.vendors == "twitter"
+    _, _, test_twitter = split_by_name(data.names[twitter], 0.1, 0.2, seed=0)  # an emoji's side does not move
+    assert set(data.names[twitter][test_twitter]) == set(data.names[test]) & set(data.names[twitter])
+
+
+def test_bad_data_settings_name_the_problem_and_the_fix(tmp_path):
+    from common.config import ConfigError
+    from projects.gan.project import PROJECT
+
+    cfg = smoke()
+    cfg.data.categories = ("Animals",)
+    with pytest.raises(ConfigError, match=r"unknown emoji category 'Animals': choose from .*Animals & Nature"):
+        PROJECT.load_data(cfg)
+    cfg = smoke()
+    cfg.data.source, cfg.data.dir = "folder", str(tmp_path)
+    with pytest.raises(ConfigError, match=rf"{tmp_path} has no class folders.*<class>/<image>"):
+        PROJECT.load_data(cfg)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ConfigError, match="readable"):
+        PROJECT.load_data(cfg)
+    cfg.data.dir = ""
+    with pytest.raises(ConfigError, match=r"data\.dir"):
+        PROJECT.load_data(cfg)
+
+
+def test_missing_emoji_package_says_how_to_install_it(tmp_path):
+    from common.data.emoji import EmojiError, load_emoji
+
+    with pytest.raises(EmojiError, match=r"emoji-datasource-twitter.*make install"):
+        load_emoji(("twitter",), 32, root=tmp_path)
+    with pytest.raises(EmojiError, match="choose from twitter, google"):
+        load_emoji(("apple",), 32)
+
+
+def test_unknown_category_on_the_command_line_exits_2_naming_the_valid_ones(tmp_path):
+    result = run_project(
+        "gan", "train", "--preset", "smoke", "--set", "data.categories=Cats", "--output-dir", str(tmp_path)
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Cats" in result.stderr and "Animals & Nature" in result.stderr
+
+
+def test_diff_augment_keeps_shapes_and_lets_gradients_through():
+    import tensorflow as tf
+
+    from projects.gan.augmentation import cutout, diff_augment, parse_policy, translation
+
+    x = tf.random.uniform((6, 16, 16, 3), -1, 1, seed=1)
+    policy = parse_policy("color, translation,cutout")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = diff_augment(x, policy)
+    assert y.shape == x.shape
+    assert float(tf.reduce_sum(tf.abs(tape.gradient(y, x)))) > 0  # the generator learns through it
+    ones = tf.ones((64, 16, 16, 3))
+    shifted = translation(ones).numpy()
+    assert shifted.min() == 0.0 and shifted.max() == 1.0  # filled where shifted in, unchanged elsewhere
+    holes = (cutout(ones).numpy() == 0).all(axis=-1).sum(axis=(1, 2))
+    assert holes.max() <= 8 * 8 and holes.min() > 0  # one square of at most half the side in each image
+    with pytest.raises(ValueError, match="unknown zoom"):
+        parse_policy("color,zoom")
 
 
 def _tiny_config(conditional: bool = False):
     cfg = smoke()
+    cfg.data.image_size = 16
     cfg.model.latent_dim, cfg.model.conditional = 8, conditional
     cfg.train.g_learning_rate = cfg.train.d_learning_rate = 2e-3  # a visible change in a few steps
     return cfg
@@ -94,8 +200,10 @@ def test_training_moves_the_ema_generator_towards_the_data():
     from projects.gan.sampling import generate, seeded_inputs
 
     keras.utils.set_random_seed(0)
-    gan = PROJECT.build_gan(_tiny_config(), num_classes=1)
-    red = np.zeros((16, 64, 64, 3), np.float32) + np.array([0.8, -0.8, -0.8], np.float32)
+    cfg = _tiny_config()
+    gan = PROJECT.build_gan(cfg, num_classes=1)
+    size = cfg.data.image_size
+    red = np.zeros((16, size, size, 3), np.float32) + np.array([0.8, -0.8, -0.8], np.float32)
     ds = tf.data.Dataset.from_tensor_slices((red, np.zeros(16, np.int32))).batch(8).repeat()
     inputs = seeded_inputs(gan.ema_generator, 16, 0)
     before = generate(gan.ema_generator, inputs).mean(axis=(0, 1, 2))
@@ -114,7 +222,7 @@ def test_conditional_gan_trains_and_serves_uint8_images():
     from projects.gan.serving_model import build_serving_model
 
     gan = PROJECT.build_gan(_tiny_config(conditional=True), num_classes=3)
-    images = np.random.default_rng(0).uniform(-1, 1, (8, 64, 64, 3)).astype(np.float32)
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((images, np.arange(8, dtype=np.int32) % 3)).batch(4)
     history = gan.fit(ds, epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
@@ -123,7 +231,7 @@ def test_conditional_gan_trains_and_serves_uint8_images():
     noise = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
     out = serving({"noise": noise, "label": np.array([0, 2], np.int32)})
     image = np.asarray(out["image"])
-    assert image.shape == (2, 64, 64, 3) and image.dtype == np.uint8
+    assert image.shape == (2, 16, 16, 3) and image.dtype == np.uint8
     expected = np.clip(np.round((np.asarray(gan.ema_generator([noise, np.array([0, 2])])) + 1) * 127.5), 0, 255)
     np.testing.assert_array_equal(image, expected.astype(np.uint8))
 
@@ -140,7 +248,7 @@ def test_demo_request_follows_the_served_signature():
     """The Gradio demo draws noise of the served length from the seed, and adds the class only when one is taken."""
     from types import SimpleNamespace
 
-    from projects.gan.demo import DEMO, SCALE, noise_from_seed
+    from projects.gan.demo import DEMO, noise_from_seed
 
     DEMO.use_signature(SimpleNamespace(inputs={"noise": SimpleNamespace(shape=(None, 16))}))
     request = DEMO.gradio_request(3, 5)
@@ -150,27 +258,23 @@ def test_demo_request_follows_the_served_signature():
     assert DEMO.gradio_request(3, 5)["label"].tolist() == [5]
     with pytest.raises(ValueError, match="seed"):
         DEMO.gradio_request(None, 0)
-    image = DEMO.answer(request, {"image": np.zeros((1, 64, 64, 3), np.uint8)})
-    assert image.shape == (64 * SCALE, 64 * SCALE, 3) and image.dtype == np.uint8
-
-
-SMOKE_STEPS = ("--set", "train.steps_per_epoch=30")  # a second epoch long enough to be killed in
+    image = DEMO.answer(request, {"image": np.zeros((1, 32, 32, 3), np.uint8)})
+    assert image.shape == (256, 256, 3) and image.dtype == np.uint8
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """`train --preset smoke` killed once its first epoch is backed up, then `all`, which resumes from there."""
     out = tmp_path_factory.mktemp("gan_smoke")
-    command = [sys.executable, "-m", "projects.gan", "train", "--preset", "smoke", *SMOKE_STEPS, "--output-dir"]
-    command.append(str(out))
+    command = [sys.executable, "-m", "projects.gan", "train", "--preset", "smoke", "--output-dir", str(out)]
     first = subprocess.Popen(command, cwd=REPO, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     backup = out / "checkpoints" / "backup" / "training_metadata.json"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while not backup.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     first.kill()
     assert first.wait() != 0, "the first run finished before it could be killed"
-    result = run_project("gan", "all", "--preset", "smoke", *SMOKE_STEPS, "--output-dir", str(out))
+    result = run_project("gan", "all", "--preset", "smoke", "--output-dir", str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out, result
 
@@ -178,24 +282,38 @@ def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 @pytest.mark.slow
 def test_smoke_run_resumes_and_reports_progress(smoke_run):
     out, result = smoke_run
+    steps_per_epoch = smoke().train.steps_per_epoch
     assert "Resuming from the backup" in result.stdout and "1 of 2 epochs already done" in result.stdout
     history = (out / "history.csv").read_text().splitlines()
-    assert len(history) == 3 and "fid" in history[0]  # header + one row per epoch, across the two processes
+    assert len(history) == 3 and "fid_to_floor_ratio" in history[0]  # header + one row per epoch, two processes
     steps = (out / "steps.csv").read_text().splitlines()  # the optimizer's step count was restored too
-    assert steps[0] == "step,d_loss,g_loss" and [int(r.split(",")[0]) for r in steps[1:]] == list(range(1, 61))
+    assert steps[0] == "step,d_loss,g_loss"
+    assert [int(r.split(",")[0]) for r in steps[1:]] == list(range(1, 2 * steps_per_epoch + 1))
     grids = sorted(p.name for p in (out / "plots" / "samples").glob("*.png"))
     assert grids == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
     from PIL import Image
 
     with Image.open(out / "plots" / "progress.gif") as gif:
         assert gif.n_frames == 3
-    report = json.loads((out / "report.json").read_text())
-    m = report["metrics"]
-    assert m["fid"] > 0 and m["fid_initial"] > 0 and m["fid_ratio"] == pytest.approx(m["fid_initial"] / m["fid"])
-    assert "not Inception" in m["fid_features"] and "not Inception" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "not Inception" in report and "held-out accuracy" in report
     for plot in ("losses", "fid", "final_grid", "interpolation", "nearest_neighbours"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 2_000, plot
     assert any((out / "logs" / "samples").iterdir())  # the grids in TensorBoard
+
+
+@pytest.mark.slow
+def test_smoke_training_brings_generated_images_towards_held_out_emoji(smoke_run):
+    """FID to held-out real emoji: well below the untrained generator's (same noise, same features), and the
+    floor (real training emoji against the same held-out ones) far below both; precision and recall in range."""
+    out, _ = smoke_run
+    m = json.loads((out / "report.json").read_text())["metrics"]
+    assert m["fid"] < 0.6 * m["fid_initial"], m
+    assert m["fid_floor"] < 0.5 * m["fid"] and m["fid_to_floor_ratio"] == pytest.approx(m["fid"] / m["fid_floor"])
+    assert m["precision_real_train"] > 0.5 and m["recall_real_train"] > 0.5, m  # real images cover each other
+    assert 0.0 <= m["precision"] <= 1.0 and 0.0 <= m["recall"] <= 1.0
+    assert m["feature_net_test_accuracy"] > 0.5, m  # categories of emoji it never saw, 9 classes (chance 0.24)
+    assert m["held_out_images"] == json.loads((out / "report.json").read_text())["data"]["splits"]["test"]
 
 
 @pytest.mark.slow
@@ -205,17 +323,21 @@ def test_generate_writes_a_grid(smoke_run):
     from PIL import Image
 
     from projects.gan.project import PROJECT
+    from projects.gan.sampling import display_scale
 
     out, _ = smoke_run
     PROJECT.run_command("generate", smoke(), ArtifactPaths.for_project("gan", out), SimpleNamespace(inputs=["4", "3"]))
+    side = smoke().data.image_size
+    width, height = 4 * (side + 2) + 2, side + 4  # 4 images with 2 px gaps, enlarged
+    scale = display_scale(np.zeros((height, width, 3)))
     with Image.open(out / "generated.png") as img:
-        assert img.size == (2 * (4 * 66 + 2), 2 * 68)  # 4 images of 64 px with 2 px gaps, doubled
+        assert img.size == (scale * width, scale * height)
 
 
 @pytest.fixture(scope="module")
 def smoke_export(smoke_run) -> Path:
     out, _ = smoke_run
-    result = run_project("gan", "export", "--preset", "smoke", *SMOKE_STEPS, "--output-dir", str(out))
+    result = run_project("gan", "export", "--preset", "smoke", "--output-dir", str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out
 
@@ -226,9 +348,10 @@ def test_export_matches_keras_in_every_format(smoke_export):
 
     parity = json.loads((smoke_export / "parity.json").read_text())
     assert parity["ok"] is True, parity
+    side, latent = smoke().data.image_size, smoke().model.latent_dim
     assert parity["signature"] == {
-        "inputs": {"noise": "float32 (None, 16)"},
-        "outputs": {"image": "uint8 (None, 64, 64, 3)"},
+        "inputs": {"label": "int32 (None,)", "noise": f"float32 (None, {latent})"},
+        "outputs": {"image": f"uint8 (None, {side}, {side}, 3)"},
     }
     rows = {r["format"]: r for r in parity["formats"]}
     for name in ("savedmodel", "tflite_float32", "tfjs", "onnx"):
@@ -236,20 +359,43 @@ def test_export_matches_keras_in_every_format(smoke_export):
 
 
 @pytest.mark.slow
+def test_server_answers_a_class_and_refuses_a_latent_of_the_wrong_size(smoke_export):
+    import httpx
+
+    from serving.server import ModelServer
+
+    latent = smoke().model.latent_dim
+    with (
+        ModelServer(smoke_export / "serving", rest_port=0, grpc_port=0, report=lambda line: None) as server,
+        httpx.Client(base_url=server.rest_url, timeout=60) as client,
+    ):
+        good = {"inputs": {"noise": [[0.1] * latent], "label": [2]}}
+        answer = client.post("/v1/models/gan:predict", json=good)
+        assert answer.status_code == 200, answer.text
+        side = smoke().data.image_size
+        assert np.asarray(answer.json()["outputs"]).shape == (1, side, side, 3)
+        bad = {"inputs": {"noise": [[0.1] * (latent + 3)], "label": [2]}}
+        refused = client.post("/v1/models/gan:predict", json=bad)
+        assert refused.status_code == 400
+        assert f"float32 (None, {latent})" in refused.json()["error"] and str(latent + 3) in refused.json()["error"]
+
+
+@pytest.mark.slow
 def test_gradio_demo_answers_a_seed_with_the_image_generate_draws(smoke_export):
-    pytest.importorskip("gradio")
     from serving.gradio_app import predictor
 
     predict, source = predictor("gan", smoke_export / "serving")
     image = predict(3, 0)
-    assert image.shape == (256, 256, 3) and image.dtype == np.uint8 and "version 1" in source
+    side = smoke().data.image_size
+    scale = 256 // side
+    assert image.shape == (side * scale, side * scale, 3) and image.dtype == np.uint8 and "version 1" in source
     import keras
 
     from projects.gan.sampling import generate, seeded_inputs
 
     model = keras.models.load_model(smoke_export / "model.keras")
-    expected = generate(model, seeded_inputs(model, 1, 3))[0]
-    assert np.max(np.abs(image[::4, ::4].astype(int) - expected.astype(int))) <= 1
+    expected = generate(model, seeded_inputs(model, 1, 3))[0]  # class 0, as the demo's default
+    assert np.max(np.abs(image[::scale, ::scale].astype(int) - expected.astype(int))) <= 1
 
 
 @pytest.mark.slow
@@ -260,14 +406,18 @@ def test_browser_page_matches_keras_and_draws_the_grid(smoke_export):
 
     out = smoke_export
     write_samples(PROJECT, smoke(), ArtifactPaths.for_project("gan", out))
+    side = smoke().data.image_size
     with demo_page("gan", out) as (page, errors):
         samples = page.evaluate("window.demo.samples")
-        assert samples["latent_dim"] == 16 and samples["conditional"] is False
+        assert samples["latent_dim"] == smoke().model.latent_dim and samples["conditional"] is True
+        assert samples["class_names"][2] == "Animals & Nature"
         in_browser = np.asarray(page.evaluate("window.demo.predictSamples()")["image"])
         in_keras = np.asarray(samples["outputs"]["image"]["data"])
-        assert in_browser.shape == in_keras.shape == (8 * 64 * 64 * 3,)
+        assert in_browser.shape == in_keras.shape == (8 * side * side * 3,)
         assert np.max(np.abs(in_browser - in_keras)) <= PROJECT.float_tolerance
         assert page.locator("#grid canvas").count() == 16 and page.locator("#variations canvas").count() == 8
+        assert page.locator("#label option").nth(8).inner_text() == "Flags"  # the class picker
+        page.select_option("#label", "8")  # a new grid, of flags
         page.locator("#grid canvas").nth(3).click()  # vary the fourth image
         page.fill("#t", "0.25")
         page.dispatch_event("#t", "input")

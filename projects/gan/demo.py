@@ -13,7 +13,7 @@ import numpy as np
 
 from common.demo import Arrays, Demo
 
-SCALE = 4  # the 64x64 image is shown 256x256
+SHOWN = 256  # the image is enlarged to about this side
 
 
 def noise_from_seed(seed: int, latent_dim: int) -> np.ndarray:
@@ -27,7 +27,7 @@ class GanDemo(Demo):
     title = "GAN art generator"
     description = (
         "Pick a seed (each one is a different noise vector) and press Submit; a class-conditional generator also "
-        "takes a class id. The image is the EMA generator's, 64x64, shown enlarged."
+        "takes a class id (a category: 0 is the first). The image is the EMA generator's, shown enlarged."
     )
     summary = "Generate, vary and interpolate images."
 
@@ -70,9 +70,10 @@ class GanDemo(Demo):
         return inputs
 
     def answer(self, inputs: Arrays, outputs: Arrays) -> np.ndarray:
-        """The image, (64*SCALE, 64*SCALE, 3) uint8, enlarged with nearest-neighbour pixels."""
+        """The image, (size*k, size*k, 3) uint8 with k = SHOWN // size, enlarged with nearest-neighbour pixels."""
         image = np.asarray(outputs["image"][0], np.uint8)
-        return image.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
+        scale = max(1, SHOWN // image.shape[0])
+        return image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 DEMO = GanDemo()

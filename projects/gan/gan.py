@@ -1,7 +1,8 @@
 """The GAN as one Keras model with its own `train_step`: both networks, their optimizers and the EMA generator.
 
-One step (TensorFlow backend, `tf.GradientTape`): a batch of noise becomes fake images; the
-discriminator scores real and fake images; its loss pushes real scores up and fake ones down, the
+One step (TensorFlow backend, `tf.GradientTape`): a batch of noise becomes fake images; real and fake
+images alike pass through DiffAugment (augmentation.py; differentiable, so the generator learns through it)
+and the discriminator scores them; its loss pushes real scores up and fake ones down, the
 generator's loss pushes fake scores up (loss.py); both networks take one optimizer step from the
 same forward pass. Then the EMA generator's weights move towards the generator's:
 `ema = d * ema + (1 - d) * w`, with d warming up as min(ema_decay, (1 + step) / (10 + step)),
@@ -20,7 +21,7 @@ import tensorflow as tf
 class GAN(keras.Model):
     """Trains `generator` against `discriminator`; `ema_generator` (same architecture) keeps the moving average.
 
-    Batches are (images (batch, 64, 64, 3) float32 in [-1, 1], labels (batch,) int32). Not saved as a whole:
+    Batches are (images (batch, size, size, 3) float32 in [-1, 1], labels (batch,) int32). Not saved as a whole:
     training keeps it in the resume backup, and `model.keras` holds the EMA generator alone.
     """
 
@@ -33,13 +34,16 @@ class GAN(keras.Model):
         generator_loss: Callable[[tf.Tensor], tf.Tensor],
         ema_decay: float = 0.999,
         conditional: bool = False,
+        augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
     ) -> None:
-        """`discriminator_loss(real, fake)` and `generator_loss(fake)` take the (batch, 1) logits, see loss.py."""
+        """`discriminator_loss(real, fake)` and `generator_loss(fake)` take the (batch, 1) logits, see loss.py;
+        `augment` maps a (batch, size, size, 3) batch to the same shape (DiffAugment), or None for none."""
         super().__init__(name="gan")
         self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
         self.discriminator_loss, self.generator_loss = discriminator_loss, generator_loss
         self.ema_decay = ema_decay
         self.conditional = conditional
+        self.augment = augment or (lambda x: x)
         self.latent_dim = generator.inputs[0].shape[-1]
         self.ema_generator.set_weights(generator.get_weights())
         self.trackers = {
@@ -72,8 +76,8 @@ class GAN(keras.Model):
         noise = tf.random.normal((tf.shape(images)[0], self.latent_dim))
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(self._with_label(noise, labels), training=True)
-            real_score = self.discriminator(self._with_label(images, labels), training=True)
-            fake_score = self.discriminator(self._with_label(fake, labels), training=True)
+            real_score = self.discriminator(self._with_label(self.augment(images), labels), training=True)
+            fake_score = self.discriminator(self._with_label(self.augment(fake), labels), training=True)
             d_loss = self.discriminator_loss(real_score, fake_score)
             g_loss = self.generator_loss(fake_score)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables

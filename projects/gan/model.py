@@ -1,10 +1,14 @@
-"""The DCGAN: a generator from noise to 64x64 RGB, and a discriminator scoring images as real or generated.
+"""The GAN's two networks: a generator from noise to an RGB image, and a discriminator scoring images.
 
-Generator: noise (batch, latent_dim) [+ class id] -> dense 4x4 map -> transposed 4x4 convolutions
-(stride 2, batch norm, ReLU) doubling the side each time -> (batch, 64, 64, 3) in [-1, 1] (tanh).
-Discriminator: (batch, 64, 64, 3) in [-1, 1] [+ class id] -> strided 4x4 convolutions with leaky ReLU,
-each wrapped in spectral normalization (by config) -> one score per image (a logit; no sigmoid).
-Class-conditional (by config): the generator multiplies the noise by a learned class embedding, and the
+Generator: noise (batch, latent_dim) [+ class] -> dense s x s map (s = image_size / 2^(n-1) for n filter entries)
+-> per further entry: bilinear upsampling x2, 3x3 convolution, batch norm, ReLU -> 3x3 convolution to RGB,
+tanh -> (batch, size, size, 3) in [-1, 1]. Upsampling then convolving, rather than a transposed convolution,
+avoids the checkerboard texture that strided transposed kernels leave (Odena et al., 2016); bilinear rather
+than nearest-neighbour because TF Lite's full-integer converter fails on a convolution after the latter.
+Discriminator: (batch, size, size, 3) in [-1, 1] [+ class] -> per entry: a 3x3 convolution and a strided 4x4
+one that halves the side, leaky ReLU, spectral normalization on each (by config) -> flatten -> one score
+per image (a logit; no sigmoid).
+Class-conditional (by config): the generator takes a learned class embedding beside the noise, and the
 discriminator adds a projection term, <embedding(class), features>, to its score (Miyato & Koyama, 2018).
 """
 
@@ -15,7 +19,6 @@ from keras import layers
 
 from .config import ModelConfig
 
-IMAGE_SIZE = 64
 CHANNELS = 3
 
 
@@ -23,36 +26,54 @@ def _spectral(layer: keras.Layer, cfg: ModelConfig) -> keras.Layer:
     return layers.SpectralNormalization(layer) if cfg.spectral_norm else layer
 
 
-def build_generator(cfg: ModelConfig, num_classes: int = 0, name: str = "generator") -> keras.Model:
-    """noise (batch, latent_dim) float32 [, label (batch,) int32] -> image (batch, 64, 64, 3) float32 in [-1, 1]."""
-    if len(cfg.g_filters) != 4:
-        raise ValueError(f"model.g_filters needs 4 entries (4x4, 8x8, 16x16, 32x32), got {cfg.g_filters}")
+def start_side(cfg: ModelConfig, image_size: int) -> int:
+    """The side of the generator's first map: `image_size` halved once per upsampling block.
+
+    Raises:
+        ValueError: `image_size` does not halve that many times into a whole side of at least 2.
+    """
+    halvings = len(cfg.g_filters) - 1
+    side = image_size // 2**halvings
+    if len(cfg.g_filters) < 2 or side < 2 or side * 2**halvings != image_size:
+        raise ValueError(
+            f"model.g_filters has {len(cfg.g_filters)} entries: data.image_size={image_size} must halve "
+            f"{halvings} times into a whole side of at least 2 (e.g. 32 with 4 entries, 16 with 3, 64 with 5)"
+        )
+    return side
+
+
+def build_generator(cfg: ModelConfig, image_size: int, num_classes: int = 0, name: str = "generator") -> keras.Model:
+    """noise (batch, latent_dim) float32 [, label (batch,) int32] -> image (batch, size, size, 3) float32 in [-1, 1]."""
+    side = start_side(cfg, image_size)
     noise = keras.Input((cfg.latent_dim,), name="noise")
     inputs = [noise]
     z = noise
     if cfg.conditional:
         label = keras.Input((), dtype="int32", name="label")
         inputs.append(label)
-        z = layers.Multiply()([z, layers.Embedding(num_classes, cfg.latent_dim, name="class_embedding")(label)])
-    x = layers.Dense(4 * 4 * cfg.g_filters[0], use_bias=False)(z)
-    x = layers.Reshape((4, 4, cfg.g_filters[0]))(x)
+        z = layers.Concatenate()([z, layers.Embedding(num_classes, cfg.latent_dim, name="class_embedding")(label)])
+    x = layers.Dense(side * side * cfg.g_filters[0], use_bias=False)(z)
+    x = layers.Reshape((side, side, cfg.g_filters[0]))(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     for filters in cfg.g_filters[1:]:
-        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
+        x = layers.UpSampling2D(interpolation="bilinear")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
-    image = layers.Conv2DTranspose(CHANNELS, 4, strides=2, padding="same", activation="tanh", name="image")(x)
+    image = layers.Conv2D(CHANNELS, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model(inputs if cfg.conditional else noise, image, name=name)
 
 
-def build_discriminator(cfg: ModelConfig, num_classes: int = 0) -> keras.Model:
-    """image (batch, 64, 64, 3) float32 in [-1, 1] [, label (batch,) int32] -> score (batch, 1) float32 logit."""
-    if len(cfg.d_filters) != 4:
-        raise ValueError(f"model.d_filters needs 4 entries (32x32, 16x16, 8x8, 4x4), got {cfg.d_filters}")
-    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, CHANNELS), name="image")
+def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0) -> keras.Model:
+    """image (batch, size, size, 3) float32 in [-1, 1] [, label (batch,) int32] -> score (batch, 1) float32 logit."""
+    if not cfg.d_filters or image_size % 2 ** len(cfg.d_filters):
+        raise ValueError(
+            f"model.d_filters has {len(cfg.d_filters)} entries: data.image_size={image_size} must halve that often"
+        )
+    image = keras.Input((image_size, image_size, CHANNELS), name="image")
     x = image
     for filters in cfg.d_filters:
-        x = _spectral(layers.Conv2D(filters, 4, strides=2, padding="same"), cfg)(x)
-        x = layers.LeakyReLU(0.2)(x)
+        x = layers.LeakyReLU(0.2)(_spectral(layers.Conv2D(filters, 3, padding="same"), cfg)(x))
+        x = layers.LeakyReLU(0.2)(_spectral(layers.Conv2D(filters, 4, strides=2, padding="same"), cfg)(x))
     features = layers.Flatten()(x)
     score = _spectral(layers.Dense(1), cfg)(features)
     if not cfg.conditional:

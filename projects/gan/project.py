@@ -2,15 +2,15 @@
 
 Training: the generator and discriminator of model.py (plus the generator's moving average, which is what
 gets scored and exported) in the `GAN` model of gan.py, with the losses of loss.py and one Adam optimizer
-per network, trained by the loop of training.py on flipped real images (augmentation.py). FID and KID are
-measured in the feature space of a small classifier trained first on the same images (features.py).
+per network, trained by the loop of training.py on flipped real images, with DiffAugment before the
+discriminator (augmentation.py). FID, KID, precision and recall compare generated images with held-out real
+ones in the feature space of a small classifier trained first on more images than the GAN sees (features.py).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,24 +19,36 @@ import numpy as np
 
 from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits, dataset_to_numpy
+from common.generative_metrics import precision_recall
 from common.paths import ArtifactPaths
 from common.project import Project
 
 from . import data as gan_data
-from .augmentation import build_augmentation
+from .augmentation import build_augmentation, diff_augment, parse_policy
 from .config import GanConfig
-from .features import feature_space, frechet_distance
+from .features import feature_space
 from .gan import GAN
 from .loss import discriminator_loss, generator_loss
 from .model import build_discriminator, build_generator
 from .report_plots import fid_curve, loss_curves, nearest_neighbours
-from .sampling import generate, is_conditional, latent_dim, mosaic, save_png, seeded_inputs, slerp
+from .sampling import (
+    display_scale,
+    generate,
+    grid_inputs,
+    is_conditional,
+    latent_dim,
+    mosaic,
+    save_png,
+    seeded_inputs,
+    slerp,
+)
 from .serving_model import build_serving_model
-from .training import GRID_SIZE, Scorer, initial_json, steps_csv, train_gan
+from .training import Scorer, initial_json, steps_csv, train_gan
 
 EXPORT_EXAMPLES = 64  # noise vectors run through every format
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 10
-NEIGHBOUR_SAMPLES, NEIGHBOURS = 6, 4
+NEIGHBOUR_SAMPLES, NEIGHBOURS = 8, 4
+PR_NEIGHBOURS = 3  # k of the k-NN manifolds (Kynkaanniemi et al. use 3)
 SAMPLE_SEED = 7  # the browser demo's fixed noise
 
 
@@ -55,36 +67,46 @@ class GanProject(Project):
     metric_name = "mean-image L1 to test (grey levels)"
 
     def load_data(self, cfg: GanConfig) -> DataSplits:
-        """(image (64, 64, 3) uint8, label int32) pairs of `data.source` (see data.py)."""
-        try:
-            return gan_data.load_splits(cfg.data)
-        except FileNotFoundError as err:
-            sys.exit(f"error: {err}")
+        """(image (size, size, 3) uint8, label int32) pairs of `data.source` (see data.py).
+
+        Raises:
+            ConfigError: the source is missing or unreadable, or a category does not exist (exit code 2).
+        """
+        return gan_data.load_splits(cfg.data)
 
     def build_model(self, cfg: GanConfig) -> keras.Model:
         """The generator alone (what `model.keras` holds after training)."""
-        return build_generator(cfg.model, len(gan_data.class_names(cfg.data)) if cfg.model.conditional else 0)
+        num_classes = len(gan_data.class_names(cfg.data)) if cfg.model.conditional else 0
+        return build_generator(cfg.model, cfg.data.image_size, num_classes)
 
     def build_gan(self, cfg: GanConfig, num_classes: int) -> GAN:
         """The generator, the discriminator and the generator's moving average, with their losses and optimizers.
 
         Raises:
-            ConfigError: a class-conditional GAN asked of data with fewer than two classes.
+            ConfigError: a class-conditional GAN asked of data with fewer than two classes, sizes that do not fit
+                together, or an unknown DiffAugment policy.
         """
-        m, t = cfg.model, cfg.train
+        m, t, size = cfg.model, cfg.train, cfg.data.image_size
         if m.conditional and num_classes < 2:
             raise ConfigError(
                 f"model.conditional=true needs labelled data with 2 or more classes; data.source={cfg.data.source} "
                 f"has {num_classes}: set model.conditional=false"
             )
+        try:
+            policy = parse_policy(t.diff_augment)
+            generator = build_generator(m, size, num_classes)
+            discriminator = build_discriminator(m, size, num_classes)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         gan = GAN(
-            generator=build_generator(m, num_classes),
-            discriminator=build_discriminator(m, num_classes),
-            ema_generator=build_generator(m, num_classes, name="ema_generator"),
+            generator=generator,
+            discriminator=discriminator,
+            ema_generator=build_generator(m, size, num_classes, name="ema_generator"),
             discriminator_loss=functools.partial(discriminator_loss, m.loss, label_smoothing=m.label_smoothing),
             generator_loss=functools.partial(generator_loss, m.loss),
             ema_decay=m.ema_decay,
             conditional=m.conditional,
+            augment=functools.partial(diff_augment, policy=policy) if policy else None,
         )
         gan.compile(
             g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
@@ -98,7 +120,7 @@ class GanProject(Project):
         FID and KID compare features of a small classifier, trained first and then reused while the data stays
         the same (features.py).
         """
-        scorer = Scorer(cfg, feature_space(cfg, data, paths.root), data)
+        scorer = Scorer(cfg, feature_space(cfg), data)
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
         gan = self.build_gan(cfg, len(data.class_names))
         return train_gan(
@@ -112,18 +134,26 @@ class GanProject(Project):
         )
 
     def evaluate(self, cfg: GanConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
-        """FID/KID of the EMA generator in the project's feature space; grid, interpolation, nearest neighbours."""
-        space = feature_space(cfg, data, paths.root)
+        """The EMA generator against held-out real images: FID to the floor, KID, precision and recall; the grid,
+        an interpolation and each sample beside its nearest training images."""
+        space = feature_space(cfg)
         scorer = Scorer(cfg, space, data)
         scores = scorer.score(model)
-        test_images, _ = dataset_to_numpy(data.test.take(cfg.train.fid_samples))
-        real_fid = frechet_distance(scorer.reference, space.features(test_images))
+        n = len(scorer.reference)  # precision and recall compare sets of the same size
+        generated = space.features(scorer.samples(model)[:n])
+        quality = precision_recall(scorer.reference, generated, PR_NEIGHBOURS)
+        floor = precision_recall(scorer.reference, scorer.real_train[:n], PR_NEIGHBOURS)
         metrics: dict[str, Any] = {
-            "fid": scores["fid"],
+            "fid_to_floor_ratio": scores["fid"] / scorer.fid_floor,
+            "fid": scores["fid"],  # generated vs held-out real images
+            "fid_floor": scorer.fid_floor,  # real training images vs the same held-out ones, as many
             "kid": scores["kid"],
-            "fid_real_test_images": real_fid,  # the floor: real test images scored like generated ones
+            **quality,
+            "precision_real_train": floor["precision"],  # what real images score: the ceiling of each
+            "recall_real_train": floor["recall"],
             "diversity_ratio": scores["diversity"] / scorer.real_diversity,
-            "fid_samples": cfg.train.fid_samples,
+            "fid_samples": scorer.count,
+            "held_out_images": n,
             "feature_net_test_accuracy": space.test_accuracy,
             "fid_features": space.describe(),
         }
@@ -137,10 +167,11 @@ class GanProject(Project):
             plot_paths.append(loss_curves(steps_csv(paths), paths.plots / "losses.png"))
         if paths.history_csv.exists() and "fid_initial" in metrics:
             plot_paths.append(fid_curve(paths.history_csv, metrics["fid_initial"], paths.plots / "fid.png"))
-        grid = generate(model, seeded_inputs(model, GRID_SIZE, cfg.train.seed))
-        plot_paths.append(save_png(mosaic(grid), paths.plots / "final_grid.png", scale=2))
+        grid = mosaic(generate(model, grid_inputs(model, cfg.train.seed)))
+        plot_paths.append(save_png(grid, paths.plots / "final_grid.png", scale=display_scale(grid)))
         plot_paths.append(self._interpolation(model, cfg.train.seed, paths.plots / "interpolation.png"))
-        plot_paths.append(self._neighbours(grid[:NEIGHBOUR_SAMPLES], data, paths.plots / "nearest_neighbours.png"))
+        samples = generate(model, seeded_inputs(model, NEIGHBOUR_SAMPLES, cfg.train.seed + 5, scorer.class_probs))
+        plot_paths.append(self._neighbours(samples, data, paths.plots / "nearest_neighbours.png"))
         if (paths.plots / "progress.gif").exists():
             plot_paths.append(paths.plots / "progress.gif")
         return metrics, plot_paths
@@ -156,7 +187,8 @@ class GanProject(Project):
         inputs = {"noise": noise}
         if is_conditional(generator):
             inputs["label"] = np.repeat(ends["label"][::2], INTERPOLATION_STEPS).astype(np.int32)
-        return save_png(mosaic(generate(generator, inputs), cols=INTERPOLATION_STEPS), path, scale=2)
+        picture = mosaic(generate(generator, inputs), cols=INTERPOLATION_STEPS)
+        return save_png(picture, path, scale=display_scale(picture))
 
     @staticmethod
     def _neighbours(samples: np.ndarray, data: DataSplits, path: Path) -> Path:
@@ -171,7 +203,7 @@ class GanProject(Project):
         return nearest_neighbours(samples, train[nearest], np.take_along_axis(dist, nearest, 1), path)
 
     def serving_model(self, model: keras.Model, cfg: GanConfig) -> keras.Model:
-        """`noise` (batch, latent_dim) float32 [, `label` (batch,) int32] -> `image` (batch, 64, 64, 3) uint8."""
+        """`noise` (batch, latent_dim) float32 [, `label` (batch,) int32] -> `image` (batch, size, size, 3) uint8."""
         return build_serving_model(model)
 
     def _inputs(self, cfg: GanConfig, count: int, seed: int) -> dict[str, np.ndarray] | np.ndarray:
@@ -180,7 +212,7 @@ class GanProject(Project):
         return inputs if is_conditional(generator) else inputs["noise"]
 
     def export_examples(self, cfg: GanConfig, data: DataSplits) -> tuple[Any, np.ndarray]:
-        """64 seeded noise vectors [and classes], and 64 real test images (n, 64, 64, 3) uint8 for `answer_metric`."""
+        """64 seeded noise vectors [and classes], and 64 real test images (n, size, size, 3) uint8 (`answer_metric`)."""
         images, _ = dataset_to_numpy(data.test.take(EXPORT_EXAMPLES))
         return self._inputs(cfg, EXPORT_EXAMPLES, cfg.train.seed + 3), images
 
@@ -193,7 +225,7 @@ class GanProject(Project):
         return self._inputs(cfg, 8, SAMPLE_SEED)
 
     def final_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The image itself, (n, 64, 64, 3) uint8: "answers agreeing" is the share of identical pixel values."""
+        """The image itself, (n, size, size, 3) uint8: "answers agreeing" is the share of identical pixel values."""
         return outputs["image"]
 
     def output_distance(self, outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
@@ -229,7 +261,8 @@ class GanProject(Project):
             raise ConfigError(f"generate takes a count and a seed (integers), got {' '.join(args.inputs)}") from None
         model = load_trained_model(self.name, paths)
         images = generate(model, seeded_inputs(model, count, seed))
-        path = save_png(mosaic(images), paths.root / "generated.png", scale=2)
+        picture = mosaic(images)
+        path = save_png(picture, paths.root / "generated.png", scale=display_scale(picture))
         print(f"{count} images (seed {seed}): {path}")
 
 

@@ -31,13 +31,26 @@ def seeded_inputs(generator: keras.Model, count: int, seed: int, class_probs: np
     return inputs
 
 
+def grid_inputs(generator: keras.Model, seed: int, cols: int = 8, rows: int = 8) -> dict:
+    """The progress grid's inputs: `rows` x `cols` seeded noise vectors; a class-conditional generator instead
+    draws one row per class, the same `cols` noise vectors in every row (so a column shows one noise, per class)."""
+    if not is_conditional(generator):
+        return seeded_inputs(generator, rows * cols, seed)
+    num_classes = generator.get_layer("class_embedding").input_dim
+    noise = seeded_inputs(generator, cols, seed)["noise"]
+    return {
+        "noise": np.tile(noise, (num_classes, 1)),
+        "label": np.repeat(np.arange(num_classes), cols).astype(np.int32),
+    }
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """(n, h, w, 3) float in [-1, 1] -> uint8 in [0, 255], rounded (as the serving model does)."""
     return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def generate(generator: keras.Model, inputs: dict) -> np.ndarray:
-    """(n, 64, 64, 3) uint8 images for `inputs` (see `seeded_inputs`)."""
+    """(n, size, size, 3) uint8 images for `inputs` (see `seeded_inputs`)."""
     feed = [inputs["noise"], inputs["label"]] if is_conditional(generator) else inputs["noise"]
     return to_uint8(generator.predict(feed, batch_size=256, verbose=0))
 
@@ -52,6 +65,11 @@ def mosaic(images: np.ndarray, cols: int = 8, gap: int = 2) -> np.ndarray:
         r, k = divmod(i, cols)
         out[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + k * (w + gap) : gap + k * (w + gap) + w] = image
     return out
+
+
+def display_scale(picture: np.ndarray, target: int = 480) -> int:
+    """The whole-number enlargement that brings a picture's width nearest `target` pixels (at least 1)."""
+    return max(1, round(target / picture.shape[1]))
 
 
 def save_png(picture: np.ndarray, path: Path, scale: int = 1) -> Path:

@@ -25,14 +25,15 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.splits import DataSplits, dataset_to_numpy
+from common.generative_metrics import frechet_distance, kernel_distance
 from common.paths import ArtifactPaths
 from common.training import backup_epoch, save_model_atomically
 
 from .config import GanConfig
 from .data import gan_batches
-from .features import FeatureSpace, diversity, frechet_distance, kernel_distance, reference_features
+from .features import FeatureSpace, diversity
 from .gan import GAN
-from .sampling import generate, mosaic, save_gif, save_png, seeded_inputs
+from .sampling import display_scale, generate, grid_inputs, mosaic, save_gif, save_png, seeded_inputs
 
 GRID_SIZE = 64  # images in the progress grid (8 x 8)
 FID_SEED_OFFSET = 1  # FID's noise differs from the grid's, and stays the same every epoch
@@ -51,20 +52,32 @@ def initial_json(paths: ArtifactPaths) -> Path:
 
 
 class Scorer:
-    """FID, KID and diversity of a generator's samples against fixed real references."""
+    """FID, KID and diversity of a generator's samples against the held-out real images (the test split).
+
+    The floor is the same FID for real training images: `fid_samples` of them against the same held-out set.
+    Generated images are scored at the same count, so both figures carry the same small-sample bias.
+    """
 
     def __init__(self, cfg: GanConfig, space: FeatureSpace, data: DataSplits) -> None:
         self.space = space
-        self.count, self.seed = cfg.train.fid_samples, cfg.train.seed + FID_SEED_OFFSET
-        self.reference = reference_features(space, data, cfg.train.fid_reference)
-        _, labels = dataset_to_numpy(data.train)
+        self.seed = cfg.train.seed + FID_SEED_OFFSET
+        held_out, _ = dataset_to_numpy(data.test)
+        self.reference = space.features(held_out)
+        train, labels = dataset_to_numpy(data.train)
+        self.count = min(cfg.train.fid_samples, len(train))
+        chosen = np.sort(np.random.default_rng(self.seed).permutation(len(train))[: self.count])
+        self.real_train = space.features(train[chosen])
+        self.fid_floor = frechet_distance(self.reference, self.real_train)
         self.class_probs = np.bincount(labels, minlength=max(1, len(data.class_names))) / len(labels)
-        real, _ = dataset_to_numpy(data.train.take(GRID_SIZE))
-        self.real_diversity = diversity(real)
+        self.real_diversity = diversity(train[:GRID_SIZE])
+
+    def samples(self, generator: keras.Model) -> np.ndarray:
+        """`count` images drawn from the same seeded noise (and classes, drawn as often as in the data) every time."""
+        return generate(generator, seeded_inputs(generator, self.count, self.seed, self.class_probs))
 
     def score(self, generator: keras.Model) -> dict[str, float]:
-        """{"fid", "kid", "diversity"} of `fid_samples` images drawn from the same seeded noise every time."""
-        images = generate(generator, seeded_inputs(generator, self.count, self.seed, self.class_probs))
+        """{"fid", "kid", "diversity"} of `count` generated images against the held-out ones."""
+        images = self.samples(generator)
         fake = self.space.features(images)
         return {
             "fid": frechet_distance(self.reference, fake),
@@ -121,16 +134,20 @@ class Progress(keras.callbacks.Callback):
         with self.writer.as_default(step=epoch):
             tf.summary.image("fixed_noise_samples", picture[None], step=epoch)
         self.writer.flush()
-        return save_png(picture, samples_dir(self.paths) / f"epoch_{epoch:03d}.png", scale=2)
+        return save_png(picture, samples_dir(self.paths) / f"epoch_{epoch:03d}.png", scale=display_scale(picture))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         generator = self.model.ema_generator
         self.grid(generator, epoch + 1)
         scores = self.scorer.score(generator)
         ratio = scores["diversity"] / self.scorer.real_diversity
+        to_floor = scores["fid"] / self.scorer.fid_floor
         if logs is not None:
-            logs.update(scores, diversity_ratio=ratio)
-        print(f"\nepoch {epoch + 1}: FID {scores['fid']:.3g}, KID {scores['kid']:.3g}, diversity {ratio:.0%} of real")
+            logs.update(scores, diversity_ratio=ratio, fid_to_floor_ratio=to_floor)
+        print(
+            f"\nepoch {epoch + 1}: FID {scores['fid']:.3g} = {to_floor:.2f} x the floor, KID {scores['kid']:.3g}, "
+            f"diversity {ratio:.0%} of real"
+        )
         if ratio < self.collapse_ratio * self.best_ratio:
             self.warnings += 1
             print(
@@ -165,7 +182,7 @@ def train_gan(
     Args:
         gan: built and compiled (project.py `build_gan`).
         scorer: FID and KID after every epoch, in the feature space of features.py.
-        augmentation: applied to each real training image (64, 64, 3) float32 in [-1, 1].
+        augmentation: applied to each real training image (size, size, 3) float32 in [-1, 1].
         summary: keys added to train.json (the project's name and its whole config).
     """
     t = cfg.train
@@ -174,13 +191,13 @@ def train_gan(
         _fresh_start(paths)
     else:
         print(f"Resuming from the backup in {paths.backup_dir}: {done} of {t.epochs} epochs already done.")
-    grid_inputs = seeded_inputs(gan.ema_generator, GRID_SIZE, t.seed)
-    progress = Progress(scorer, grid_inputs, paths, cfg.train.collapse_ratio)
+    grid = grid_inputs(gan.ema_generator, t.seed)
+    progress = Progress(scorer, grid, paths, cfg.train.collapse_ratio)
     if done is None:
         initial = scorer.score(gan.ema_generator)
         progress.grid(gan.ema_generator, 0)
         initial_json(paths).write_text(json.dumps(initial, indent=2))
-        print(f"At initialisation: FID {initial['fid']:.2f}, KID {initial['kid']:.4f}")
+        print(f"At initialisation: FID {initial['fid']:.3g} (floor, real vs held-out: {scorer.fid_floor:.3g})")
 
     batches = gan_batches(data, t.batch_size, t.steps_per_epoch, t.seed, augmentation)
     paths.backup_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +231,11 @@ def train_gan(
     save_model_atomically(gan.ema_generator, paths.model)
     keras.models.load_model(paths.model)  # fail here, not in `evaluate`, if it does not reload
     initial = json.loads(initial_json(paths).read_text())
-    final = {k: history.history[k][-1] for k in ("fid", "kid", "diversity_ratio")} if history.epoch else {}
+    final = (
+        {k: history.history[k][-1] for k in ("fid", "kid", "diversity_ratio", "fid_to_floor_ratio")}
+        if history.epoch
+        else {}
+    )
     paths.train_summary.write_text(
         json.dumps(
             {
@@ -224,6 +245,7 @@ def train_gan(
                 "epochs_run_now": len(history.epoch),
                 "steps_per_epoch": batches.steps_per_epoch,
                 "fid_initial": initial["fid"],
+                "fid_floor": scorer.fid_floor,
                 "kid_initial": initial["kid"],
                 **{f"{k}_final": v for k, v in final.items()},
                 "collapse_warnings": progress.warnings,

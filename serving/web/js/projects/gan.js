@@ -1,7 +1,7 @@
 // GAN page: generate a grid of images from random noise, click one to see variations of it (its noise plus small
 // random nudges), and interpolate between two (A and B) with a slider, along the same spherical path the report's
 // interpolation strip uses. The model takes `noise` (batch, latent_dim) float32 [and `label` (batch,) int32 when
-// class-conditional] and returns `image` (batch, 64, 64, 3) with uint8 values.
+// class-conditional] and returns `image` (batch, size, size, 3) with uint8 values.
 /* global tf */
 
 const GRID = 16;

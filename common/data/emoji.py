@@ -1,0 +1,188 @@
+"""Emoji art from the npm packages `emoji-datasource-twitter` and `emoji-datasource-google`: images with categories.
+
+`make install` installs both packages for the browser demos (serving/web/package.json); this module reads
+them straight from where npm put them, so a generative model trains offline with no download. Each package
+holds `img/<vendor>/64/<code points>.png` (64x64 RGBA), `emoji.json` (each emoji's file name, short name
+and skin-tone variants) and `categories.json` (category -> subcategory -> short names): Smileys & Emotion,
+People & Body, Animals & Nature, Food & Drink, Travel & Places, Activities, Objects, Symbols, Flags (the
+ninth, Component, holds skin-tone swatches and hair styles, and is left out).
+
+Licences: the packages' code is MIT; Twemoji's art is CC-BY 4.0 (Twitter, Inc. and other contributors), Noto
+Emoji's art is Apache 2.0 (Google). A model trained on them should say so where it shows its images.
+
+Transparency is composited onto white and the image is shrunk to `size` (box filter: a 64 -> 32 shrink
+averages each 2x2 block). Decoded arrays are cached as .npz under `cache_dir`, so a second run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common.paths import REPO_ROOT
+
+NODE_MODULES = REPO_ROOT / "serving" / "web" / "node_modules"
+VENDORS = ("twitter", "google")
+LEFT_OUT = ("Component",)  # skin-tone swatches and hair styles: not pictures of anything
+CACHE_VERSION = 1  # bump when the decoding changes, so that old caches are not reused
+
+
+class EmojiError(ValueError):
+    """A request the emoji packages cannot answer: a missing package, an unknown vendor or category."""
+
+
+@dataclass
+class EmojiImages:
+    """Decoded emoji with their categories; one row per (emoji, vendor, skin tone)."""
+
+    images: np.ndarray  # (n, size, size, 3) uint8 RGB on white
+    labels: np.ndarray  # (n,) int64 category ids, indices into `class_names`
+    class_names: list[str]  # the categories, in categories.json's order
+    names: np.ndarray  # (n,) str: the emoji's short name, the same for every vendor and skin tone of it
+    vendors: np.ndarray  # (n,) str: "twitter" or "google"
+    source: str  # e.g. "npm:emoji-datasource-twitter@16.0.0", for the report
+
+
+def package_dir(vendor: str, root: Path = NODE_MODULES) -> Path:
+    """The installed package of `vendor`.
+
+    Raises:
+        EmojiError: an unknown vendor, or the package is not installed (with the command that installs it).
+    """
+    if vendor not in VENDORS:
+        raise EmojiError(f"unknown emoji vendor {vendor!r}: choose from {', '.join(VENDORS)}")
+    path = root / f"emoji-datasource-{vendor}"
+    if not (path / "emoji.json").is_file() or not (path / "img" / vendor / "64").is_dir():
+        raise EmojiError(
+            f"emoji art not found in {path}: run `make install` (it installs the npm package "
+            f"emoji-datasource-{vendor}), or `cd serving/web && npm ci`"
+        )
+    return path
+
+
+def categories(vendor: str = VENDORS[0], root: Path = NODE_MODULES) -> list[str]:
+    """The emoji categories of categories.json, in its order, without `LEFT_OUT`."""
+    table = json.loads((package_dir(vendor, root) / "categories.json").read_text())
+    return [name for name in table if name not in LEFT_OUT]
+
+
+def check_categories(chosen: Sequence[str], vendor: str = VENDORS[0], root: Path = NODE_MODULES) -> list[str]:
+    """`chosen` (or every category when empty), in categories.json's order.
+
+    Raises:
+        EmojiError: a chosen category that does not exist, naming the valid ones.
+    """
+    known = categories(vendor, root)
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise EmojiError(f"unknown emoji category {', '.join(map(repr, unknown))}: choose from {', '.join(known)}")
+    return [c for c in known if c in chosen] if chosen else known
+
+
+def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, str]]:
+    """(short name, category, image file) of every emoji `vendor` draws, skin-tone variants when asked."""
+    path = package_dir(vendor, root)
+    table = json.loads((path / "categories.json").read_text())
+    category_of = {name: category for category, subs in table.items() for names in subs.values() for name in names}
+    found = []
+    for emoji in json.loads((path / "emoji.json").read_text()):
+        category = category_of.get(emoji["short_name"], emoji["category"])
+        if category in LEFT_OUT:
+            continue
+        variants = [emoji, *(emoji.get("skin_variations") or {}).values()] if skin_tones else [emoji]
+        found += [(emoji["short_name"], category, v["image"]) for v in variants if v.get(f"has_img_{vendor}")]
+    return found
+
+
+def read_on_white(path: Path, size: int) -> np.ndarray:
+    """One emoji PNG -> (size, size, 3) uint8 RGB: alpha composited onto white, shrunk with a box filter.
+
+    Raises:
+        EmojiError: the file is not a readable image.
+    """
+    try:
+        with Image.open(path) as img:
+            rgba = img.convert("RGBA")
+    except (OSError, ValueError, SyntaxError) as err:
+        raise EmojiError(f"{path}: not a readable image ({err}); reinstall the package with `make install`") from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    rgb = Image.alpha_composite(white, rgba).convert("RGB")
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(rgb, np.uint8)
+
+
+def _version(vendor: str, root: Path) -> str:
+    return json.loads((package_dir(vendor, root) / "package.json").read_text()).get("version", "?")
+
+
+def load_emoji(
+    vendors: Sequence[str] = VENDORS[:1],
+    size: int = 32,
+    chosen: Sequence[str] = (),
+    skin_tones: bool = False,
+    cache_dir: Path | None = None,
+    root: Path = NODE_MODULES,
+) -> EmojiImages:
+    """The emoji of `vendors` in the `chosen` categories (all when empty), decoded at `size`, cached.
+
+    Raises:
+        EmojiError: a package missing, an unknown vendor or category, an unreadable file.
+    """
+    if not vendors:
+        raise EmojiError(f"no emoji vendor chosen: choose one or more of {', '.join(VENDORS)}")
+    class_names = check_categories(chosen, vendors[0], root)
+    source = ", ".join(f"npm:emoji-datasource-{v}@{_version(v, root)}" for v in vendors)
+    key = json.dumps([CACHE_VERSION, list(vendors), size, class_names, skin_tones, source])
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"emoji-{size}px-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+        if cache.exists():
+            with np.load(cache) as stored:
+                return EmojiImages(
+                    stored["images"], stored["labels"], class_names, stored["names"], stored["vendors"], source
+                )
+    images, labels, names, owners = [], [], [], []
+    for vendor in vendors:
+        folder = package_dir(vendor, root) / "img" / vendor / "64"
+        for name, category, file in _entries(vendor, root, skin_tones):
+            if category in class_names:
+                images.append(read_on_white(folder / file, size))
+                labels.append(class_names.index(category))
+                names.append(name)
+                owners.append(vendor)
+    data = EmojiImages(
+        np.stack(images), np.asarray(labels, np.int64), class_names, np.asarray(names), np.asarray(owners), source
+    )
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.stem}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, images=data.images, labels=data.labels, names=data.names, vendors=data.vendors)
+        os.replace(tmp, cache)
+    return data
+
+
+def split_by_name(
+    names: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test row indices, each emoji's side decided by a seeded hash of its short name.
+
+    Every vendor's and skin tone's picture of one emoji falls on the same side, so a held-out emoji is one no
+    model has seen drawn by anyone; and the side of an emoji does not depend on which others are loaded.
+    The fractions are of the distinct emoji, met approximately.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise EmojiError(f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in [0, 1), sum < 1")
+    position = np.asarray(
+        [int.from_bytes(hashlib.sha1(f"{seed}:{n}".encode()).digest()[:8], "big") / 2**64 for n in names]
+    )
+    test = position < test_fraction
+    val = ~test & (position < test_fraction + val_fraction)
+    return np.flatnonzero(~test & ~val), np.flatnonzero(val), np.flatnonzero(test)

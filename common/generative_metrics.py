@@ -1,0 +1,78 @@
+"""How close generated images come to real ones, measured on features: FID, KID, precision and recall.
+
+Every function takes (n, d) feature arrays, from whatever network a project trusts to describe its images
+(Inception for photos; a project's own classifier offline). Comparable only within one feature space.
+
+- FID (Heusel et al., 2017): the Frechet distance between Gaussians fitted to the two sets,
+  |mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)). Biased upwards for small sets: compare figures
+  computed with the same sample counts (a floor of real against real, at the same counts, puts it in scale).
+- KID (Binkowski et al., 2018): the unbiased squared MMD with the kernel k(x, y) = (x.y / d + 1)^3.
+- Precision and recall (Kynkaanniemi et al., 2019): each set's manifold is the union of balls around its
+  points reaching their k-th nearest neighbour. Precision: the share of generated points inside the real
+  manifold (are they realistic?); recall: the share of real points inside the generated one (is all of the
+  data covered?).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+from scipy.spatial.distance import cdist
+
+
+def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID between two (n, d) feature sets (a Gaussian fitted to each)."""
+    mu_r, mu_f = real.mean(0), fake.mean(0)
+    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # singular with fewer samples than features
+        covmean = scipy.linalg.sqrtm(cov_r @ cov_f)
+        if not np.isfinite(covmean).all():  # nudge both covariances, as the reference implementation does
+            eps = np.eye(len(mu_r)) * 1e-6
+            covmean = scipy.linalg.sqrtm((cov_r + eps) @ (cov_f + eps))
+    covmean = np.real(covmean)
+    return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2.0 * np.trace(covmean))
+
+
+def kernel_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """KID: unbiased squared MMD between two (n, d) feature sets with k(x, y) = (x.y / d + 1)^3."""
+    d = real.shape[1]
+    k_rr = (real @ real.T / d + 1.0) ** 3
+    k_ff = (fake @ fake.T / d + 1.0) ** 3
+    k_rf = (real @ fake.T / d + 1.0) ** 3
+    m, n = len(real), len(fake)
+    return float(
+        (k_rr.sum() - np.trace(k_rr)) / (m * (m - 1))
+        + (k_ff.sum() - np.trace(k_ff)) / (n * (n - 1))
+        - 2.0 * k_rf.mean()
+    )
+
+
+def _kth_neighbour_radius(points: np.ndarray, k: int) -> np.ndarray:
+    """(n,) distance from each of the (n, d) points to its k-th nearest other point."""
+    distances = cdist(points, points)
+    return np.partition(distances, k, axis=1)[:, k]  # column 0 is the point itself, at distance 0
+
+
+def _coverage(manifold: np.ndarray, radii: np.ndarray, queries: np.ndarray) -> float:
+    """The share of `queries` (m, d) inside at least one ball (centre `manifold[i]`, radius `radii[i]`)."""
+    inside = cdist(queries, manifold) <= radii[None, :]
+    return float(inside.any(axis=1).mean())
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """{"precision", "recall"} of the (m, d) `fake` features against the (n, d) `real` ones, k-NN manifolds.
+
+    Raises:
+        ValueError: a set with k points or fewer (no k-th neighbour).
+    """
+    if min(len(real), len(fake)) <= k:
+        raise ValueError(
+            f"precision/recall with k={k} needs more than {k} points per set, got {len(real)}, {len(fake)}"
+        )
+    return {
+        "precision": _coverage(real, _kth_neighbour_radius(real, k), fake),
+        "recall": _coverage(fake, _kth_neighbour_radius(fake, k), real),
+    }
