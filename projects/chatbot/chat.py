@@ -2,14 +2,14 @@
 
 Each message is sent with the last `chat.turns` turns before it (yours and the bot's) as
 context, so the conversation carries on; `/reset` forgets them, `/quit` (or Ctrl-D) ends.
-Decoding follows `decode.*` (e.g. `--set decode.strategy=beam`). Input is read from the
+Decoding follows `decode.*` (e.g. `--set decode.strategy=beam`); `retrieve` answers from the
+reply bank of the training replies, built when the chat starts. Input is read from the
 terminal, or line by line from a pipe: `echo "hi there" | python -m projects.chatbot chat`.
 
 Handled on purpose: an empty line is skipped with a hint; a message longer than
 `chat.max_chars` characters is cut, with a note (and the model reads only its last
-`data.context_len` words anyway, also noted); characters outside a-z, 0-9 and `'?!.,` are
-dropped by the normalization (accents are stripped first), and a message with nothing left
-gets a note instead of a reply.
+`data.context_len` pieces anyway, also noted). Any other text, in any script or emoji, is read:
+the byte-level vocabulary has a piece for every byte.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
-from . import tokenizer
+from . import retrieval
 from .config import ChatbotConfig
+from .data import load_corpus
 from .decoding import ReplyGenerator
-from .model import step_models, vocabulary_of
+from .model import retrieval_models, vocabulary_of
+from .tokenizer import PieceTokenizer
 
 
 def _lines(interactive: bool) -> Iterator[str]:
@@ -43,10 +45,11 @@ class Chatbot:
 
     def __init__(self, model: keras.Model, cfg: ChatbotConfig) -> None:
         self.cfg = cfg
-        self.vocabulary = vocabulary_of(model)
-        encoder, step = step_models(model)
-        self.generate = ReplyGenerator(encoder, step, cfg.decode)
-        self.vectorizer = tokenizer.make_vectorizer(self.vocabulary)
+        bank = None
+        if cfg.decode.strategy == "retrieve":
+            bank = retrieval.build_bank(model, retrieval_models(model)[1], load_corpus(cfg.data), cfg)
+        self.generate = ReplyGenerator(model, cfg, bank=bank)
+        self.pieces = PieceTokenizer(vocabulary_of(model))
         self.turns = cfg.chat.turns or max(0, cfg.data.context_turns - 1)
         self.history: list[str] = []
 
@@ -60,16 +63,11 @@ class Chatbot:
         if len(message) > cfg.chat.max_chars:
             message = message[: cfg.chat.max_chars]
             notes.append(f"(note: your message was cut to its first {cfg.chat.max_chars} characters)")
-        words = tokenizer.normalize(tf.constant([message])).numpy()[0].decode().split()
-        if not words:
-            return None, [*notes, "(note: nothing left after normalization: I read English letters, digits, '?!.,)"]
-        if len(words) > cfg.data.context_len:
-            notes.append(f"(note: I only read the last {cfg.data.context_len} words of that)")
+        if int(self.pieces.piece_ids(tf.constant([message])).row_lengths()[0]) > cfg.data.context_len:
+            notes.append(f"(note: I only read the last {cfg.data.context_len} pieces of that)")
         earlier = self.history[-self.turns :] if self.turns else []
-        context_text = "\n".join([*earlier, message])
-        context = tokenizer.encode_contexts(tf.constant([context_text]), self.vectorizer, cfg.data.context_len)
-        ids = self.generate(context.numpy(), seed=cfg.decode.seed + len(self.history))
-        answer = tokenizer.ids_to_text(tf.constant(ids), self.vocabulary).numpy()[0].decode() or "..."
+        context = self.pieces.context_ids(tf.constant(["\n".join([*earlier, message])]), cfg.data.context_len)
+        answer = self.generate(context.numpy(), seed=cfg.decode.seed + len(self.history))[0] or "..."
         self.history += [message, answer]
         return answer, notes
 
@@ -82,9 +80,14 @@ def chat(model: keras.Model, cfg: ChatbotConfig) -> None:
     bot = Chatbot(model, cfg)
     interactive = sys.stdin.isatty()
     d = cfg.decode
-    strategy = {"greedy": "greedy", "top_k": f"top-{d.top_k} sampling", "nucleus": f"nucleus (p={d.top_p})"}.get(
-        d.strategy, f"beam search (width {d.beam_width})"
-    )
+    strategy = {
+        "greedy": "greedy",
+        "top_k": f"top-{d.top_k} sampling",
+        "nucleus": f"nucleus (p={d.top_p})",
+        "beam": f"beam search (width {d.beam_width})",
+        "retrieve": "retrieval from the training replies",
+        "rerank": f"the best of {cfg.retrieval.candidates} nucleus samples (p={d.top_p}) by the dual encoder",
+    }[d.strategy]
     print(f"Chatbot: {model.name}, decoding: {strategy}, remembering {bot.turns} earlier turns.")
     print("Empty lines are skipped; /reset forgets the conversation; /quit or Ctrl-D ends.")
     for line in _lines(interactive):

@@ -7,12 +7,15 @@ Sources (both offline, installed with the Python packages):
   scripted exchanges, for the smoke preset and tests.
 
 Each turn after the first is a reply; its context is the `context_turns` turns before it,
-joined by newlines (the tokenizer turns them into `<sep>`). Conversations are shuffled with
-`split_seed` and cut into train/val/test, so no conversation is in two splits. The vocabulary
-is learned from the training split only.
+joined by newlines (a newline is a piece of the byte-level vocabulary like any other). Conversations
+are shuffled with `split_seed` and cut into train/val/test, so no conversation is in two splits. The
+subword vocabulary is learned from the training split's turns only (tokenizer.py).
 
-Examples: ({"context": (context_len,) int32, "reply_in": (reply_len,) int32}, target (reply_len,) int32),
-where `reply_in` is <start> + the reply and `target` the reply + <end> (teacher forcing).
+Examples: ({"context": (context_len,) int32, "reply_in": (reply_len,) int32, "reply": (context_len,) int32},
+{"logits": (reply_len,) int32, "match": () int32}): `reply_in` is <start> + the reply and the `logits`
+target the reply + <end> (teacher forcing); `reply` is the reply's pieces padded on the left like a context,
+what the dual encoder's reply side reads (its `match` target is unused: the right reply for each context is
+the one at the same place in the batch, every other reply of the batch a negative).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def _load_corpus(cfg_json: str) -> Corpus:
     train_idx, val_idx, test_idx = seeded_split(len(order), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     splits = [to_pairs(conversations, np.sort(order[idx]), cfg.context_turns) for idx in (train_idx, val_idx, test_idx)]
     train_turns = [t for k in order[train_idx] for t in conversations[k]]
-    vocabulary = tokenizer.learn_vocabulary(tokenizer.normalize_all(train_turns), cfg.vocab_size, cfg.min_count)
+    vocabulary = tokenizer.learn_vocabulary(train_turns, cfg.vocab_size, cfg.min_count)
     return Corpus(*splits, vocabulary=vocabulary, source=source)
 
 
@@ -106,20 +109,23 @@ def load_corpus(cfg: DataConfig) -> Corpus:
     return _load_corpus(json.dumps(asdict(cfg), sort_keys=True))
 
 
-def encode_pairs(pairs: Pairs, vocabulary: list[str], cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Context ids (n, context_len) and reply ids (n, reply_len + 1), both int32."""
-    vectorizer = tokenizer.make_vectorizer(vocabulary)
-    contexts = tokenizer.batched_ids(
-        lambda t: tokenizer.encode_contexts(t, vectorizer, cfg.context_len), pairs.contexts
-    )
-    replies = tokenizer.batched_ids(lambda t: tokenizer.encode_replies(t, vectorizer, cfg.reply_len), pairs.replies)
-    return contexts, replies
+def encode_pairs(pairs: Pairs, vocabulary: list[str], cfg: DataConfig) -> dict[str, np.ndarray]:
+    """Piece ids of a split: "context" (n, context_len), "reply_ids" (n, reply_len + 1) (<start>, pieces, <end>)
+    and "reply" (n, context_len) (the pieces alone, padded on the left), all int32."""
+    pieces = tokenizer.PieceTokenizer(vocabulary)
+    context = tf.function(lambda t: pieces.context_ids(t, cfg.context_len))
+    reply = tf.function(lambda t: pieces.reply_ids(t, cfg.reply_len))
+    contexts = tokenizer.batched(context, pairs.contexts)
+    reply_ids = tokenizer.batched(reply, pairs.replies)
+    return {"context": contexts, "reply_ids": reply_ids, "reply": tokenizer.batched(context, pairs.replies)}
 
 
-def to_dataset(contexts: np.ndarray, replies: np.ndarray) -> tf.data.Dataset:
-    """Teacher forcing: ({"context", "reply_in": reply[:-1]}, target: reply[1:]) per pair, unbatched."""
-    inputs = {"context": contexts, "reply_in": replies[:, :-1]}
-    return tf.data.Dataset.from_tensor_slices((inputs, replies[:, 1:]))
+def to_dataset(ids: dict[str, np.ndarray]) -> tf.data.Dataset:
+    """Teacher forcing and matching: (inputs, targets) per pair as in the module docstring, unbatched."""
+    replies = ids["reply_ids"]
+    inputs = {"context": ids["context"], "reply_in": replies[:, :-1], "reply": ids["reply"]}
+    targets = {"logits": replies[:, 1:], "match": np.zeros(len(replies), np.int32)}
+    return tf.data.Dataset.from_tensor_slices((inputs, targets))
 
 
 def load_splits(cfg: DataConfig) -> DataSplits:
@@ -133,6 +139,6 @@ def load_splits(cfg: DataConfig) -> DataSplits:
                 f"the {name} split of {corpus.source} is empty; use more conversations (data.max_conversations) "
                 "or a larger data.val_fraction / data.test_fraction"
             )
-        datasets[name] = to_dataset(*encode_pairs(pairs, corpus.vocabulary, cfg))
+        datasets[name] = to_dataset(encode_pairs(pairs, corpus.vocabulary, cfg))
         sizes[name] = len(pairs.replies)
     return DataSplits(**datasets, source=corpus.source, sizes=sizes)

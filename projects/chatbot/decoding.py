@@ -1,4 +1,5 @@
-"""Generating replies: greedy, top-k and nucleus sampling (with temperature) in `tf.while_loop`, and beam search.
+"""Replies: greedy, top-k and nucleus sampling (with temperature) in `tf.while_loop`, beam search, retrieval
+from a reply bank, and reranking of sampled replies by the dual encoder.
 
 All of them drive the two models of `model.step_models`: the encoder runs once, then the
 decoder step once per word, on a fixed-length reply buffer (<start> + the words so far, zeros
@@ -9,6 +10,9 @@ after). Reply ids come back as (batch, reply_len) int32: the words, then <end>, 
 - nucleus: sample among the fewest likeliest words whose probabilities add up to `top_p`.
 - beam: keep the `beam_width` likeliest partial replies; finished ones are scored by
   log-probability / length ** `length_penalty`.
+- retrieve: the training reply whose vector is closest to the context's (`retrieval.ReplyBank`).
+- rerank: sample `retrieval.candidates` replies by nucleus sampling, keep the one whose reply vector
+  is closest to the context's (`rerank`).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import DecodeConfig
-from .tokenizer import END, START
+from .config import ChatbotConfig, DecodeConfig
+from .tokenizer import END, START, reply_pieces, reply_text
 
 NEG_INF = -1e9
 
@@ -85,6 +89,30 @@ def generate(
     return out
 
 
+def rerank(
+    encoder: keras.Model,
+    step: keras.Model,
+    context_vector: keras.Model,
+    reply_vector: keras.Model,
+    context: tf.Tensor,
+    candidates: int,
+    temperature: float | tf.Tensor = 0.8,
+    top_p: float | tf.Tensor = 0.9,
+    seed: int | tf.Tensor = 0,
+) -> tf.Tensor:
+    """Reply ids (batch, reply_len) int32: of `candidates` nucleus-sampled replies per context (batch, context_len),
+    the one the dual encoder scores best (an empty reply never wins)."""
+    context = tf.convert_to_tensor(context, tf.int32)
+    batch, context_len = tf.shape(context)[0], context.shape[1]
+    ids = generate(encoder, step, tf.repeat(context, candidates, axis=0), "nucleus", temperature, 0, top_p, seed)
+    pieces = reply_pieces(ids, context_len)
+    replies = tf.reshape(reply_vector(pieces, training=False)["vector"], [batch, candidates, -1])
+    scores = tf.einsum("bd,bnd->bn", context_vector(context, training=False)["vector"], replies)
+    empty = tf.reshape(tf.reduce_all(tf.equal(pieces, 0), axis=1), [batch, candidates])
+    best = tf.argmax(tf.where(empty, NEG_INF, scores), axis=1, output_type=tf.int32)
+    return tf.gather(tf.reshape(ids, [batch, candidates, -1]), best, batch_dims=1)
+
+
 def beam_search(
     encoder: keras.Model, step: keras.Model, context: np.ndarray, beam_width: int, length_penalty: float
 ) -> np.ndarray:
@@ -131,30 +159,42 @@ def beam_search(
 
 
 class ReplyGenerator:
-    """Reply ids (batch, reply_len) int32 for contexts (batch, context_len) with the strategy of `cfg`.
+    """Replies (texts) for contexts (batch, context_len) int32 with the strategy of `decode`.
 
-    The loop is traced once per input shape; the sampling seed is an argument, so a chat can vary it per turn.
+    `model` is the trained model; `bank` (retrieval.ReplyBank) is needed by `retrieve` only. The loops are traced
+    once per input shape; the sampling seed is an argument, so a chat can vary it per turn.
     """
 
-    def __init__(self, encoder: keras.Model, step: keras.Model, cfg: DecodeConfig) -> None:
-        self.encoder, self.step, self.cfg = encoder, step, cfg
-        self._loop = tf.function(
-            lambda context, seed: generate(
-                encoder, step, context, cfg.strategy, cfg.temperature, cfg.top_k, cfg.top_p, seed
-            ),
-            reduce_retracing=True,
-        )
+    def __init__(self, model: keras.Model, cfg: ChatbotConfig, decode: DecodeConfig | None = None, bank=None) -> None:
+        from .model import retrieval_models, step_models, vocabulary_of
 
-    def __call__(self, context: np.ndarray, seed: int | None = None) -> np.ndarray:
-        cfg = self.cfg
-        if cfg.strategy == "beam":
-            return np.stack(
-                [beam_search(self.encoder, self.step, c, cfg.beam_width, cfg.length_penalty) for c in context]
+        self.cfg, self.decode, self.bank = cfg, decode or cfg.decode, bank
+        self.vocabulary = vocabulary_of(model)
+        self.encoder, self.step = step_models(model)
+        self.context_vector, self.reply_vector = retrieval_models(model)
+        d = self.decode
+        if d.strategy == "rerank":
+            loop = lambda context, seed: rerank(  # noqa: E731
+                self.encoder, self.step, self.context_vector, self.reply_vector, context,
+                cfg.retrieval.candidates, d.temperature, d.top_p, seed,
+            )  # fmt: skip
+        else:
+            loop = lambda context, seed: generate(  # noqa: E731
+                self.encoder, self.step, context, d.strategy, d.temperature, d.top_k, d.top_p, seed
             )
-        seed = cfg.seed if seed is None else seed
+        self._loop = tf.function(loop, reduce_retracing=True)
+
+    def ids(self, context: np.ndarray, seed: int | None = None) -> np.ndarray:
+        """Generated reply ids (batch, reply_len) int32 (every strategy but `retrieve`)."""
+        d = self.decode
+        if d.strategy == "beam":
+            return np.stack([beam_search(self.encoder, self.step, c, d.beam_width, d.length_penalty) for c in context])
+        seed = d.seed if seed is None else seed
         return self._loop(tf.constant(context, tf.int32), tf.constant(seed, tf.int32)).numpy()
 
-
-def reply_ids(encoder: keras.Model, step: keras.Model, context: np.ndarray, cfg: DecodeConfig) -> np.ndarray:
-    """Reply ids (batch, reply_len) int32 for contexts (batch, context_len) with the strategy of `cfg`."""
-    return ReplyGenerator(encoder, step, cfg)(context)
+    def __call__(self, context: np.ndarray, seed: int | None = None) -> list[str]:
+        if self.decode.strategy == "retrieve":
+            if self.bank is None:
+                raise ValueError("decode.strategy=retrieve needs a reply bank (retrieval.ReplyBank)")
+            return self.bank.best(self.context_vector, context)
+        return [reply_text(row, self.vocabulary) for row in self.ids(context, seed)]

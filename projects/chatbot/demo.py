@@ -3,8 +3,9 @@
     make project=chatbot gradio        # or: python -m serving.gradio_app --project chatbot
 
 Each message is sent with the previous turn (the bot's last reply) as context, turns joined
-by a newline as the SavedModel's `text` input expects. The "sampling" box picks the signature:
-`sample` (nucleus, temperature 0.8, top-p 0.9, a new seed per message) or `serving_default` (greedy).
+by a newline as the SavedModel's `text` input expects. The "decoding" menu picks the signature:
+`rerank` (the best of several nucleus samples by the dual encoder), `greedy`, `sample` (top-k or
+nucleus, temperature 0.8, a new seed per message) or `retrieve` (the closest training reply).
 """
 
 from __future__ import annotations
@@ -17,42 +18,57 @@ from common.demo import Arrays, Demo, Predict
 
 MAX_CHARS = 500  # longer messages are cut, as `chat` does
 NO_TOP_K = np.int32(np.iinfo(np.int32).max)
+STRATEGIES = {  # the menu's label -> strategy
+    "rerank: best of several samples, by the dual encoder": "rerank",
+    "retrieve: the closest training reply": "retrieve",
+    "nucleus sampling (p 0.9)": "nucleus",
+    "top-k sampling (k 20)": "top_k",
+    "greedy": "greedy",
+}
 
 
 class ChatbotDemo(Demo):
     """A chat window: the message and the last turn in, the reply as text out."""
 
     title = "Transformer chatbot"
-    description = "A small encoder-decoder trained on chitchat-dataset. Type a message in English."
-    summary = "Talk to a small encoder-decoder."
+    description = (
+        "A small encoder-decoder and a dual encoder trained on chitchat-dataset. Any language or emoji is read; "
+        "it was trained on English small talk."
+    )
+    summary = "Talk to a small encoder-decoder, or retrieve and rerank with a dual encoder."
 
-    def request(self, message: str, history: list[dict[str, Any]], sampling: bool, seed: int) -> tuple[str, Arrays]:
+    def request(self, message: str, history: list[dict[str, Any]], strategy: str, seed: int) -> tuple[str, Arrays]:
         """(signature name, inputs) for a message and the chat so far (Gradio's messages format).
 
         Inputs: `text` (1,) string, the last turn and the message joined by a newline; for `sample` also the
-        scalars `temperature`, `top_k`, `top_p` and `seed`.
+        scalars `temperature`, `top_k`, `top_p` and `seed`, for `rerank` `temperature`, `top_p` and `seed`.
 
         Raises:
-            ValueError: an empty message.
+            ValueError: an empty message, or an unknown strategy.
         """
         message = (message or "").replace("\n", " ").strip()[:MAX_CHARS]
         if not message:
             raise ValueError("Type a message first.")
         previous = [str(turn["content"]) for turn in history[-1:] if isinstance(turn.get("content"), str)]
         text = np.array(["\n".join([*previous, message])], dtype=object)
-        if not sampling:
-            return "serving_default", {"text": text}
-        # A top_k above any vocabulary size turns top-k off: nucleus sampling only.
-        scalars = {"temperature": np.float32(0.8), "top_k": NO_TOP_K, "top_p": np.float32(0.9)}
-        return "sample", {"text": text, **scalars, "seed": np.int32(seed)}
+        temperature, seed_ = np.float32(0.8), np.int32(seed)
+        if strategy in ("greedy", "retrieve"):
+            return strategy, {"text": text}
+        if strategy == "rerank":
+            return "rerank", {"text": text, "temperature": temperature, "top_p": np.float32(0.9), "seed": seed_}
+        if strategy in ("nucleus", "top_k"):
+            # A top_k above any vocabulary size turns top-k off; top_p = 1 turns nucleus off.
+            top_k, top_p = (NO_TOP_K, np.float32(0.9)) if strategy == "nucleus" else (np.int32(20), np.float32(1.0))
+            return "sample", {"text": text, "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed_}
+        raise ValueError(f"unknown decoding strategy {strategy!r}; pick one of {sorted(set(STRATEGIES.values()))}")
 
     def build_app(self, predict: Predict, source: str) -> Any:
         """The chat window; `predict` calls the served SavedModel, `source` says which version answers."""
         import gradio as gr
 
-        def respond(message: str, history: list[dict[str, Any]], sampling: bool) -> str:
+        def respond(message: str, history: list[dict[str, Any]], label: str) -> str:
             try:
-                signature, inputs = self.request(message, history, sampling, seed=len(history))
+                signature, inputs = self.request(message, history, STRATEGIES.get(label, label), seed=len(history))
             except ValueError as err:
                 raise gr.Error(str(err)) from None
             reply = predict(signature, inputs)["reply"][0]
@@ -60,7 +76,7 @@ class ChatbotDemo(Demo):
 
         return gr.ChatInterface(
             respond,
-            additional_inputs=[gr.Checkbox(value=True, label="sampling (nucleus) instead of greedy")],
+            additional_inputs=[gr.Dropdown(list(STRATEGIES), value=next(iter(STRATEGIES)), label="decoding")],
             title=self.title,
             description=f"{self.description}\n\n{source}",
             analytics_enabled=False,

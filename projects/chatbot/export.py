@@ -1,20 +1,22 @@
 """The chatbot's export plan: a text-in, text-out SavedModel for serving, and token-level models for every other format.
 
 `common.export.export_project` carries it out (converting, staging, parity, the report), as for every project:
-- SavedModel (serving repository, `<serving_root>/chatbot/<version>/`): `serving_default` takes `text`
-  (batch,) string and returns `reply` (batch,) string, decoding greedily in a `tf.while_loop`; `sample`
-  samples per request (serving_model.py).
-- TF Lite, TF.js and ONNX cannot run the string ops, so they get the two parts of `model.step_models`, the
-  encoder and the decoder step, with int32 ids in and out, and the vocabulary as JSON; the client
-  tokenizes and runs the loop (the browser: serving/web/js/projects/chatbot-decoder.js):
-    export/tflite/encoder.tflite, export/tflite/decoder_step.tflite
-    export/onnx/encoder.onnx, export/onnx/decoder_step.onnx
-    export/tfjs/model.json (the decoder step), export/tfjs/encoder/model.json, export/tfjs/vocabulary.json
-    export/vocabulary.json (the same file, for TF Lite and ONNX clients)
+- SavedModel (serving repository, `<serving_root>/chatbot/<version>/`): its signatures take `text` (batch,)
+  string and return `reply` (batch,) string, tokenized, decoded or retrieved in the graph, the reply bank
+  inside (serving_model.py).
+- TF Lite, TF.js and ONNX cannot run the string ops, so they get the parts of `model.step_models` (the
+  encoder and the decoder step) and `model.dual_vectors` (the dual encoder's context and reply vectors of
+  the same ids), with int32 ids in, and the vocabulary as JSON; the client tokenizes and runs the loop
+  (the browser: serving/web/js/projects/chatbot-decoder.js):
+    export/tflite/{encoder,decoder_step,vectors}.tflite, the same under export/onnx/*.onnx
+    export/tfjs/model.json (the decoder step), export/tfjs/encoder/model.json, export/tfjs/vectors/model.json
+    export/vocabulary.json and export/reply_bank.json (the first BROWSER_BANK replies and their vectors),
+    also in export/tfjs/ for the page
 - Parity (`parity.json`, `parity.md`): the fixed `PROMPTS` decoded greedily by Keras and by each format
-  (`greedy_loop` over its encoder and step); a format passes when every reply's token ids equal Keras's
-  (`ChatbotProject.exact_answers`) and its first-step logits are within the float bound. TF.js also
-  tokenizes the prompts itself, in JavaScript (tfjs_greedy.mjs, with the browser's own code).
+  (`greedy_loop` over its encoder and step), and their context vectors; a format passes when every reply's
+  token ids equal Keras's (`ChatbotProject.exact_answers`) and its first-step logits and context vectors are
+  within the float bound. TF.js also tokenizes the prompts itself, in JavaScript (tfjs_greedy.mjs, with the
+  browser's own code).
 """
 
 from __future__ import annotations
@@ -29,26 +31,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.export import ExportPlan, Format, Predict, savedmodel
+from common.export import ExportPlan, Format, Predict
 from common.export.parity import Arrays
 from common.export.tools import ConversionError, run_tool
 
 from .config import ChatbotConfig
-from .model import step_models, vocabulary_of
+from .model import dual_vectors, step_models, vocabulary_of
+from .prompts import PROMPTS
+from .retrieval import ReplyBank, encode_texts
 from .serving_model import write_text_savedmodel
-from .tokenizer import END, SEP, START, encode_contexts, ids_to_text, make_vectorizer
+from .tokenizer import END, FIRST_PIECE, MASK, MAX_BYTES, PAD, START, PieceTokenizer
 
-# The fixed prompts every format, the browser and the tests are checked on (greedy replies, token ids).
-PROMPTS = [
-    "hi! how are you doing today?",
-    "what do you like to do for fun?",
-    "i just got back from a trip to the beach",
-    "do you have any pets?",
-    "what kind of music do you listen to?",
-    "i'm so tired, i didn't sleep at all last night",
-    "have you seen any good movies lately?\nno, i don't really watch movies. what about you?",
-    "Ça va? J'adore le café ☕",
-]
+BROWSER_BANK = 3000  # replies of the bank the browser page retrieves from (the SavedModel keeps them all)
 GREEDY_SCRIPT = Path(__file__).with_name("tfjs_greedy.mjs")
 SIGNATURE = {
     "savedmodel": {"inputs": {"text": "string (None,)"}, "outputs": {"reply": "string (None,)"}},
@@ -57,12 +51,13 @@ SIGNATURE = {
         "inputs": {"encoded": "float32", "context": "int32", "reply": "int32", "position": "int32 (None,)"},
         "outputs": {"logits": "float32 (None, vocab)", "next_id": "int32 (None,)"},
     },
+    "vectors": {"inputs": {"ids": "int32 (None, context_len)"}, "outputs": {"vectors": "float32 (None, 2, dim)"}},
 }
 
 
 def encode_prompts(prompts: list[str], vocabulary: list[str], cfg: ChatbotConfig) -> np.ndarray:
     """Raw prompts (turns separated by newlines) -> context ids (n, context_len) int32."""
-    return encode_contexts(tf.constant(prompts), make_vectorizer(vocabulary), cfg.data.context_len).numpy()
+    return encode_texts(vocabulary, prompts, cfg.data.context_len)
 
 
 def greedy_loop(encode: Predict, step: Predict, context: np.ndarray, reply_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,53 +87,72 @@ def greedy_loop(encode: Predict, step: Predict, context: np.ndarray, reply_len: 
 
 
 def vocabulary_json(vocabulary: list[str], cfg: ChatbotConfig) -> dict[str, Any]:
-    """What a client needs beside the two models: the words by id, the lengths and the special ids."""
+    """What a client needs beside the models: the pieces by id (one character per byte), the lengths, the special
+    ids and the decoding settings of the dual encoder's rerank."""
     return {
         "vocabulary": vocabulary,
         "context_len": cfg.data.context_len,
         "reply_len": cfg.data.reply_len,
-        "ids": {"pad": 0, "unk": 1, "start": START, "end": END, "sep": SEP},
+        "max_bytes": MAX_BYTES,
+        "ids": {"pad": PAD, "start": START, "end": END, "mask": MASK, "first_piece": FIRST_PIECE},
+        "candidates": cfg.retrieval.candidates,
     }
 
 
-def export_plan(cfg: ChatbotConfig, model: keras.Model, verbose: bool = False) -> ExportPlan:
-    """The text SavedModel served; the decoder step and the encoder converted to TF Lite float32, TF.js and ONNX.
+def bank_json(bank: ReplyBank, size: int) -> dict[str, Any]:
+    """The browser's reply bank: the first `size` replies and their vectors, rounded to 4 decimals."""
+    return {"texts": bank.texts[:size], "vectors": np.round(bank.vectors[:size], 4).tolist()}
 
-    Parity: the greedy reply ids (n, reply_len) and first-step logits (n, vocab) of `PROMPTS`.
+
+def export_plan(cfg: ChatbotConfig, model: keras.Model, bank: ReplyBank, verbose: bool = False) -> ExportPlan:
+    """The text SavedModel served (the reply `bank` inside); the decoder step, the encoder and the dual encoder's
+    two sides converted to TF Lite float32, TF.js and ONNX.
+
+    Parity: the greedy reply ids (n, reply_len), first-step logits (n, vocab) and context vectors (n, dim) of
+    `PROMPTS`.
     """
     vocabulary = vocabulary_of(model)
     encoder, step = step_models(model)
+    vector_model = dual_vectors(model)
     reply_len = step.input["reply"].shape[1]
     context = encode_prompts(PROMPTS, vocabulary, cfg)
     ids, logits = greedy_loop(_keras_predict(encoder), _keras_predict(step), context, reply_len)
+    vectors = _keras_predict(vector_model)({"ids": context})["vectors"][:, 0]
 
     def run(fmt: Format, loaded: dict[str, Predict]) -> Arrays:
         """A format's greedy replies: TF.js in Node with the browser's tokenizer, the others through `greedy_loop`."""
         if fmt.name == "tfjs":
             return _tfjs_greedy(fmt.path, context, verbose)
         reply_ids, first_logits = greedy_loop(loaded["encoder"], loaded["decoder_step"], context, reply_len)
-        return {"reply_ids": reply_ids, "logits": first_logits}
+        vector = np.asarray(loaded["vectors"]({"ids": context})["vectors"])[:, 0]
+        return {"reply_ids": reply_ids, "logits": first_logits, "vector": vector}
 
     def run_savedmodel(path: Path) -> Arrays:
-        """The served signature on the raw prompts: its reply ids (it has no logits), its text checked here."""
-        out = savedmodel.load(path)({"text": np.array(PROMPTS, dtype=object)})
-        if np.array_equal(out["reply_ids"], ids) and not np.array_equal(out["reply"], _words(ids, vocabulary)):
-            raise ValueError("reply text differs from the words of Keras's reply ids")
+        """The `greedy` signature on the raw prompts: its reply ids (it has no logits), its text checked here."""
+        loaded = tf.saved_model.load(str(path))
+        out = loaded.signatures["greedy"](text=tf.constant(PROMPTS))
+        out = {k: v.numpy() for k, v in out.items()}
+        text = PieceTokenizer(vocabulary).ids_to_text(ids).numpy()
+        if np.array_equal(out["reply_ids"], ids) and not np.array_equal(out["reply"], text):
+            raise ValueError("reply text differs from the pieces of Keras's reply ids")
         return {"reply_ids": out["reply_ids"]}
 
     return ExportPlan(
         serving=model,
-        writer=write_text_savedmodel,
-        reference={"reply_ids": ids, "logits": logits},
+        writer=lambda served, directory: write_text_savedmodel(served, cfg, bank, directory),
+        reference={"reply_ids": ids, "logits": logits, "vector": vectors},
         targets=ids,  # `answer_metric`: the share of reply token ids equal to Keras's
         data_source="the fixed prompts of export.PROMPTS, decoded greedily",
         signature=SIGNATURE,
         run_savedmodel=run_savedmodel,
         run=run,
         # The step first: it is what tfjs/model.json holds, the model the demo pages' loader opens.
-        parts={"decoder_step": step, "encoder": encoder},
+        parts={"decoder_step": step, "encoder": encoder, "vectors": vector_model},
         formats=("tflite_float32", "tfjs", "onnx"),
-        files={"vocabulary.json": json.dumps(vocabulary_json(vocabulary, cfg))},
+        files={
+            "vocabulary.json": json.dumps(vocabulary_json(vocabulary, cfg)),
+            "reply_bank.json": json.dumps(bank_json(bank, BROWSER_BANK)),
+        },
         summary={"prompts": PROMPTS, "keras_reply_ids": ids.tolist()},
     )
 
@@ -149,11 +163,6 @@ def _keras_predict(model: keras.Model) -> Predict:
         return {k: np.asarray(v) for k, v in outputs.items()}
 
     return predict
-
-
-def _words(ids: np.ndarray, vocabulary: list[str]) -> np.ndarray:
-    """Reply ids (n, reply_len) -> the replies as text (n,) bytes, as the SavedModel writes them."""
-    return ids_to_text(tf.constant(ids), vocabulary).numpy()
 
 
 def _tfjs_greedy(model_dir: Path, context: np.ndarray, verbose: bool) -> Arrays:
@@ -169,4 +178,4 @@ def _tfjs_greedy(model_dir: Path, context: np.ndarray, verbose: bool) -> Arrays:
     out = {k: np.asarray(v) for k, v in json.loads(stdout).items()}
     if not np.array_equal(out["context"], context):
         raise ConversionError("the JavaScript tokenizer's context ids differ from TensorFlow's")
-    return {"reply_ids": out["reply_ids"], "logits": out["logits"]}
+    return {"reply_ids": out["reply_ids"], "logits": out["logits"], "vector": out["vector"]}

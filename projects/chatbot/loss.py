@@ -1,8 +1,15 @@
-"""The chatbot's training loss: cross-entropy over real target tokens, with label smoothing.
+"""The chatbot's training losses: the generator's cross-entropy with label smoothing, and the dual encoder's
+in-batch softmax.
+
+Generator:
 
 Logits (batch, reply_len, vocab) against target ids (batch, reply_len), id 0 being padding.
 Smoothing spreads a share of each target's probability over the whole vocabulary, so the
 model is not pushed to be certain of one reply word where chit-chat has many good ones.
+
+Dual encoder: scores (batch, batch) of every context against every reply of the batch; each row
+is a softmax over the batch's replies whose right answer is the diagonal, so the other replies
+serve as negatives for free.
 """
 
 from __future__ import annotations
@@ -37,3 +44,16 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "smoothing": self.smoothing}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class InBatchSoftmax(keras.losses.Loss):
+    """Cross-entropy of scores (batch, batch) whose right reply for row i is column i; `y_true` is not read."""
+
+    def __init__(self, name: str = "in_batch_softmax", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        scores = ops.cast(y_pred, "float32")
+        log_probs = ops.log_softmax(scores, axis=-1)
+        return -ops.diagonal(log_probs)

@@ -13,6 +13,11 @@ output layer, which also stores the vocabulary in model.keras.
 - gru: a GRU over the context; a GRU over the reply started from the encoder's last state,
   with dot-product attention over the encoded context (Luong style).
 
+Beside the generator, a dual encoder for retrieval shares the encoder: the context and a reply (its
+pieces, padded like a context) are each encoded, mean-pooled over their real pieces, projected
+(`context_head`, `reply_head`) and scaled to unit length; `match` (batch, batch) holds every context's
+scaled cosine similarity to every reply of the batch, the right one on the diagonal (in-batch negatives).
+
 `step_models` cuts a trained model into the two models every format runs: the encoder, and a
 decoder step that returns the next word's logits at one position of a fixed-length reply.
 The training loss is in loss.py, the token accuracy shown during training in metrics.py.
@@ -28,10 +33,10 @@ from keras import layers, ops
 from common.export.layers import ClassIndex
 
 from .config import ChatbotConfig, ModelConfig
-from .tokenizer import PAD, START, UNK
+from .tokenizer import MASK, PAD, START
 
 PACKAGE = "chatbot"
-NEVER_GENERATED = (PAD, UNK, START)
+NEVER_GENERATED = (PAD, START, MASK)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -142,8 +147,35 @@ def gru_decoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
     return keras.Model([encoded, context, reply], layers.Dropout(m.dropout)(hidden), name="decoder")
 
 
+@keras.saving.register_keras_serializable(PACKAGE)
+class MaskedMean(layers.Layer):
+    """[encoded (batch, length, dim), ids (batch, length)] -> (batch, dim): the mean over real ids (id != 0)."""
+
+    def call(self, inputs):
+        encoded, ids = inputs
+        mask = ops.expand_dims(ops.cast(ops.not_equal(ids, 0), encoded.dtype), -1)
+        return ops.sum(encoded * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class PairScores(layers.Layer):
+    """[contexts (batch, dim), replies (batch, dim)], unit vectors -> (batch, batch): scale * cosine similarity."""
+
+    def __init__(self, scale: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        contexts, replies = inputs
+        return self.scale * ops.matmul(contexts, ops.transpose(replies))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale}
+
+
 def build_model(cfg: ChatbotConfig, vocabulary: list[str]) -> keras.Model:
-    """The training model: {"context", "reply_in"} -> logits (batch, reply_len, len(vocabulary))."""
+    """The training model: {"context", "reply_in", "reply"} -> {"logits": (batch, reply_len, len(vocabulary)),
+    "match": (batch, batch) context-reply scores}."""
     if cfg.model.kind == "transformer" and cfg.model.d_model % cfg.model.heads:
         raise ValueError(f"model.d_model={cfg.model.d_model} must be a multiple of model.heads={cfg.model.heads}")
     transformer = cfg.model.kind == "transformer"
@@ -151,14 +183,42 @@ def build_model(cfg: ChatbotConfig, vocabulary: list[str]) -> keras.Model:
     decoder = (transformer_decoder if transformer else gru_decoder)(cfg, len(vocabulary))
     context = keras.Input((cfg.data.context_len,), dtype="int32", name="context")
     reply = keras.Input((cfg.data.reply_len,), dtype="int32", name="reply_in")
-    hidden = decoder([encoder(context), context, reply])
+    encoded = encoder(context)
+    hidden = decoder([encoded, context, reply])
     logits = WordLogits(vocabulary, name="word_logits")(hidden)
-    return keras.Model({"context": context, "reply_in": reply}, logits, name=f"chatbot_{cfg.model.kind}")
+    reply_pieces = keras.Input((cfg.data.context_len,), dtype="int32", name="reply")
+    pool, unit = MaskedMean(name="pool"), layers.UnitNormalization(name="unit")
+    context_vector = unit(layers.Dense(cfg.retrieval.dim, name="context_head")(pool([encoded, context])))
+    reply_vector = unit(layers.Dense(cfg.retrieval.dim, name="reply_head")(pool([encoder(reply_pieces), reply_pieces])))
+    match = PairScores(cfg.retrieval.scale, name="match")([context_vector, reply_vector])
+    inputs = {"context": context, "reply_in": reply, "reply": reply_pieces}
+    return keras.Model(inputs, {"logits": logits, "match": match}, name=f"chatbot_{cfg.model.kind}")
 
 
 def vocabulary_of(model: keras.Model) -> list[str]:
     """The words of a trained model, by id."""
     return model.get_layer("word_logits").vocabulary
+
+
+def retrieval_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The dual encoder's two sides (sharing the trained model's weights), each ids (batch, context_len) int32 in,
+    unit vectors (batch, dim) float32 out: `context_vector` for contexts, `reply_vector` for replies' pieces."""
+    encoder, pool, unit = model.get_layer("encoder"), model.get_layer("pool"), model.get_layer("unit")
+    sides = []
+    for name in ("context", "reply"):
+        ids = keras.Input((encoder.input.shape[1],), dtype="int32", name=name)
+        vector = unit(model.get_layer(f"{name}_head")(pool([encoder(ids), ids])))
+        sides.append(keras.Model(ids, {"vector": vector}, name=f"chatbot_{name}_vector"))
+    return sides[0], sides[1]
+
+
+def dual_vectors(model: keras.Model) -> keras.Model:
+    """Both sides at once, for the exported formats: `ids` (batch, context_len) int32 -> {"vectors": (batch, 2, dim)},
+    [:, 0] the ids read as a context, [:, 1] read as a reply (one output: converters keep its name)."""
+    context_vector, reply_vector = retrieval_models(model)
+    ids = keras.Input((context_vector.input.shape[1],), dtype="int32", name="ids")
+    both = ops.stack([context_vector(ids)["vector"], reply_vector(ids)["vector"]], axis=1)
+    return keras.Model(ids, {"vectors": both}, name="chatbot_vectors")
 
 
 def step_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
@@ -168,7 +228,7 @@ def step_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     - step: `encoded`, `context`, `reply` (batch, reply_len) int32 (<start> + the words so far, zeros after)
       and `position` (batch,) int32 -> {"logits": (batch, vocab) float32, the next word after `position`;
       "next_id": (batch,) int32, its argmax}. The causal mask makes the zeros after `position` irrelevant.
-      Padding, [UNK] and <start> get a logit of about -1e9, so no strategy picks them.
+      Padding, <start> and <mask> get a logit of about -1e9, so no strategy picks them.
     """
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
     context_len, d_model = encoder.output.shape[1:]
@@ -182,7 +242,7 @@ def step_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     position = keras.Input((), dtype="int32", name="position")
     hidden = decoder([encoded, step_context, reply])
     picked = ops.sum(hidden * ops.expand_dims(ops.one_hot(position, reply_len), -1), axis=1)  # (batch, d_model)
-    # Padding, [UNK] and <start> are never generated: their logits are pushed to -1e9.
+    # Padding, <start> and <mask> are never generated: their logits are pushed to -1e9.
     banned = ops.sum(ops.one_hot(ops.array(NEVER_GENERATED), len(vocabulary_of(model))), axis=0)
     logits = model.get_layer("word_logits")(picked) - 1e9 * banned
     next_id = ClassIndex(name="next_id")(logits)

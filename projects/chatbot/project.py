@@ -11,7 +11,7 @@ import numpy as np
 
 from common import plots
 from common.config import ConfigError, to_dict
-from common.data.splits import DataSplits, dataset_to_numpy
+from common.data.splits import DataSplits
 from common.export import ExportPlan
 from common.export.parity import Arrays
 from common.paths import ArtifactPaths
@@ -19,16 +19,14 @@ from common.project import Project
 from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as chatbot_data
-from . import export
+from . import export, retrieval
 from . import metrics as m
-from .config import ChatbotConfig
-from .decoding import reply_ids
-from .loss import SmoothedSparseCrossentropy
-from .model import NEVER_GENERATED, build_model, step_models, vocabulary_of
+from .config import STRATEGIES, ChatbotConfig
+from .decoding import ReplyGenerator
+from .loss import InBatchSoftmax, SmoothedSparseCrossentropy
+from .model import NEVER_GENERATED, build_model, retrieval_models, vocabulary_of
+from .prompts import EVERYDAY, PROMPTS
 from .serving_model import GreedyReplies, build_serving_model
-from .tokenizer import normalize_all
-
-FIRST_WORD = max(NEVER_GENERATED) + 1  # export parity: logits of the banned ids (about -1e9) are not compared
 
 
 class ChatbotProject(Project):
@@ -51,21 +49,25 @@ class ChatbotProject(Project):
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
-    def loss(self, cfg: ChatbotConfig) -> keras.losses.Loss:
-        """Cross-entropy over real target tokens, label-smoothed by `model.label_smoothing` (loss.py)."""
-        return SmoothedSparseCrossentropy(cfg.model.label_smoothing)
+    def loss(self, cfg: ChatbotConfig) -> dict[str, keras.losses.Loss]:
+        """The generator's cross-entropy over real target tokens, label-smoothed by `model.label_smoothing`, and the
+        dual encoder's in-batch softmax (loss.py)."""
+        return {"logits": SmoothedSparseCrossentropy(cfg.model.label_smoothing), "match": InBatchSoftmax()}
 
-    def metrics(self, cfg: ChatbotConfig) -> list:
-        """The share of real target tokens predicted right (padding ignored)."""
-        return [m.TokenAccuracy()]
+    def metrics(self, cfg: ChatbotConfig) -> dict[str, list]:
+        """The share of real target tokens predicted right (padding ignored); the share of contexts whose own
+        reply scores best in the batch."""
+        return {"logits": [m.TokenAccuracy()], "match": [m.MatchAccuracy()]}
 
     def train(self, cfg: ChatbotConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-        """Teacher forcing: the model reads the context and the reply so far, and predicts every next word."""
+        """Teacher forcing (the model reads the context and the reply so far, and predicts every next piece) and
+        matching (each context against every reply of the batch), both at once."""
         with strategy_scope(cfg.train):
             model = self.build_model(cfg)
             model.compile(
                 optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
                 loss=self.loss(cfg),
+                loss_weights={"logits": 1.0, "match": cfg.retrieval.weight},
                 metrics=self.metrics(cfg),
             )
         return fit(
@@ -73,41 +75,53 @@ class ChatbotProject(Project):
         )
 
     def evaluate(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
-        """Validation perplexity and token accuracy against a unigram baseline; BLEU, distinct-n and sample
-        conversations on test pairs, greedy and with `decode.strategy`; plots: curves, reply lengths."""
+        """Validation perplexity and token accuracy against a unigram baseline; the dual encoder's hits@1 of 20 on
+        test pairs against TF-IDF; BLEU, distinct-n and sample replies of every strategy (test pairs and the
+        everyday prompts); plots: curves, reply lengths."""
         vocabulary = vocabulary_of(model)
         print("Scoring the validation split (teacher forcing)...")
         val = m.teacher_forced(model, data.val)
         unigram = m.unigram_perplexity(m.targets_of(data.train), m.targets_of(data.val), len(vocabulary))
         corpus = chatbot_data.load_corpus(cfg.data)
-        contexts, _ = dataset_to_numpy(data.test.map(lambda x, y: (x["context"], y)))
-        picks = np.sort(np.random.default_rng(cfg.data.split_seed).permutation(len(contexts))[: cfg.eval.generated])
-        normalized = normalize_all([corpus.test.replies[i] for i in picks])
-        references = [r.split()[: cfg.data.reply_len - 1] for r in normalized]
-
-        encoder, step = step_models(model)
-        strategies = {"greedy": dataclasses.replace(cfg.decode, strategy="greedy"), cfg.decode.strategy: cfg.decode}
-        replies, metrics = (
-            {},
-            {
-                "perplexity": val["perplexity"],
-                "unigram_perplexity": unigram,
-                "perplexity_ratio": val["perplexity"] / unigram,
-                "token_accuracy": val["token_accuracy"],
-            },
+        metrics: dict[str, Any] = {
+            "perplexity": val["perplexity"],
+            "unigram_perplexity": unigram,
+            "perplexity_ratio": val["perplexity"] / unigram,
+            "token_accuracy": val["token_accuracy"],
+        }
+        print("Ranking test replies (dual encoder and TF-IDF)...")
+        context_vector, reply_vector = retrieval_models(model)
+        rows = retrieval.ranking_candidates(corpus.test, cfg.eval.generated, cfg.data.split_seed)
+        metrics["hits_at_1_of_20"] = retrieval.hits_at_1_of_20(
+            context_vector, reply_vector, vocabulary, corpus.test, rows, cfg.data.context_len
         )
-        for name, decode in strategies.items():
-            n = len(picks) if name != "beam" else min(len(picks), 100)  # beam search runs one reply at a time
-            print(f"Generating {n} test replies ({name})...")
-            ids = reply_ids(encoder, step, contexts[picks[:n]], decode)
-            words = [m.words_of(row, vocabulary) for row in ids]
+        metrics["tfidf_hits_at_1_of_20"] = retrieval.tfidf_hits_at_1_of_20(corpus.train, corpus.test, rows)
+        bank = retrieval.build_bank(model, reply_vector, corpus, cfg)
+        metrics["bank_replies"] = len(bank.texts)
+
+        picks = rows[:, 0]
+        contexts = retrieval.encode_texts(vocabulary, [corpus.test.contexts[i] for i in picks], cfg.data.context_len)
+        everyday = retrieval.encode_texts(vocabulary, EVERYDAY, cfg.data.context_len)
+        references = [corpus.test.replies[i].split() for i in picks]
+        replies, answers = {}, {}
+        for name in STRATEGIES:
+            generator = ReplyGenerator(model, cfg, dataclasses.replace(cfg.decode, strategy=name), bank)
+            n = len(picks) if name != "beam" else min(len(picks), 20)  # beam search runs one reply at a time, slowly
+            print(f"Generating {n} test replies and {len(EVERYDAY)} to everyday prompts ({name})...")
+            texts = generator(np.concatenate([contexts[:n], everyday]))  # one batch: the loop is traced once
+            words, answers[name] = [text.split() for text in texts[:n]], texts[n:]
             replies[name] = words
-            suffix = "" if name == "greedy" else f"_{name}"
-            metrics[f"bleu{suffix}"] = m.bleu(words, references[:n])
-            metrics[f"distinct_1{suffix}"] = m.distinct_n(words, 1)
-            metrics[f"distinct_2{suffix}"] = m.distinct_n(words, 2)
-            metrics[f"mean_reply_words{suffix}"] = float(np.mean([len(w) for w in words]))
-        metrics["tables"] = {"Sample conversations (test split)": self._samples(cfg, corpus, picks, replies)}
+            metrics[f"bleu_{name}"] = m.bleu(words, references[:n])
+            metrics[f"distinct_1_{name}"] = m.distinct_n(words, 1)
+            metrics[f"distinct_2_{name}"] = m.distinct_n(words, 2)
+            metrics[f"mean_reply_words_{name}"] = float(np.mean([len(w) for w in words]))
+        metrics["tables"] = {
+            "Everyday prompts, the reply of each strategy": [
+                {"prompt": prompt, **{name: answers[name][k] for name in STRATEGIES}}
+                for k, prompt in enumerate(EVERYDAY)
+            ],
+            "Sample conversations (test split)": self._samples(cfg, corpus, picks, replies),
+        }
         plot_paths = [plots.training_curves(paths.history_csv, paths.plots / "training_curves.png")]
         plot_paths.append(_length_plot(replies, references, paths.plots / "reply_lengths.png"))
         return metrics, plot_paths
@@ -126,28 +140,34 @@ class ChatbotProject(Project):
     def export_plan(
         self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, verbose: bool = False
     ) -> ExportPlan:
-        """The text SavedModel, plus the encoder and decoder step as TF Lite, TF.js and ONNX: see export.py."""
-        return export.export_plan(cfg, model, verbose)
+        """The text SavedModel (the reply bank inside), plus the encoder, decoder step and the dual encoder's sides
+        as TF Lite, TF.js and ONNX: see export.py."""
+        corpus = chatbot_data.load_corpus(cfg.data)
+        bank = retrieval.build_bank(model, retrieval_models(model)[1], corpus, cfg)
+        return export.export_plan(cfg, model, bank, verbose)
 
     def sample_inputs(self, cfg: ChatbotConfig) -> dict[str, np.ndarray]:
-        """`export.PROMPTS` as context ids: {"context": (8, context_len) int32}."""
+        """`prompts.PROMPTS` as context ids: {"context": (8, context_len) int32}."""
         vocabulary = chatbot_data.load_corpus(cfg.data).vocabulary
-        return {"context": export.encode_prompts(export.PROMPTS, vocabulary, cfg)}
+        return {"context": export.encode_prompts(PROMPTS, vocabulary, cfg)}
 
     def demo_extras(self, model: keras.Model, cfg: ChatbotConfig) -> dict[str, list[str]]:
         """The page shows the prompts and checks its own tokenization of them."""
-        return {"prompts": export.PROMPTS}
+        return {"prompts": PROMPTS}
 
     def final_answer(self, outputs: Arrays) -> np.ndarray:
         """The greedy reply ids (n, reply_len)."""
         return outputs["reply_ids"]
 
     def output_distance(self, outputs: Arrays, reference: Arrays) -> float:
-        """Largest |first-step logit - Keras's| over the words that can be generated; 0 for the text SavedModel,
-        which returns no logits (its reply ids are compared exactly)."""
+        """Largest |first-step logit - Keras's| over the pieces that can be generated, or |context vector -
+        Keras's|; 0 for the text SavedModel, which returns neither (its reply ids are compared exactly)."""
         if "logits" not in outputs:
             return 0.0
-        return float(np.max(np.abs(outputs["logits"][:, FIRST_WORD:] - reference["logits"][:, FIRST_WORD:])))
+        # The ids never generated have logits of about -1e9: they are not compared.
+        kept = np.setdiff1d(np.arange(reference["logits"].shape[1]), NEVER_GENERATED)
+        logits = np.max(np.abs(outputs["logits"][:, kept] - reference["logits"][:, kept]))
+        return float(max(logits, np.max(np.abs(outputs["vector"] - reference["vector"]))))
 
     def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
         """The share of reply token ids equal to `targets`, Keras's greedy reply ids."""

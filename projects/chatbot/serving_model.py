@@ -1,16 +1,20 @@
 """What the chatbot serves and exports: the text SavedModel, and the greedy replies every format is checked on.
 
-The SavedModel TF Serving answers with takes raw text and returns the reply as text, decoded inside the graph.
-Signatures (both take `text` (batch,) string: the user's message, earlier turns first, separated
-by newlines; normalized and turned into ids by the graph's own TextVectorization):
-- `serving_default`: greedy decoding -> `reply` (batch,) string and `reply_ids` (batch, reply_len) int32.
+The SavedModel TF Serving answers with takes raw text and returns the reply as text, tokenized and decoded
+inside the graph (the byte-level vocabulary and the reply bank are inside it). Every signature takes
+`text` (batch,) string: the user's message, earlier turns first, separated by newlines.
+- `serving_default`: the export's `decode.strategy` (beam search, which is not in the graph, falls back to
+  rerank) -> `reply` (batch,) string.
+- `greedy`: greedy decoding -> `reply` and `reply_ids` (batch, reply_len) int32.
 - `sample`: sampling, chosen per request with the scalars `temperature` (float), `top_k` (int; the
   vocabulary size or more turns it off), `top_p` (float; 1 turns it off) and `seed` (int) -> the same outputs.
-Beam search is not in the graph; `chat` and the Python API have it.
+- `retrieve`: the reply bank's closest reply -> `reply` and `score` (batch,) float32, its cosine similarity.
+- `rerank`: `retrieval.candidates` nucleus samples (`temperature`, `top_p`, `seed`), the dual encoder's
+  favourite kept -> `reply` and `reply_ids`.
 
-String ops do not convert to TF Lite or TF.js: those formats get the token-level encoder
-and decoder step instead (see export.py), and compute what `build_serving_model` does:
-context ids in, greedy reply ids out (the browser page's samples.json holds its outputs).
+String ops do not convert to TF Lite or TF.js: those formats get the token-level encoder, decoder step and
+the dual encoder's two sides instead (see export.py), and compute what `build_serving_model` does: context
+ids in, greedy reply ids out (the browser page's samples.json holds its outputs).
 """
 
 from __future__ import annotations
@@ -21,44 +25,75 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import tokenizer
-from .decoding import generate
-from .model import step_models, vocabulary_of
+from .config import ChatbotConfig
+from .decoding import generate, rerank
+from .model import retrieval_models, step_models, vocabulary_of
+from .retrieval import ReplyBank
+from .tokenizer import PieceTokenizer
+
+TEXT = tf.TensorSpec((None,), tf.string, name="text")
 
 
-def write_text_savedmodel(model: keras.Model, directory: Path) -> None:
-    """Write the two signatures above for the trained `model` (its vocabulary inside) to `directory`."""
-    vocabulary = vocabulary_of(model)
+def write_text_savedmodel(model: keras.Model, cfg: ChatbotConfig, bank: ReplyBank, directory: Path) -> None:
+    """Write the signatures above for the trained `model`, its vocabulary and `bank` inside, to `directory`."""
     encoder, step = step_models(model)
-    vectorizer = tokenizer.make_vectorizer(vocabulary)
-    vectorizer(tf.constant([""]))  # built, so the archive can track its lookup table
-    context_len = encoder.input.shape[1]
-    text_spec = tf.TensorSpec((None,), tf.string, name="text")
+    context_vector, reply_vector = retrieval_models(model)
+    pieces = PieceTokenizer(vocabulary_of(model))
+    context_len, candidates, d = cfg.data.context_len, cfg.retrieval.candidates, cfg.decode
+    bank_texts = tf.constant(bank.texts)
+    bank_vectors = tf.Variable(bank.vectors, trainable=False, name="bank_vectors")
+
+    def context_of(text: tf.Tensor) -> tf.Tensor:
+        return pieces.context_ids(text, context_len)
 
     def answer(ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"reply": tokenizer.ids_to_text(ids, vocabulary), "reply_ids": ids}
+        return {"reply": pieces.ids_to_text(ids), "reply_ids": ids}
 
     def greedy(text: tf.Tensor) -> dict[str, tf.Tensor]:
-        context = tokenizer.encode_contexts(text, vectorizer, context_len)
-        return answer(generate(encoder, step, context))
+        return answer(generate(encoder, step, context_of(text)))
 
     def sample(text, temperature, top_k, top_p, seed) -> dict[str, tf.Tensor]:
-        context = tokenizer.encode_contexts(text, vectorizer, context_len)
-        return answer(generate(encoder, step, context, "sample", temperature, top_k, top_p, seed))
+        return answer(generate(encoder, step, context_of(text), "sample", temperature, top_k, top_p, seed))
+
+    def retrieve(text: tf.Tensor) -> dict[str, tf.Tensor]:
+        scores = tf.matmul(context_vector(context_of(text), training=False)["vector"], bank_vectors, transpose_b=True)
+        best = tf.argmax(scores, axis=1, output_type=tf.int32)
+        return {"reply": tf.gather(bank_texts, best), "score": tf.reduce_max(scores, axis=1)}
+
+    def reranked(text, temperature, top_p, seed) -> dict[str, tf.Tensor]:
+        context = context_of(text)
+        return answer(
+            rerank(encoder, step, context_vector, reply_vector, context, candidates, temperature, top_p, seed)
+        )
+
+    def default(text: tf.Tensor) -> dict[str, tf.Tensor]:
+        if d.strategy == "retrieve":
+            return {"reply": retrieve(text)["reply"]}
+        if d.strategy == "greedy":
+            return {"reply": greedy(text)["reply"]}
+        if d.strategy in ("top_k", "nucleus"):
+            top_k = d.top_k if d.strategy == "top_k" else len(vocabulary_of(model))
+            top_p = d.top_p if d.strategy == "nucleus" else 1.0
+            return {"reply": sample(text, d.temperature, top_k, top_p, d.seed)["reply"]}
+        return {"reply": reranked(text, d.temperature, d.top_p, d.seed)["reply"]}
 
     archive = keras.export.ExportArchive()
-    archive.track(encoder)
-    archive.track(step)
-    archive.track(vectorizer)
-    archive.add_endpoint("serving_default", greedy, input_signature=[text_spec])
-    scalars = [
-        tf.TensorSpec((), tf.float32, name="temperature"),
-        tf.TensorSpec((), tf.int32, name="top_k"),
-        tf.TensorSpec((), tf.float32, name="top_p"),
-        tf.TensorSpec((), tf.int32, name="seed"),
-    ]
-    archive.add_endpoint("sample", sample, input_signature=[text_spec, *scalars])
+    for part in (encoder, step, context_vector, reply_vector):
+        archive.track(part)
+    archive.track(pieces)
+    archive.bank_vectors = bank_vectors
+    scalar = {name: tf.TensorSpec((), dtype, name=name) for name, dtype in _SCALARS.items()}
+    archive.add_endpoint("serving_default", default, input_signature=[TEXT])
+    archive.add_endpoint("greedy", greedy, input_signature=[TEXT])
+    sample_specs = [scalar["temperature"], scalar["top_k"], scalar["top_p"], scalar["seed"]]
+    archive.add_endpoint("sample", sample, input_signature=[TEXT, *sample_specs])
+    archive.add_endpoint("retrieve", retrieve, input_signature=[TEXT])
+    rerank_specs = [scalar["temperature"], scalar["top_p"], scalar["seed"]]
+    archive.add_endpoint("rerank", reranked, input_signature=[TEXT, *rerank_specs])
     archive.write_out(str(directory), verbose=False)
+
+
+_SCALARS = {"temperature": tf.float32, "top_k": tf.int32, "top_p": tf.float32, "seed": tf.int32}
 
 
 class GreedyReplies:

@@ -1,6 +1,7 @@
 // The chatbot's TF.js models in Node, with the browser's own tokenizer and loop (chatbot-decoder.js): the export's
 // parity check. Usage: node tfjs_greedy.mjs <request.json>, request {"model": "<export/tfjs>", "prompts": [...]};
-// stdout {"context": [[ids]], "reply_ids": [[ids]], "logits": [[first-step logits]]}, one row per prompt.
+// stdout {"context": [[ids]], "reply_ids": [[ids]], "logits": [[first-step logits]], "vector": [[context vector]]},
+// one row per prompt.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -10,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const web = path.resolve(here, "../../serving/web");
 const tf = createRequire(path.join(web, "package.json"))("@tensorflow/tfjs");
-const { makeTokenizer, replyIds } = await import(pathToFileURL(path.join(web, "js/projects/chatbot-decoder.js")));
+const { makeTokenizer, replyIds, vectors } = await import(pathToFileURL(path.join(web, "js/projects/chatbot-decoder.js")));
 
 function fileHandler(modelDir) {
   // model.json and its weight shards from the file system (tfjs has no such handler for Node).
@@ -33,14 +34,16 @@ async function main() {
   const vocab = JSON.parse(readFileSync(path.join(request.model, "vocabulary.json"), "utf8"));
   const step = await tf.loadGraphModel(fileHandler(request.model));
   const encoder = await tf.loadGraphModel(fileHandler(path.join(request.model, "encoder")));
+  const dual = await tf.loadGraphModel(fileHandler(path.join(request.model, "vectors")));
   const tokenizer = makeTokenizer(vocab);
-  const result = { context: [], reply_ids: [], logits: [] };
+  const result = { context: [], reply_ids: [], logits: [], vector: [] };
   for (const prompt of request.prompts) {
     const context = tokenizer.contextIds(prompt);
     const { ids, firstLogits } = await replyIds(tf, encoder, step, vocab, context);
     result.context.push(Array.from(context));
     result.reply_ids.push(ids);
     result.logits.push(firstLogits);
+    result.vector.push((await vectors(tf, dual, [context], vocab.context_len, 0))[0]);
   }
   process.stdout.write(JSON.stringify(result));
 }

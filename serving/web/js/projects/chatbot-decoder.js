@@ -1,43 +1,82 @@
 // The chatbot's client side, shared by the browser page (chatbot.js) and the export's parity check in Node
-// (projects/chatbot/tfjs_greedy.mjs): text normalization and word ids exactly as projects/chatbot/tokenizer.py
-// does them in TensorFlow, and the decoding loop over the two TF.js graph models (the encoder runs once,
-// the decoder step once per word), greedy or sampled with temperature, top-k and top-p.
+// (projects/chatbot/tfjs_greedy.mjs): byte-level subword tokenization exactly as projects/chatbot/tokenizer.py
+// does it in TensorFlow, the decoding loop over the TF.js graph models (the encoder runs once, the decoder step
+// once per piece), greedy or sampled with temperature, top-k and top-p, and the dual encoder's retrieval and
+// reranking.
 
-const PUNCTUATION = /([?!.,])/g;
-const ACCENTS = { a: "àáâãäå", c: "ç", e: "èéêë", i: "ìíîï", n: "ñ", o: "òóôõöø", u: "ùúûü", y: "ýÿ" };
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8");
 
-// Raw text (turns separated by newlines) -> space-separated words, as tokenizer.normalize.
-export function normalize(text) {
-  let t = text.toLowerCase();
-  for (const [plain, accented] of Object.entries(ACCENTS)) t = t.replace(new RegExp(`[${accented}]`, "g"), plain);
-  t = t.replace(/[’‘`]/g, "'");
-  t = t.replace(/[^a-z0-9'?!.,\n]+/g, " ");
-  t = t.replace(PUNCTUATION, " $1 ");
-  t = t.replace(/\n/g, " <sep> ");
-  return t.replace(/ +/g, " ").trim();
+// ASCII letters lower-cased, other bytes kept: what tf.strings.lower does without an encoding.
+const lowerAscii = (b) => (b >= 65 && b <= 90 ? b + 32 : b);
+
+// Bytes -> a string of one character per byte (the vocabulary's form of a piece).
+function byteString(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
 }
 
-// {"vocabulary", "context_len", "reply_len", "ids"} (vocabulary.json) -> tokenizer functions.
+// {"vocabulary", "context_len", "reply_len", "max_bytes", "ids"} (vocabulary.json) -> tokenizer functions.
 export function makeTokenizer(vocab) {
-  const index = new Map(vocab.vocabulary.map((word, id) => [word, id]));
-  const { pad, unk, end } = vocab.ids;
+  const { first_piece: firstPiece, end } = vocab.ids;
+  const index = new Map();
+  let maxPiece = 1;
+  vocab.vocabulary.forEach((piece, id) => {
+    if (id < firstPiece) return;
+    index.set(piece, id);
+    maxPiece = Math.max(maxPiece, piece.length);
+  });
+
+  // Raw text -> piece ids: the last max_bytes UTF-8 bytes, greedy longest match from the first byte.
+  function pieceIds(text) {
+    let bytes = encoder.encode(text).map(lowerAscii);
+    if (bytes.length > vocab.max_bytes) bytes = bytes.slice(bytes.length - vocab.max_bytes);
+    const s = byteString(bytes);
+    const ids = [];
+    let i = 0;
+    while (i < s.length) {
+      for (let size = Math.min(maxPiece, s.length - i); size >= 1; size--) {
+        const id = index.get(s.substr(i, size));
+        if (id !== undefined) {
+          ids.push(id);
+          i += size;
+          break;
+        }
+      }
+    }
+    return ids;
+  }
+
+  // The last `length` ids, padded with 0 on the left: Int32Array(length).
+  function padLeft(ids, length) {
+    const kept = ids.slice(-length);
+    const out = new Int32Array(length);
+    out.set(kept, length - kept.length);
+    return out;
+  }
+
   return {
-    // The last context_len word ids, padded with 0 on the left: Int32Array(context_len).
-    contextIds(text) {
-      const ids = normalize(text).split(" ").filter(Boolean).map((w) => (w ? index.get(w) ?? unk : pad));
-      const kept = ids.slice(-vocab.context_len);
-      const out = new Int32Array(vocab.context_len);
-      out.set(kept, vocab.context_len - kept.length);
-      return out;
-    },
-    // Reply ids -> text: words before <end>, special ids dropped, punctuation re-attached.
-    text(ids) {
-      const words = [];
+    pieceIds,
+    // Raw text (turns separated by newlines) -> context ids, Int32Array(context_len).
+    contextIds: (text) => padLeft(pieceIds(text), vocab.context_len),
+    // Reply ids -> the pieces before <end>, padded like a context: what the dual encoder's reply side reads.
+    replyPieces(ids) {
+      const pieces = [];
       for (const id of ids) {
         if (id === end) break;
-        if (id > end) words.push(vocab.vocabulary[id]);
+        if (id >= firstPiece) pieces.push(id);
       }
-      return words.join(" ").replace(/ ([?!.,])/g, "$1");
+      return padLeft(pieces, vocab.context_len);
+    },
+    // Reply ids -> text: the pieces' bytes before <end>, decoded as UTF-8.
+    text(ids) {
+      const bytes = [];
+      for (const id of ids) {
+        if (id === end) break;
+        if (id >= firstPiece) for (const c of vocab.vocabulary[id]) bytes.push(c.charCodeAt(0));
+      }
+      return decoder.decode(new Uint8Array(bytes));
     },
   };
 }
@@ -54,7 +93,7 @@ async function run(tf, model, feeds) {
   return Object.fromEntries(names.map((name, i) => [name, out[i]]));
 }
 
-// The word to keep from logits (Float32Array): the highest after temperature, top-k and top-p filtering.
+// The piece to keep from logits (Float32Array): sampled after temperature, top-k and top-p filtering.
 export function sampleWord(logits, { temperature = 1, topK = 0, topP = 1, random = Math.random } = {}) {
   const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
   const kept = order.slice(0, topK > 0 ? topK : order.length);
@@ -74,10 +113,10 @@ export function sampleWord(logits, { temperature = 1, topK = 0, topP = 1, random
 
 // The decoding loop: context ids (Int32Array) -> {ids: reply ids (reply_len, zeros after <end>), firstLogits}.
 // options.strategy "greedy" (the model's next_id) or "sample" (temperature, topK, topP, random).
-export async function replyIds(tf, encoder, step, vocab, contextIds, options = {}) {
+export async function replyIds(tf, encoderModel, step, vocab, contextIds, options = {}) {
   const replyLen = vocab.reply_len;
   const context = tf.tensor2d(contextIds, [1, contextIds.length], "int32");
-  const { encoded } = await run(tf, encoder, { context });
+  const { encoded } = await run(tf, encoderModel, { context });
   const reply = new Int32Array(replyLen);
   reply[0] = vocab.ids.start;
   const ids = new Int32Array(replyLen);
@@ -100,4 +139,48 @@ export async function replyIds(tf, encoder, step, vocab, contextIds, options = {
   }
   tf.dispose([context, encoded]);
   return { ids: Array.from(ids), firstLogits };
+}
+
+// The dual encoder (vectors/model.json): rows of ids (Int32Array(length) each) -> unit vectors (arrays of floats),
+// side 0 reading the rows as contexts, side 1 as replies.
+export async function vectors(tf, dual, rows, length, side) {
+  const ids = tf.tensor2d(rows.flatMap((r) => Array.from(r)), [rows.length, length], "int32");
+  const out = await run(tf, dual, { ids });
+  const both = await out.vectors.array();
+  tf.dispose([ids, out.vectors]);
+  return both.map((row) => row[side]);
+}
+
+const dot = (a, b) => a.reduce((sum, x, i) => sum + x * b[i], 0);
+
+// The bank reply ({"texts", "vectors"}, reply_bank.json) closest to the context: {text, score}.
+export async function retrieve(tf, dual, bank, contextIds) {
+  const [query] = await vectors(tf, dual, [contextIds], contextIds.length, 0);
+  let best = 0;
+  let bestScore = -Infinity;
+  bank.vectors.forEach((v, i) => {
+    const score = dot(query, v);
+    if (score > bestScore) [best, bestScore] = [i, score];
+  });
+  return { text: bank.texts[best], score: bestScore };
+}
+
+// Rerank: `candidates` sampled replies, the one whose reply vector is closest to the context's: {ids, score}.
+// models: {encoder, step, dual}.
+export async function rerank(tf, models, vocab, tokenizer, contextIds, options) {
+  const replies = [];
+  for (let k = 0; k < vocab.candidates; k++) {
+    replies.push((await replyIds(tf, models.encoder, models.step, vocab, contextIds, options)).ids);
+  }
+  const [query] = await vectors(tf, models.dual, [contextIds], vocab.context_len, 0);
+  const pieces = replies.map((ids) => tokenizer.replyPieces(ids));
+  const found = await vectors(tf, models.dual, pieces, vocab.context_len, 1);
+  let best = 0;
+  let bestScore = -Infinity;
+  found.forEach((v, k) => {
+    const empty = pieces[k].every((id) => id === 0);
+    const score = empty ? -Infinity : dot(query, v);
+    if (score > bestScore) [best, bestScore] = [k, score];
+  });
+  return { ids: replies[best], score: bestScore };
 }

@@ -1,15 +1,19 @@
 // Chatbot page: a chat box running entirely in TF.js. The loader opens models/chatbot/model.json (the decoder
-// step); this page adds the encoder (models/chatbot/encoder/) and the vocabulary, tokenizes in JavaScript and
-// runs the decoding loop here (chatbot-decoder.js), greedy or sampled. Earlier turns can be kept as context.
+// step); this page adds the encoder, the dual encoder (models/chatbot/<part>/), the vocabulary and
+// the reply bank, tokenizes in JavaScript and decodes here (chatbot-decoder.js): rerank (the default), greedy,
+// top-k or nucleus sampling, or retrieval from the bank. Earlier turns can be kept as context.
 /* global tf */
-import { makeTokenizer, replyIds } from "./chatbot-decoder.js";
+import { makeTokenizer, replyIds, rerank, retrieve } from "./chatbot-decoder.js";
 
 const escape = (s) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const MAX_CHARS = 500;
 
 export async function mount(app, { model, samples }) {
   const vocab = await (await fetch("models/chatbot/vocabulary.json")).json();
+  const bank = await (await fetch("models/chatbot/reply_bank.json")).json();
   const encoder = await tf.loadGraphModel("models/chatbot/encoder/model.json");
+  const dual = await tf.loadGraphModel("models/chatbot/vectors/model.json");
+  const models = { encoder, step: model, dual };
   const tokenizer = makeTokenizer(vocab);
   app.innerHTML = `
     <div id="log" style="background:#fff;border:1px solid #e3e6ee;border-radius:10px;padding:1rem;min-height:14rem;
@@ -20,23 +24,27 @@ export async function mount(app, { model, samples }) {
       <button id="send">Send</button>
     </form>
     <div class="row status" style="margin-top:.5rem;gap:1rem">
-      <label>decoding <select id="strategy"><option value="greedy">greedy</option>
-        <option value="sample" selected>nucleus sampling (p 0.9, temperature 0.8)</option></select></label>
+      <label>decoding <select id="strategy">
+        <option value="rerank" selected>rerank: best of ${vocab.candidates} nucleus samples by the dual encoder</option>
+        <option value="greedy">greedy</option>
+        <option value="top_k">top-k sampling (k 20, temperature 0.8)</option>
+        <option value="nucleus">nucleus sampling (p 0.9, temperature 0.8)</option>
+        <option value="retrieve">retrieve: the closest of ${bank.texts.length} training replies</option>
+      </select></label>
       <label><input type="checkbox" id="context" checked> remember the last turn</label>
       <button id="reset" type="button">New conversation</button>
     </div>
     <h3>Try one of these</h3><div class="examples" id="examples"></div>
-    <p class="status">Words the model never saw become [UNK]; only the last ${vocab.context_len} words are read.
-      Replies are at most ${vocab.reply_len} words.</p>`;
+    <p class="status">Any text is read (the vocabulary has a piece for every byte), but only its last
+      ${vocab.context_len} pieces; generated replies are at most ${vocab.reply_len - 1} pieces.</p>`;
   const log = app.querySelector("#log");
   const input = app.querySelector("#message");
   let history = [];
 
-  function say(who, text, ids) {
+  function say(who, text) {
     const line = document.createElement("div");
     line.className = `turn ${who}`;
     line.innerHTML = `<b>${who === "you" ? "you" : "bot"}:</b> ${escape(text)}`;
-    if (ids) line.dataset.ids = ids.join(",");
     log.append(line);
     log.scrollTop = log.scrollHeight;
   }
@@ -48,17 +56,23 @@ export async function mount(app, { model, samples }) {
     return { context: Array.from(context), ids };
   }
 
+  // The reply to context ids with a strategy of the select box.
+  async function answer(strategy, context) {
+    const nucleus = { strategy: "sample", temperature: 0.8, topP: 0.9 };
+    if (strategy === "retrieve") return (await retrieve(tf, dual, bank, context)).text;
+    if (strategy === "rerank") return tokenizer.text((await rerank(tf, models, vocab, tokenizer, context, nucleus)).ids);
+    const options = { greedy: {}, nucleus, top_k: { strategy: "sample", temperature: 0.8, topK: 20 } }[strategy];
+    return tokenizer.text((await replyIds(tf, encoder, model, vocab, context, options)).ids);
+  }
+
   async function send(text) {
     text = text.trim().slice(0, MAX_CHARS);
     if (!text) return null;
     say("you", text);
     const keep = app.querySelector("#context").checked ? history.slice(-1) : [];
     const context = tokenizer.contextIds([...keep, text].join("\n"));
-    const sampled = app.querySelector("#strategy").value === "sample";
-    const options = sampled ? { strategy: "sample", temperature: 0.8, topP: 0.9 } : {};
-    const { ids } = await replyIds(tf, encoder, model, vocab, context, options);
-    const reply = tokenizer.text(ids) || "...";
-    say("bot", reply, ids);
+    const reply = (await answer(app.querySelector("#strategy").value, context)) || "...";
+    say("bot", reply);
     history = [...history, text, reply];
     return reply;
   }
@@ -88,5 +102,5 @@ export async function mount(app, { model, samples }) {
     for (const prompt of samples.prompts) rows.push(await greedy(prompt));
     return { context: rows.flatMap((r) => r.context), reply_ids: rows.flatMap((r) => r.ids) };
   }
-  return { send, greedy, predictSamples, tokenizer };
+  return { send, greedy, answer, predictSamples, tokenizer };
 }
