@@ -67,6 +67,7 @@ def mnist_export(mnist_export_run) -> Path:
 SESSION_RUNS = {"mnist_smoke_run", "mnist_export_run", "mnist_export"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Units of work for `pytest -n 2 --dist loadgroup` (what `make test` runs).
 
