@@ -6,8 +6,9 @@ mnist`; `--project all` measures every exported project). For every int8 and flo
 not counted in another's:
 
 - batch-1 latency on ONE thread (median and p99 over `--runs` calls after a warm-up), as a small board runs it;
-- peak memory: the process's peak resident set after loading and running the model, minus that of a process that
-  only imports the runtime (`ai_edge_litert`, the same package a Raspberry Pi installs);
+- peak memory: how far the process's resident set rose above where it stood once the runtime was imported
+  (`ai_edge_litert`, the same package a Raspberry Pi installs), while loading and running the model: its weights,
+  tensors and arena (Linux: VmHWM, reset through /proc/self/clear_refs);
 - the file size.
 
 Writes benchmarks/results/edge.json, one entry per project with its machine, commit and load average.
@@ -33,51 +34,59 @@ VARIANTS = ("int8", "float16")
 
 # Run in a fresh interpreter: loads one .tflite (or none), runs it, prints what it measured as JSON.
 PROBE = r"""
-import json, resource, statistics, sys, time
+import json, statistics, sys, time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+
 path, runs = sys.argv[1], int(sys.argv[2])
-result = {}
-if path != "-":
-    interpreter = Interpreter(model_path=path, num_threads=1)
-    for spec in interpreter.get_input_details():
-        interpreter.resize_tensor_input(spec["index"], [1, *[max(d, 1) for d in spec["shape_signature"][1:]]])
-    interpreter.allocate_tensors()
-    rng = np.random.default_rng(0)
-    inputs = []
-    for spec in interpreter.get_input_details():
-        shape, dtype = spec["shape"], spec["dtype"]
-        if np.issubdtype(dtype, np.floating):
-            inputs.append((spec["index"], rng.random(shape).astype(dtype)))
-        else:
-            inputs.append((spec["index"], np.zeros(shape, dtype)))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak resident set starts again from here: the imports' peak is not the model's
+before = status_kib("VmRSS")
+interpreter = Interpreter(model_path=path, num_threads=1)
+for spec in interpreter.get_input_details():
+    interpreter.resize_tensor_input(spec["index"], [1, *[max(d, 1) for d in spec["shape_signature"][1:]]])
+interpreter.allocate_tensors()
+rng = np.random.default_rng(0)
+inputs = []
+for spec in interpreter.get_input_details():
+    shape, dtype = spec["shape"], spec["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        inputs.append((spec["index"], rng.random(shape).astype(dtype)))
+    else:
+        inputs.append((spec["index"], np.zeros(shape, dtype)))
 
-    def run():
-        for index, value in inputs:
-            interpreter.set_tensor(index, value)
-        interpreter.invoke()
+def run():
+    for index, value in inputs:
+        interpreter.set_tensor(index, value)
+    interpreter.invoke()
 
-    for _ in range(min(runs, 20)):
-        run()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1e3)
-    result = {
-        "batch1_ms_median": round(statistics.median(samples), 3),
-        "batch1_ms_p99": round(float(np.percentile(samples, 99)), 3),
-    }
-result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(min(runs, 20)):
+    run()
+samples = []
+for _ in range(runs):
+    start = time.perf_counter()
+    run()
+    samples.append((time.perf_counter() - start) * 1e3)
+result = {
+    "batch1_ms_median": round(statistics.median(samples), 3),
+    "batch1_ms_p99": round(float(np.percentile(samples, 99)), 3),
+    "model_peak_kib": status_kib("VmHWM") - before,
+}
 print(json.dumps(result))
 """
 
 
-def probe(path: Path | None, runs: int) -> dict[str, float]:
-    """Run PROBE on `path` (None: the runtime alone) in a fresh process; what it measured."""
+def probe(path: Path, runs: int) -> dict[str, float]:
+    """Run PROBE on `path` in a fresh process; what it measured."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(path) if path else "-", str(runs)],
+        [sys.executable, "-c", PROBE, str(path), str(runs)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -93,8 +102,7 @@ def tflite_files(export_dir: Path) -> list[Path]:
 
 
 def measure_project(export_dir: Path, runs: int) -> dict[str, dict[str, Any]]:
-    """Per file (its path below `export_dir`): size, single-thread batch-1 latency, peak memory over the runtime's."""
-    baseline = probe(None, runs)["peak_rss_kib"]
+    """Per file (its path below `export_dir`): size, single-thread batch-1 latency, peak memory above the runtime's."""
     rows = {}
     for path in tflite_files(export_dir):
         measured = probe(path, runs)
@@ -103,7 +111,7 @@ def measure_project(export_dir: Path, runs: int) -> dict[str, dict[str, Any]]:
             "size_bytes": path.stat().st_size,
             "batch1_ms_median": measured["batch1_ms_median"],
             "batch1_ms_p99": measured["batch1_ms_p99"],
-            "peak_memory_mib": round(max(measured["peak_rss_kib"] - baseline, 0) / 1024, 2),
+            "peak_memory_mib": round(measured["model_peak_kib"] / 1024, 2),
             "threads": 1,
         }
         print(f"  {path.relative_to(export_dir)!s:<34} {rows[str(path.relative_to(export_dir))]}", flush=True)

@@ -33,7 +33,7 @@ def test_edge_benchmark_measures_each_small_model_alone(mnist_export, tmp_path):
     for name, row in models.items():
         assert row["size_bytes"] == (mnist_export / "export" / name).stat().st_size
         assert 0 < row["batch1_ms_median"] <= row["batch1_ms_p99"] and row["threads"] == 1
-        assert row["peak_memory_mib"] > 0, row  # the model's tensors and arena, over the bare runtime
+        assert row["peak_memory_mib"] > 0.05, row  # the weights (0.1 to 0.3 MB here) and the tensors, at least
     # int8 weights are a quarter of float32's, float16's a half.
     assert models["tflite/int8.tflite"]["size_bytes"] < 0.7 * models["tflite/float16.tflite"]["size_bytes"]
     machine = entry["machine"]
