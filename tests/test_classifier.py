@@ -499,6 +499,7 @@ def test_savedmodel_classifies_encoded_image_files(shapes_export, shapes_dir):
     import keras
     import tensorflow as tf
 
+    from projects.classifier import model as _registers_class_names  # noqa: F401 (model.keras holds ClassNames)
     from projects.classifier.images import load_image_file
 
     out, _ = shapes_export
