@@ -32,6 +32,20 @@ def run_project(name: str, *args: str, timeout: float = 600) -> subprocess.Compl
     )
 
 
+def save_untrained_mnist(path: Path, preset: str) -> Path:
+    """Write the `preset` config's mnist model, seeded and untrained, to `path` (an export needs a model, not a good
+    one)."""
+    import keras
+
+    from common.config import make_config
+    from projects.mnist.config import CONFIG, PRESETS
+    from projects.mnist.project import PROJECT
+
+    keras.utils.set_random_seed(0)
+    PROJECT.build_model(make_config(CONFIG, PRESETS, preset)).save(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def mnist_smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """One `all --preset smoke` run shared by the tests that need a trained mnist model."""

@@ -13,7 +13,7 @@ import pytest
 
 from serving.server import ModelServer
 
-from .conftest import REPO, project_env
+from .conftest import REPO, project_env, save_untrained_mnist
 from .serving_models import add_version, wait_until, write_scaler
 
 EXPORT = ("export", "--set", "data.test_fraction=0.01")
@@ -28,16 +28,9 @@ def _disk_full() -> None:
 
 @pytest.mark.slow
 def test_an_export_that_runs_out_of_space_publishes_nothing_and_says_why(tmp_path):
-    import keras
-
-    from common.config import make_config
-    from projects.mnist.config import CONFIG, PRESETS
-    from projects.mnist.project import PROJECT
-
     out = tmp_path / "mnist"
     out.mkdir()
-    keras.utils.set_random_seed(0)
-    PROJECT.build_model(make_config(CONFIG, PRESETS, "default")).save(out / "model.keras")  # ~1.5 MB of weights
+    save_untrained_mnist(out / "model.keras", "default")  # ~1.5 MB of weights
     add_version(out / "serving", "mnist", 1, write_scaler(tmp_path / "scaler", 1.0))
     result = subprocess.run(
         [sys.executable, "-m", "projects.mnist", *EXPORT, "--output-dir", str(out)],

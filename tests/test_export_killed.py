@@ -19,7 +19,7 @@ import pytest
 
 from serving.server import ModelServer
 
-from .conftest import REPO, project_env, run_project
+from .conftest import REPO, project_env, run_project, save_untrained_mnist
 from .serving_models import add_version, digit_images, digits_savedmodel, wait_until
 
 # Killed right after export prints the parity line of: the SavedModel (staged, before any conversion) and ONNX
@@ -32,16 +32,9 @@ EXPORT = ("export", "--preset", "smoke", "--set", "data.test_fraction=0.01")
 def run_dir(tmp_path_factory) -> Path:
     """A folder laid out like artifacts/mnist/: the smoke config's model.keras (untrained: an export needs a model,
     not a good one) and a serving repository whose version 1 is a digits model with the same signature."""
-    import keras
-
-    from common.config import make_config
-    from projects.mnist.config import CONFIG, PRESETS
-    from projects.mnist.project import PROJECT
-
     out = tmp_path_factory.mktemp("killed") / "mnist"
     out.mkdir()
-    keras.utils.set_random_seed(0)
-    PROJECT.build_model(make_config(CONFIG, PRESETS, "smoke")).save(out / "model.keras")
+    save_untrained_mnist(out / "model.keras", "smoke")
     add_version(out / "serving", "mnist", 1, digits_savedmodel())
     return out
 
