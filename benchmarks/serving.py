@@ -195,6 +195,7 @@ def _h2load(port: int, message: bytes, concurrency: int, seconds: float, scratch
     """h2load over `concurrency` connections, one call in flight on each; latencies from its per-request log."""
     body, log = scratch / "grpc-request.bin", scratch / "h2load.tsv"
     body.write_bytes(b"\0" + len(message).to_bytes(4, "big") + message)  # gRPC framing: uncompressed, length
+    log.unlink(missing_ok=True)  # h2load appends to its log file: rows of an earlier run would count as this one's
     threads = min(concurrency, os.cpu_count() or 1, 4)
     command = ["h2load", f"-c{concurrency}", f"-t{threads}", "-m1", f"-D{math.ceil(seconds)}", "-d", str(body)]
     command += ["-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}"]
@@ -205,6 +206,9 @@ def _h2load(port: int, message: bytes, concurrency: int, seconds: float, scratch
         sys.exit(f"error: h2load printed no result:\n{output}")
     elapsed = float(finished[1]) / (1000 if finished[2] == "ms" else 1)
     rows = [line.split("\t") for line in log.read_text().splitlines() if line]
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done", output)
+    if done is None or int(done[1]) != len(rows):
+        sys.exit(f"error: h2load's log holds {len(rows)} requests where its summary says otherwise:\n{output}")
     latencies = [int(row[2]) / 1e6 for row in rows if row[1] == "200"]
     result = summarize(latencies, elapsed, 1)
     result.pop("examples_per_s")
