@@ -96,6 +96,7 @@ all: install ## train, then evaluate
 bench: install ## measure the project (benchmarks/<project>.py) into benchmarks/results/<project>.json
 	@test -f benchmarks/$(project).py || { echo "no benchmark for $(project) yet (benchmarks/$(project).py)"; exit 2; }
 	$(PY) -m benchmarks.$(project)
+	$(PY) -m benchmarks.readme_tables
 
 bench-optimize: install ## pruning and QAT against their goals, merged into benchmarks/results/<project>.json
 	@test -f benchmarks/$(project)_optimize.py || { echo "no benchmark for $(project) yet (benchmarks/$(project)_optimize.py)"; exit 2; }

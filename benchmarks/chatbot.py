@@ -57,7 +57,9 @@ def main() -> None:
         "data": report["data"],
         **figures(report),
         "config": report["config"],
-        "gru_baseline": figures(run_preset("chatbot", "gru", args.runs / "gru")) if args.baseline else None,
+        "gru_baseline": (
+            figures(run_preset("chatbot", "gru", args.runs / "gru", export=False)) if args.baseline else None
+        ),
         "samples": report["metrics"]["tables"],
     }
     path = write_results("chatbot", result)

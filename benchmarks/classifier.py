@@ -41,15 +41,16 @@ def pretrain(preset: str, out: Path) -> dict:
     return {**summary, "wall_seconds": round(time.perf_counter() - start, 1)}
 
 
-def run(preset: str, out: Path, pretrained: Path | None, *overrides: str) -> dict:
-    """`all` into `out`, from the pretrained backbone in `pretrained/` (copied in) or from scratch."""
+def run(preset: str, out: Path, pretrained: Path | None, *overrides: str, export: bool = False) -> dict:
+    """`all` into `out`, from the pretrained backbone in `pretrained/` (copied in) or from scratch; with
+    `export`, exported too (its parity goes to benchmarks/results/classifier_parity.json)."""
     out.mkdir(parents=True)
     if pretrained is not None:
         shutil.copytree(pretrained, out / "pretrain")
         overrides = ("model.weights=pretrained", *overrides)
     else:
         overrides = ("model.weights=none", *overrides)
-    report = run_preset("classifier", preset, out, *overrides)
+    report = run_preset("classifier", preset, out, *overrides, export=export)
     train = json.loads((out / "train.json").read_text())
     return {
         "macro_f1": round(report["metrics"]["macro_f1"], 4),
@@ -154,7 +155,11 @@ def main() -> None:
         rows: dict[str, dict[str, dict]] = {"pretrained": {}, "scratch": {}}
         for fraction in fractions:
             rows["pretrained"][str(fraction)] = run(
-                args.preset, root / f"pretrained_{fraction}", backbone, f"data.label_fraction={fraction}"
+                args.preset,
+                root / f"pretrained_{fraction}",
+                backbone,
+                f"data.label_fraction={fraction}",
+                export=fraction == max(fractions),
             )
         full = rows["pretrained"][str(max(fractions))]
         total_seconds = pre["train_seconds"] + full["train_seconds"]

@@ -63,7 +63,7 @@ def main() -> None:
             report = json.loads((args.model.parent / "report.json").read_text())
             model_path = args.model
         else:
-            report = run_preset("mnist", args.preset, Path(tmp))
+            report = run_preset("mnist", args.preset, Path(tmp), export=False)
             model_path = Path(tmp) / "model.keras"
         trained = json.loads((model_path.parent / "train.json").read_text())
         real_world = real_world_accuracy(model_path, args.count, args.seed)

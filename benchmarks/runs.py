@@ -1,9 +1,10 @@
 """What every project benchmark does: run a preset end to end in a fresh folder, and record the figures.
 
-`run_preset` runs `python -m projects.<name> all` (train, then evaluate) as a user would and
+`run_preset` runs `python -m projects.<name> all` (train, then evaluate) and `export` as a user would and
 returns its report, with the preset's expected result (its `Expected`, from the project's config.py)
-beside what was measured; `write_results` stores a benchmark's figures with the machine they were
-measured on.
+beside what was measured; the export's parity.json goes to `benchmarks/results/<name>_parity.json`, which the
+README's parity table is written from (`python -m benchmarks.readme_tables`). `write_results` stores a
+benchmark's figures with the machine they were measured on.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ RESULTS_DIR = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_preset(project: str, preset: str, out: Path, *overrides: str) -> dict[str, Any]:
+def run_preset(project: str, preset: str, out: Path, *overrides: str, export: bool = True) -> dict[str, Any]:
     """One fresh `python -m projects.<project> all --preset <preset>` into `out`: its report.json, plus
     `wall_seconds` and `load_average` (before and after: other work on a shared machine slows training).
+    With `export`, then the export of the trained model, whose parity.json is written to
+    `benchmarks/results/<project>_parity.json` (the README's parity table quotes it).
 
     `overrides`: extra `--set key=value` arguments. Exits if `out` holds a resumable run (a benchmark trains from
     scratch); raises CalledProcessError if the run fails.
@@ -47,6 +50,11 @@ def run_preset(project: str, preset: str, out: Path, *overrides: str) -> dict[st
         "after": [round(x, 2) for x in os.getloadavg()],
     }
     report["expected"] = expected_versus_measured(project, preset, report)
+    if export:
+        command[3] = "export"
+        subprocess.run(command, cwd=REPO, check=True)
+        parity = json.loads((out / "parity.json").read_text())
+        write_results(f"{project}_parity", {"benchmark": f"{project} export parity", "preset": preset, **parity})
     return report
 
 

@@ -410,6 +410,7 @@ def main() -> None:
         "rest_b1_c8_p99_ms_vs_naive": [rest_b1["p99_ms"], naive_b1["p99_ms"]],
         "grpc_b1_c8_vs_naive_rest_requests_per_s": round(grpc_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
         "rest_b32_best_examples_per_s": rest_b32["examples_per_s"],
+        "rest_b32_examples_per_s_before": BEFORE_REST_B32_EXAMPLES_PER_S,
         "rest_b32_vs_before": round(rest_b32["examples_per_s"] / BEFORE_REST_B32_EXAMPLES_PER_S, 2),
         "rest_b32_vs_naive_same_concurrency": round(
             rest_b32["requests_per_s"] / row_of(rows, "naive rest", 32, rest_b32["concurrency"])["requests_per_s"], 2

@@ -69,10 +69,8 @@ def in_batches(predict: Callable[[Arrays], Arrays], inputs: Arrays, batch_size: 
 
 def write(rows: list[ParityRow], summary: dict[str, Any], json_path: Path, md_path: Path) -> None:
     """parity.json (`summary` plus one entry per format) and parity.md (the same as a table)."""
-    json_path.write_text(
-        json.dumps({**summary, "ok": all(r.ok for r in rows), "formats": [asdict(r) for r in rows]}, indent=2)
-    )
-    metric = summary["metric"]
+    document = {**summary, "ok": all(r.ok for r in rows), "formats": [asdict(r) for r in rows]}
+    json_path.write_text(json.dumps(document, indent=2))
     lines = [
         f"# {summary['project']}: export parity",
         "",
@@ -81,18 +79,27 @@ def write(rows: list[ParityRow], summary: dict[str, Any], json_path: Path, md_pa
         "quantized ones within the project's bound. "
         f"SavedModel: `{summary['savedmodel']}`.",
         "",
-        f"| format | size | max abs diff to Keras | bound | answers agreeing | {metric} | ok |",
+        *table(document),
+    ]
+    md_path.write_text("\n".join(lines) + "\n")
+
+
+def table(document: dict[str, Any]) -> list[str]:
+    """The lines of parity.md's table, from a parity.json document (what a README quotes)."""
+    lines = [
+        f"| format | size | max abs diff to Keras | bound | answers agreeing | {document['metric']} | ok |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        if r.error:
-            lines.append(f"| {r.format} | | | | | | failed: {r.error.splitlines()[0]} |")
+    for r in document["formats"]:
+        if r["error"]:
+            lines.append(f"| {r['format']} | | | | | | failed: {r['error'].splitlines()[0]} |")
             continue
-        size = f"{r.size_bytes / 1024:,.0f} KB" if r.size_bytes is not None else ""
-        bound = f"{r.bound:g}" if r.bound is not None else ""
-        agreement = f"{r.agreement:.2%}" if r.agreement is not None else ""
+        within = r["bound"] is None or (r["max_abs_diff"] is not None and r["max_abs_diff"] <= r["bound"])
+        size = f"{r['size_bytes'] / 1024:,.0f} KB" if r["size_bytes"] is not None else ""
+        bound = f"{r['bound']:g}" if r["bound"] is not None else ""
+        agreement = f"{r['agreement']:.2%}" if r["agreement"] is not None else ""
         lines.append(
-            f"| {r.format} | {size} | {r.max_abs_diff:.2e} | {bound} | {agreement} | {r.metric:.4f} | "
-            f"{'yes' if r.ok else '**no**'} |"
+            f"| {r['format']} | {size} | {r['max_abs_diff']:.2e} | {bound} | {agreement} | {r['metric']:.4f} | "
+            f"{'yes' if within else '**no**'} |"
         )
-    md_path.write_text("\n".join(lines) + "\n")
+    return lines
