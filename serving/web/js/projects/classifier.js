@@ -4,6 +4,7 @@
 // white, centred in a white square (aspect ratio kept) and resized to the model's input size, RGB in [0, 255].
 /* global tf */
 import { cameraPanel } from "../camera.js";
+import { imageFromFile } from "../image_file.js";
 
 const TOP_K = 5;
 
@@ -81,19 +82,13 @@ export async function mount(app, { model, predict, samples }) {
   }
 
   async function classifyFile(file) {
-    const url = URL.createObjectURL(file);
-    try {
-      const img = new Image();
-      img.src = url;
-      await img.decode();
-      return await classify(modelPixels(img, size, preview));
-    } catch {
+    const img = await imageFromFile(file);
+    if (!img) {
       prediction.textContent = `${file.name} is not an image this browser can read.`;
       bars.innerHTML = "";
       return null;
-    } finally {
-      URL.revokeObjectURL(url);
     }
+    return classify(modelPixels(img, size, preview));
   }
 
   const drop = app.querySelector("#drop");

@@ -5,6 +5,7 @@
 // The slider hides boxes scoring below the threshold without running the model again.
 /* global tf */
 import { cameraPanel } from "../camera.js";
+import { imageFromFile } from "../image_file.js";
 
 const VIEW = 384; // side of the canvas the boxes are drawn on
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#800000",
@@ -107,19 +108,13 @@ export async function mount(app, { model, predict, samples }) {
   }
 
   async function detectFile(file) {
-    const url = URL.createObjectURL(file);
-    try {
-      const img = new Image();
-      img.src = url;
-      await img.decode();
-      const [canvas, pixels] = modelPixels(img, size);
-      return await detect(pixels, canvas);
-    } catch {
+    const img = await imageFromFile(file);
+    if (!img) {
       summary.textContent = `${file.name} is not an image this browser can read.`;
       return null;
-    } finally {
-      URL.revokeObjectURL(url);
     }
+    const [canvas, pixels] = modelPixels(img, size);
+    return detect(pixels, canvas);
   }
 
   slider.addEventListener("input", draw);

@@ -6,6 +6,7 @@
 // Python function of the same name, so both give the same 28x28 arrays (tests/test_mnist_inputs.py checks it).
 /* global tf */
 import { cameraPanel } from "../camera.js";
+import { imageFromFile } from "../image_file.js";
 
 const SIZE = 280;
 const STROKE = 22;
@@ -396,21 +397,15 @@ export async function mount(app, { predict, samples }) {
   }
 
   async function classifyFile(file) {
-    const url = URL.createObjectURL(file);
-    try {
-      const img = new Image();
-      img.src = url;
-      await img.decode();
-      const canvas = document.createElement("canvas");
-      [canvas.width, canvas.height] = [img.naturalWidth, img.naturalHeight];
-      canvas.getContext("2d").drawImage(img, 0, 0);
-      return await classifyPicture(canvas);
-    } catch {
+    const img = await imageFromFile(file);
+    if (!img) {
       prediction.textContent = `${file.name} is not an image this browser can read.`;
       return null;
-    } finally {
-      URL.revokeObjectURL(url);
     }
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [img.naturalWidth, img.naturalHeight];
+    canvas.getContext("2d").drawImage(img, 0, 0);
+    return classifyPicture(canvas);
   }
 
   let drawing = false;
