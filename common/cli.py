@@ -69,6 +69,11 @@ def build_parser(
         metavar="KEY=V1,V2,...",
         help="for `compare`: the key to vary and its values, e.g. --vary train.learning_rate=1e-3,3e-3",
     )
+    parser.add_argument(
+        "--formats",
+        metavar="NAME,...",
+        help="for `export`: only these formats beside the SavedModel, e.g. --formats tflite_int8,onnx (default: all)",
+    )
     parser.add_argument("--output-dir", type=Path, help=f"where artifacts go (default artifacts/{name}/)")
     parser.add_argument("--port", type=int, default=8080, help="port of the `demo` server on 127.0.0.1")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up logs")
@@ -159,10 +164,14 @@ def _evaluate(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactP
 
 
 def _export(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
-    from common.export import export_project
+    from common.export import FORMAT_NAMES, export_project
 
+    only = args.formats.split(",") if args.formats else None
+    unknown = sorted(set(only or ()) - set(FORMAT_NAMES))
+    if unknown:
+        config_error(project.name, f"--formats: unknown {', '.join(unknown)}; choose from {', '.join(FORMAT_NAMES)}")
     model = load_trained_model(project.name, paths)
-    result = export_project(project, cfg, model, project.load_data(cfg), paths, verbose=args.verbose)
+    result = export_project(project, cfg, model, project.load_data(cfg), paths, verbose=args.verbose, only=only)
     if result.problems:
         sys.exit("error: export: " + "; ".join(result.problems))
 

@@ -23,9 +23,10 @@ from .conftest import REPO, project_env, run_project, save_untrained_mnist
 from .serving_models import add_version, digit_images, digits_savedmodel, wait_until
 
 # Killed right after export prints the parity line of: the SavedModel (staged, before any conversion) and ONNX
-# (the last format: the version is renamed into place next).
+# (the last format: the version is renamed into place next). The other formats are left out: where the kill lands
+# is the point, not what is converted before it.
 KILL_AFTER = ("savedmodel", "onnx")
-EXPORT = ("export", "--preset", "smoke", "--set", "data.test_fraction=0.01")
+EXPORT = ("export", "--preset", "smoke", "--set", "data.test_fraction=0.01", "--formats", "onnx")
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +113,10 @@ def test_a_killed_export_is_never_served_and_the_next_one_is(run_dir):
     assert not [e for e in events if "failed" in e], events
     # The killed runs' staging folders are cleared by the export that follows them.
     assert sorted(p.name for p in (run_dir / "serving" / "mnist").iterdir()) == [str(v) for v in versions(run_dir)]
+
+
+def test_export_refuses_a_format_it_does_not_know_and_names_those_it_does(tmp_path):
+    save_untrained_mnist(tmp_path / "model.keras", "smoke")
+    result = run_project("mnist", "export", "--formats", "onnx,tflite_int9", "--output-dir", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "unknown tflite_int9; choose from tflite_float32," in result.stderr, result.stderr

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -84,6 +84,11 @@ class ExportPlan:
     formats: tuple[str, ...] | None = None  # the names of the `formats` made; None: all
     files: dict[str, str] = field(default_factory=dict)  # name -> text, written to export/ and every folder format
     summary: dict[str, Any] = field(default_factory=dict)  # more keys for parity.json
+    # Full-integer TF Lite keeps in float32 the ops whose output tensor names match this regular expression (a
+    # detector's box decoding and NMS, whose ranges int8 cannot hold); None: every op int8 (see `tflite.convert`).
+    int8_float_nodes: str | None = None
+    # By format name: the largest |metric - Keras's metric| on the parity examples, enforced beside its bound.
+    metric_bounds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +99,10 @@ class ExportResult:
     @property
     def problems(self) -> list[str]:
         return [r.problem for r in self.rows if r.problem]
+
+
+# Every format converted from the SavedModel, by name, in the order they are reported (`export --formats` picks some).
+FORMAT_NAMES = (*(f"tflite_{variant}" for variant in tflite.VARIANTS), "tfjs", "tfjs_uint8", "onnx")
 
 
 def formats(export_dir: Path, representative: Arrays, verbose: bool = False) -> list[Format]:
@@ -218,7 +227,7 @@ def _shown(path: Path) -> str:
 def _progress(row: ParityRow, metric_name: str) -> str:
     if row.error:
         return f"FAILED: {row.error}"
-    verdict = "ok" if row.ok else f"BROKE ITS BOUND ({row.bound:g})"
+    verdict = "ok" if row.ok else f"BROKE ITS BOUND ({row.problem.partition(': ')[2]})"
     return (
         f"{verdict}, {row.size_bytes / 1024:,.0f} KB, max|diff| {row.max_abs_diff:.1e}, "
         f"answers agree {row.agreement:.2%}, {metric_name} {row.metric:.4f}"
@@ -232,6 +241,7 @@ class _Checker:
     def __init__(self, project: Project, plan: ExportPlan) -> None:
         self.project, self.plan = project, plan
         self.reference_answers = project.final_answer(plan.reference)
+        self.reference_metric = project.answer_metric(self.reference_answers, plan.targets)
 
     def row(self, name: str, path: Path, outputs: Arrays, bound: float | None, size: int) -> ParityRow:
         distance = self.project.output_distance(outputs, self.plan.reference)
@@ -239,6 +249,8 @@ class _Checker:
         equal = answers == self.reference_answers
         row = ParityRow(format=name, path=_shown(path), size_bytes=size, max_abs_diff=distance, bound=bound)
         row.metric = self.project.answer_metric(answers, self.plan.targets)
+        row.metric_gap = abs(row.metric - self.reference_metric)
+        row.metric_bound = self.plan.metric_bounds.get(name)
         if not self.project.exact_answers:
             row.agreement = float(np.mean(equal))
             return row
@@ -316,19 +328,33 @@ def _convert_all(check: _Checker, later: list[Format], sources: dict[str, Path])
 
 
 def export_project(
-    project: Project, cfg: Any, model: keras.Model, data: DataSplits, paths: ArtifactPaths, verbose: bool = False
+    project: Project,
+    cfg: Any,
+    model: keras.Model,
+    data: DataSplits,
+    paths: ArtifactPaths,
+    verbose: bool = False,
+    only: Collection[str] | None = None,
 ) -> ExportResult:
-    """Export what `project.export_plan` says to every format, check each against Keras, write parity.json/.md."""
+    """Export what `project.export_plan` says to every format, check each against Keras, write parity.json/.md.
+
+    `only`: the names (`FORMAT_NAMES`) of the formats to convert beside the SavedModel; None: every one.
+    """
     plan = project.export_plan(cfg, model, data, verbose) or standard_plan(project, cfg, model, data)
     check = _Checker(project, plan)
     examples = f"{len(plan.targets)} test examples ({plan.data_source})"
     print(f"Exporting {project.serving_name}: {examples} through each format")
 
     keras_row = ParityRow("keras", _shown(paths.model), size_bytes(paths.model), 0.0, 1.0)
-    keras_row.metric = project.answer_metric(check.reference_answers, plan.targets)
+    keras_row.metric = check.reference_metric
     result = ExportResult([check.report(keras_row)])
     later = formats(paths.export_dir, plan.representative, verbose)
-    later = [f for f in later if plan.formats is None or f.name in plan.formats]
+    if plan.int8_float_nodes:
+        later = [
+            replace(f, convert=partial(f.convert, float_nodes=plan.int8_float_nodes)) if f.name == "tflite_int8" else f
+            for f in later
+        ]
+    later = [f for f in later if (plan.formats is None or f.name in plan.formats) and (only is None or f.name in only)]
     if plan.files:
         paths.export_dir.mkdir(parents=True, exist_ok=True)
         for name, text in plan.files.items():
