@@ -52,8 +52,8 @@ def test_unknown_preset_lists_presets():
         mnist("huge")
 
 
-def test_all_six_projects_are_found():
-    assert PROJECTS == ["chatbot", "classifier", "detector", "driving", "gan", "mnist"]
+def test_all_seven_projects_are_found():
+    assert PROJECTS == ["chatbot", "classifier", "detector", "diffusion", "driving", "gan", "mnist"]
 
 
 @pytest.mark.parametrize("project", PROJECTS)

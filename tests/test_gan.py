@@ -44,8 +44,8 @@ def test_losses_reward_the_right_scores():
 
 
 def test_fid_and_kid_measure_distance_between_feature_sets():
+    from common.feature_space import diversity
     from common.generative_metrics import frechet_distance, kernel_distance
-    from projects.gan.features import diversity
 
     rng = np.random.default_rng(0)
     real, same = rng.standard_normal((2000, 8)), rng.standard_normal((2000, 8))
@@ -74,7 +74,7 @@ def test_precision_and_recall_tell_realism_from_coverage():
 
 
 def test_idx_reader_reads_fashion_mnist_files(tmp_path):
-    from projects.gan.data import read_idx
+    from common.data.art import read_idx
 
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     path = tmp_path / "images-idx3-ubyte.gz"
@@ -84,7 +84,7 @@ def test_idx_reader_reads_fashion_mnist_files(tmp_path):
 
 
 def test_fashion_mnist_gives_labelled_32px_rgb_images():
-    from projects.gan.data import class_names, load_splits
+    from common.data.art import class_names, load_splits
 
     cfg = make_config(CONFIG, PRESETS, "fashion").data
     cfg.max_images = 300
@@ -110,8 +110,8 @@ def test_emoji_are_composited_on_white_with_their_categories():
 
 
 def test_held_out_emoji_are_whole_emoji_across_vendors_and_skin_tones():
+    from common.data.art import cache_dir
     from common.data.emoji import load_emoji, split_by_name
-    from projects.gan.data import cache_dir
 
     data = load_emoji(("twitter", "google"), 16, skin_tones=True, cache_dir=cache_dir(smoke().data))  # as smoke's
     train, val, test = split_by_name(data.names, 0.1, 0.2, seed=0)

@@ -8,26 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.art_config import ArtDataConfig as DataConfig
+from common.art_config import FeatureNetConfig
 from common.config import Expected, Preset, bounded, choice
-
-SOURCES = ("emoji", "openclipart", "folder", "fashion_mnist", "monet")
-
-
-@dataclass
-class DataConfig:
-    source: str = choice("emoji", SOURCES, "emoji art (npm), openclipart-png, an image folder, Fashion-MNIST, Monet")
-    vendors: tuple[str, ...] = ("twitter",)  # emoji: whose art the GAN learns (twitter: Twemoji, google: Noto)
-    categories: tuple[str, ...] = ()  # emoji or openclipart: only these categories (empty: all of them)
-    skin_tones: bool = False  # emoji: add the skin-tone variants (five near-copies of most People & Body emoji)
-    dir: str = ""  # folder: DIR/<class>/<image>, any image format
-    online: bool = False  # monet: allow tensorflow-datasets to download cycle_gan/monet2photo
-    image_size: int = bounded(32, 8, 128)  # side of the square images; the generator doubles up to it from 4x4
-    max_images: int = 0  # use at most N images, a seeded random choice (0 = all)
-    val_fraction: float = 0.1  # held out: the feature network's validation split
-    test_fraction: float = 0.2  # held out: the real images FID, precision and recall compare generated ones with
-    split_seed: int = 0  # seeds the shuffle before splitting (emoji: of the distinct emoji, see common/data/emoji.py)
-    cache_dir: str = ""  # decoded images and the feature network are cached here ("" = artifacts/gan/cache)
-    flip: bool = True  # random horizontal flips of the real images
 
 
 @dataclass
@@ -55,16 +38,6 @@ class GanTrainConfig:
     seed: int = 42  # seeds Python, NumPy and TensorFlow, and the fixed noise of the sample grids
     fid_samples: int = bounded(1000, 16)  # generated images (and real training images, for the floor) per FID
     collapse_ratio: float = bounded(0.5, 0.0, 1.0)  # warn when sample diversity falls below this share of its best
-
-
-@dataclass
-class FeatureNetConfig:
-    """The classifier whose pooled features FID, KID, precision and recall compare (no Inception offline)."""
-
-    epochs: int = bounded(12, 1)
-    batch_size: int = bounded(64, 2)
-    learning_rate: float = bounded(2e-3, 0.0, inclusive=False)
-    filters: tuple[int, ...] = (32, 64, 128)  # one block (3x3 convolution, then a strided one) per entry
 
 
 @dataclass

@@ -4,7 +4,8 @@ Training: the generator and discriminator of model.py (plus the generator's movi
 gets scored and exported) in the `GAN` model of gan.py, with the losses of loss.py and one Adam optimizer
 per network, trained by the loop of training.py on flipped real images, with DiffAugment before the
 discriminator (augmentation.py). FID, KID, precision and recall compare generated images with held-out real
-ones in the feature space of a small classifier trained first on more images than the GAN sees (features.py).
+ones in the feature space of a small classifier trained first on more images than the GAN sees
+(common/feature_space.py).
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import keras
 import numpy as np
 
 from common.config import ConfigError, to_dict
+from common.data import art as art_data
 from common.data.splits import DataSplits, dataset_to_numpy
+from common.feature_space import feature_space
 from common.generative_metrics import precision_recall
 from common.paths import ArtifactPaths
 from common.project import Project
 
-from . import data as gan_data
 from .augmentation import build_augmentation, diff_augment, parse_policy
 from .config import GanConfig
-from .features import feature_space
 from .gan import GAN
 from .loss import discriminator_loss, generator_loss
 from .model import build_discriminator, build_generator
@@ -72,11 +73,11 @@ class GanProject(Project):
         Raises:
             ConfigError: the source is missing or unreadable, or a category does not exist (exit code 2).
         """
-        return gan_data.load_splits(cfg.data)
+        return art_data.load_splits(cfg.data)
 
     def build_model(self, cfg: GanConfig) -> keras.Model:
         """The generator alone (what `model.keras` holds after training)."""
-        num_classes = len(gan_data.class_names(cfg.data)) if cfg.model.conditional else 0
+        num_classes = len(art_data.class_names(cfg.data)) if cfg.model.conditional else 0
         return build_generator(cfg.model, cfg.data.image_size, num_classes)
 
     def build_gan(self, cfg: GanConfig, num_classes: int) -> GAN:
@@ -118,9 +119,9 @@ class GanProject(Project):
         """The FID/KID scorer, the GAN built and compiled, then its loop (training.py); returns the EMA generator.
 
         FID and KID compare features of a small classifier, trained first and then reused while the data stays
-        the same (features.py).
+        the same (common/feature_space.py).
         """
-        scorer = Scorer(cfg, feature_space(cfg), data)
+        scorer = Scorer(cfg, feature_space(cfg.data, cfg.features, cfg.train.seed), data)
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
         gan = self.build_gan(cfg, len(data.class_names))
         return train_gan(
@@ -136,7 +137,7 @@ class GanProject(Project):
     def evaluate(self, cfg: GanConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """The EMA generator against held-out real images: FID to the floor, KID, precision and recall; the grid,
         an interpolation and each sample beside its nearest training images."""
-        space = feature_space(cfg)
+        space = feature_space(cfg.data, cfg.features, cfg.train.seed)
         scorer = Scorer(cfg, space, data)
         scores = scorer.score(model)
         n = len(scorer.reference)  # precision and recall compare sets of the same size
@@ -247,7 +248,7 @@ class GanProject(Project):
         extras: dict[str, Any] = {"latent_dim": latent_dim(model), "conditional": is_conditional(model)}
         if is_conditional(model):
             num_classes = model.get_layer("class_embedding").input_dim
-            names = gan_data.class_names(cfg.data)
+            names = art_data.class_names(cfg.data)
             extras["class_names"] = names if len(names) == num_classes else [f"class {k}" for k in range(num_classes)]
         return extras
 

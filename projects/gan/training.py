@@ -25,13 +25,13 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.splits import DataSplits, dataset_to_numpy
+from common.feature_space import FeatureSpace, diversity
 from common.generative_metrics import frechet_distance, kernel_distance
 from common.paths import ArtifactPaths
 from common.training import backup_epoch, save_model_atomically
 
 from .config import GanConfig
 from .data import gan_batches
-from .features import FeatureSpace, diversity
 from .gan import GAN
 from .sampling import display_scale, generate, grid_inputs, mosaic, save_gif, save_png, seeded_inputs
 
@@ -181,7 +181,7 @@ def train_gan(
 
     Args:
         gan: built and compiled (project.py `build_gan`).
-        scorer: FID and KID after every epoch, in the feature space of features.py.
+        scorer: FID and KID after every epoch, in the feature space of common/feature_space.py.
         augmentation: applied to each real training image (size, size, 3) float32 in [-1, 1].
         summary: keys added to train.json (the project's name and its whole config).
     """

@@ -1,12 +1,14 @@
 """The feature network FID, KID, precision and recall are measured in: a classifier of the data's categories.
 
+Shared by the generative projects (gan, diffusion), so that their figures are measured in one feature space.
 The usual FID takes its features from ImageNet's Inception-v3, whose weights cannot be downloaded offline.
 Here a small CNN learns to tell the data's categories apart, and its pooled activations (the `features`
-layer) stand in for Inception's. For emoji it learns from more than the GAN ever sees: both vendors' art
+layer) stand in for Inception's. For emoji it learns from more than a generative model ever sees: both vendors' art
 (Twemoji and Noto) with every skin tone, of the training emoji; its test accuracy is on held-out emoji, that
-neither it nor the GAN saw. For data with one class it learns which of four rotations an image was turned by.
-Figures are comparable within this project (per epoch, between presets on the same data), not with
-published FIDs.
+neither it nor the generative model saw. For data with one class it learns which of four rotations an image
+was turned by.
+Figures are comparable within these projects (per epoch, between presets and projects on the same data), not
+with published FIDs.
 
 Trained once per data and feature config, then cached beside the decoded images (`data.cache_dir`), so every
 run on the same data, whatever its output folder, reuses it.
@@ -25,15 +27,14 @@ import tensorflow as tf
 from keras import layers
 from scipy.spatial.distance import pdist
 
+from common.art_config import ArtDataConfig, FeatureNetConfig
+from common.data.art import cache_dir, feature_splits
 from common.data.splits import DataSplits
-
-from .config import DataConfig, FeatureNetConfig, GanConfig
-from .data import cache_dir, feature_splits
-from .model import CHANNELS
 
 FEATURE_LAYER = "features"
 VERSION = 3  # bump when the network or its data change, so that a cached one is not reused
 ROTATIONS = 4
+CHANNELS = 3
 
 
 def build_feature_classifier(cfg: FeatureNetConfig, image_size: int, num_classes: int) -> keras.Model:
@@ -93,7 +94,7 @@ class FeatureSpace:
         )
 
 
-def feature_key(data: DataConfig, features: FeatureNetConfig) -> str:
+def feature_key(data: ArtDataConfig, features: FeatureNetConfig) -> str:
     """A digest of what decides the feature network: it is reused while this stays the same."""
     ignored = {"flip", "online", "cache_dir"} | (
         {"vendors", "max_images", "skin_tones"} if data.source == "emoji" else set()
@@ -103,26 +104,26 @@ def feature_key(data: DataConfig, features: FeatureNetConfig) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
-def feature_space(cfg: GanConfig) -> FeatureSpace:
-    """The feature network for `cfg.data`: loaded from the cache, or trained on `data.feature_splits` and saved."""
-    root = cache_dir(cfg.data)
-    path = root / f"feature_net-{feature_key(cfg.data, cfg.features)}.keras"
+def feature_space(data_cfg: ArtDataConfig, f: FeatureNetConfig, seed: int) -> FeatureSpace:
+    """The feature network for `data_cfg`: loaded from the cache, or trained (seeded with `seed`) on
+    `common.data.art.feature_splits` and saved."""
+    root = cache_dir(data_cfg)
+    path = root / f"feature_net-{feature_key(data_cfg, f)}.keras"
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         model = _feature_model(keras.models.load_model(path))
         return FeatureSpace(model, meta["task"], meta["test_accuracy"], meta["trained_on"])
 
-    data = feature_splits(cfg.data)
+    data = feature_splits(data_cfg)
     task = _task(data)
     num_classes = len(data.class_names) if task == "classes" else ROTATIONS
     trained_on = f"{data.sizes['train']} images of {data.source}"
-    f = cfg.features
     print(f"Training the feature network for FID ({task}: {num_classes} classes, {trained_on}, {f.epochs} epochs)")
-    keras.utils.set_random_seed(cfg.train.seed)
-    classifier = build_feature_classifier(f, cfg.data.image_size, num_classes)
+    keras.utils.set_random_seed(seed)
+    classifier = build_feature_classifier(f, data_cfg.image_size, num_classes)
     classifier.compile(keras.optimizers.Adam(f.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    train = _pairs(data.train.cache().shuffle(20_000, seed=cfg.train.seed), task, augment=True).batch(f.batch_size)
+    train = _pairs(data.train.cache().shuffle(20_000, seed=seed), task, augment=True).batch(f.batch_size)
     val = _pairs(data.val, task, augment=False).batch(f.batch_size)
     classifier.fit(train.prefetch(2), validation_data=val, epochs=f.epochs, shuffle=False, verbose=2)
     _, accuracy = classifier.evaluate(_pairs(data.test, task, augment=False).batch(f.batch_size), verbose=0)

@@ -1,0 +1,5 @@
+"""`python -m projects.diffusion <command>`: see `common.cli`."""
+
+from common.cli import main
+
+main("diffusion")
