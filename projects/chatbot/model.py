@@ -1,10 +1,11 @@
-"""The chatbot's models: a transformer encoder-decoder (default) and a GRU baseline, trained with teacher forcing.
+"""The chatbot's models: a transformer encoder-decoder (default) and GRU and LSTM baselines, trained with teacher
+forcing.
 
 Both take `context` (batch, context_len) int32 word ids (padded on the left) and
 `reply_in` (batch, reply_len) int32 (<start> + the reply so far) and return logits
 (batch, reply_len, vocab_size) for the next word at every position. They are built from
-two sub-models, `encoder` (context -> (batch, context_len, d_model)) and `decoder`
-((encoded, context, reply_in) -> (batch, reply_len, d_model)), plus `word_logits`, the
+two sub-models, `encoder` (context -> encoded (batch, context_len, d_model), an LSTM's 2 * d_model) and
+`decoder` ((encoded, context, reply_in) -> (batch, reply_len, d_model)), plus `word_logits`, the
 output layer, which also stores the vocabulary in model.keras.
 
 - transformer: token + learned position embeddings; pre-norm blocks of multi-head
@@ -12,6 +13,8 @@ output layer, which also stores the vocabulary in model.keras.
   to the encoded context (padding mask) and a ReLU feed-forward layer.
 - gru: a GRU over the context; a GRU over the reply started from the encoder's last state,
   with dot-product attention over the encoded context (Luong style).
+- lstm: the same with LSTM cells. An LSTM has two states, h and c: the encoder returns both after each word
+  (h then c along the last axis), the reply's LSTM starts from the last word's pair and attends over the h part.
 
 Beside the generator, a dual encoder for retrieval shares the encoder: the context and a reply (its
 pieces, padded like a context) are each encoded, mean-pooled over their real pieces, projected
@@ -121,28 +124,57 @@ def transformer_decoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
     return keras.Model([encoded, context, reply], hidden, name="decoder")
 
 
-def gru_encoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
-    """context (batch, context_len) int32 -> (batch, context_len, d_model): the GRU's state after each word.
+@keras.saving.register_keras_serializable(PACKAGE)
+class StateSequenceLSTMCell(layers.LSTMCell):
+    """An LSTM cell whose output at each step is its whole state, [h, c] (batch, 2 * units), not h alone.
 
-    Unrolled (fixed length), so TF Lite converts it without TensorList ops.
+    The encoder's output then carries both states the decoder's LSTM starts from (the last step's h and c) through
+    the one `encoded` tensor every exported encoder already returns.
+    """
+
+    def __init__(self, units: int, **kwargs) -> None:
+        super().__init__(units, **kwargs)
+        self.output_size = 2 * units
+
+    def call(self, inputs, states, training=False):
+        h, (_, c) = super().call(inputs, states, training=training)
+        return ops.concatenate([h, c], axis=-1), [h, c]
+
+
+def recurrent_encoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
+    """context (batch, context_len) int32 -> the recurrent network's state after each word:
+    gru (batch, context_len, d_model), h; lstm (batch, context_len, 2 * d_model), h then c.
+
+    Unrolled (fixed length), so TF Lite converts it without TensorList ops. Dropout is a layer of its own on the
+    word vectors: inside the recurrent layer it leaves a graph the TF.js converter cannot prune.
     """
     m = cfg.model
     context = keras.Input((cfg.data.context_len,), dtype="int32", name="context")
-    x = layers.Embedding(vocab_size, m.d_model, name="context_words")(context)
-    states = layers.GRU(m.d_model, return_sequences=True, unroll=True, dropout=m.dropout, name="context_gru")(x)
-    return keras.Model(context, states, name="encoder")
+    x = layers.Dropout(m.dropout)(layers.Embedding(vocab_size, m.d_model, name="context_words")(context))
+    if m.kind == "gru":
+        rnn = layers.GRU(m.d_model, return_sequences=True, unroll=True, name="context_gru")
+    else:
+        rnn = layers.RNN(StateSequenceLSTMCell(m.d_model), return_sequences=True, unroll=True, name="context_lstm")
+    return keras.Model(context, rnn(x), name="encoder")
 
 
-def gru_decoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
-    """Like `transformer_decoder`: a GRU from the encoder's last state, with attention over the encoded context."""
+def recurrent_decoder(cfg: ChatbotConfig, vocab_size: int) -> keras.Model:
+    """Like `transformer_decoder`: a GRU or LSTM started from the encoder's last state (an LSTM's h and c), with
+    dot-product attention (Luong style) over the encoder's h after each context word."""
     m, d = cfg.model, cfg.data
-    encoded = keras.Input((d.context_len, m.d_model), name="encoded")
+    width = 2 * m.d_model if m.kind == "lstm" else m.d_model
+    encoded = keras.Input((d.context_len, width), name="encoded")
     context = keras.Input((d.context_len,), dtype="int32", name="context")
     reply = keras.Input((d.reply_len,), dtype="int32", name="reply_in")
-    x = layers.Embedding(vocab_size, m.d_model, name="reply_words")(reply)
-    gru = layers.GRU(m.d_model, return_sequences=True, unroll=True, dropout=m.dropout, name="reply_gru")
-    states = gru(x, initial_state=encoded[:, -1])  # the context is padded on the left: its last state is real
-    attended = layers.Attention(name="attention")([states, encoded], mask=[None, ops.not_equal(context, 0)])
+    x = layers.Dropout(m.dropout)(layers.Embedding(vocab_size, m.d_model, name="reply_words")(reply))
+    context_h = encoded[..., : m.d_model]  # (batch, context_len, d_model): h after each context word
+    last = encoded[:, -1]  # the context is padded on the left: its last state is real
+    if m.kind == "gru":
+        states = layers.GRU(m.d_model, return_sequences=True, unroll=True, name="reply_gru")(x, initial_state=last)
+    else:
+        lstm = layers.LSTM(m.d_model, return_sequences=True, unroll=True, name="reply_lstm")
+        states = lstm(x, initial_state=[last[:, : m.d_model], last[:, m.d_model :]])
+    attended = layers.Attention(name="attention")([states, context_h], mask=[None, ops.not_equal(context, 0)])
     hidden = layers.Dense(m.d_model, activation="tanh", name="combine")(layers.Concatenate()([states, attended]))
     return keras.Model([encoded, context, reply], layers.Dropout(m.dropout)(hidden), name="decoder")
 
@@ -179,8 +211,8 @@ def build_model(cfg: ChatbotConfig, vocabulary: list[str]) -> keras.Model:
     if cfg.model.kind == "transformer" and cfg.model.d_model % cfg.model.heads:
         raise ValueError(f"model.d_model={cfg.model.d_model} must be a multiple of model.heads={cfg.model.heads}")
     transformer = cfg.model.kind == "transformer"
-    encoder = (transformer_encoder if transformer else gru_encoder)(cfg, len(vocabulary))
-    decoder = (transformer_decoder if transformer else gru_decoder)(cfg, len(vocabulary))
+    encoder = (transformer_encoder if transformer else recurrent_encoder)(cfg, len(vocabulary))
+    decoder = (transformer_decoder if transformer else recurrent_decoder)(cfg, len(vocabulary))
     context = keras.Input((cfg.data.context_len,), dtype="int32", name="context")
     reply = keras.Input((cfg.data.reply_len,), dtype="int32", name="reply_in")
     encoded = encoder(context)
@@ -224,19 +256,20 @@ def dual_vectors(model: keras.Model) -> keras.Model:
 def step_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """The encoder and the decoder step of a trained model (sharing its weights).
 
-    - encoder: `context` (batch, context_len) int32 -> {"encoded": (batch, context_len, d_model) float32}.
+    - encoder: `context` (batch, context_len) int32 -> {"encoded": (batch, context_len, width) float32}, width
+      d_model (an LSTM's 2 * d_model: its h and c).
     - step: `encoded`, `context`, `reply` (batch, reply_len) int32 (<start> + the words so far, zeros after)
       and `position` (batch,) int32 -> {"logits": (batch, vocab) float32, the next word after `position`;
       "next_id": (batch,) int32, its argmax}. The causal mask makes the zeros after `position` irrelevant.
       Padding, <start> and <mask> get a logit of about -1e9, so no strategy picks them.
     """
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    context_len, d_model = encoder.output.shape[1:]
+    context_len, width = encoder.output.shape[1:]
     reply_len = decoder.inputs[2].shape[1]
     context = keras.Input((context_len,), dtype="int32", name="context")
     encoder_model = keras.Model(context, {"encoded": encoder(context)}, name="chatbot_encoder")
 
-    encoded = keras.Input((context_len, d_model), name="encoded")
+    encoded = keras.Input((context_len, width), name="encoded")
     step_context = keras.Input((context_len,), dtype="int32", name="context")
     reply = keras.Input((reply_len,), dtype="int32", name="reply")
     position = keras.Input((), dtype="int32", name="position")

@@ -4,6 +4,7 @@
 digit on black (the trained model's own input) -> `probabilities` (batch, 10) float32 and `digit`
 (batch,) int32. `digit` is int32 rather than a second float output so that TF.js keeps both output
 names (its converter can drop names of outputs that share dtype and shape).
+The autoencoder's: the same `image` -> `reconstruction` (batch, 28, 28, 1) float32 in [0, 1].
 """
 
 from __future__ import annotations
@@ -18,3 +19,8 @@ def build_serving_model(model: keras.Model) -> keras.Model:
     probabilities = model.output
     digit = ClassIndex(name="digit")(probabilities)
     return keras.Model(model.input, {"probabilities": probabilities, "digit": digit}, name="mnist_serving")
+
+
+def build_reconstruction_serving_model(model: keras.Model) -> keras.Model:
+    """The autoencoder `model` (image -> reconstruction) with its output named `reconstruction`."""
+    return keras.Model(model.input, {"reconstruction": model.output}, name="mnist_autoencoder_serving")
