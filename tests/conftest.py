@@ -79,6 +79,8 @@ def mnist_export(mnist_export_run) -> Path:
 
 # Fixtures that train or export once per session; the files that use them must run on one pytest-xdist worker.
 SESSION_RUNS = {"mnist_smoke_run", "mnist_export_run", "mnist_export"}
+# Files whose tests share nothing, each test a long run of its own: every test is a unit, so workers split the file.
+TEST_PER_UNIT = {"test_lessons.py", "test_resume_projects.py"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
@@ -86,10 +88,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Units of work for `pytest -n 2 --dist loadgroup` (what `make test` runs).
 
     A test file is one unit, so its module fixtures (a smoke training) are built on one worker only; the files
-    that share the session's mnist run form one unit; each lesson is a unit of its own (they share nothing).
+    that share the session's mnist run form one unit; each test of `TEST_PER_UNIT` (a lesson, a killed training)
+    is a unit of its own.
     """
     shared = {item.path.name for item in items if SESSION_RUNS & set(getattr(item, "fixturenames", ()))}
     for item in items:
         name = item.path.name
-        group = "mnist-session" if name in shared else item.name if name == "test_lessons.py" else name
+        group = "mnist-session" if name in shared else item.name if name in TEST_PER_UNIT else name
         item.add_marker(pytest.mark.xdist_group(group))

@@ -259,7 +259,8 @@ def _finished(paths: ArtifactPaths, cfg: ClassifierConfig) -> bool:
     """True if `paths` holds a finished run of `cfg` (its model, its train.json with the same config)."""
     if not (paths.model.exists() and paths.train_summary.exists()):
         return False
-    return json.loads(paths.train_summary.read_text()).get("config") == to_dict(cfg)
+    as_json = json.loads(json.dumps(to_dict(cfg)))  # as train.json holds it: tuples read back as lists
+    return json.loads(paths.train_summary.read_text()).get("config") == as_json
 
 
 def _add_up_phases(frozen: ArtifactPaths, paths: ArtifactPaths) -> None:
