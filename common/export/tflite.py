@@ -5,12 +5,14 @@
 - dynamic: weights stored as int8, activations quantized on the fly (a quarter of the size).
 - int8: full-integer; weights and activations int8, calibrated on a representative
   set of training inputs. Inputs and outputs stay float32 (quantize/dequantize at
-  the edges), so every variant keeps the SavedModel's signature.
+  the edges), so every variant keeps the SavedModel's signature. A model may keep some ops in float32
+  (`float_nodes`: a detector's box decoding and NMS): TF Lite's selective quantization, the rest int8.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,11 +31,15 @@ def convert(
     variant: str,
     representative: dict[str, np.ndarray],
     verbose: bool = False,
+    float_nodes: str | None = None,
 ) -> None:
     """Convert the `serving_default` signature of `savedmodel` to a `variant` .tflite file at `destination`.
 
     Args:
         representative: inputs by signature name, (n, ...) each; int8 calibrates on them one example at a time.
+        float_nodes: int8 only: a regular expression; the ops whose output tensor names (TF's op names, e.g.
+            `model/detections/NonMaxSuppressionV4`) match it stay float32, fed by dequantized int8 tensors.
+            None: every op int8.
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), signature_keys=[SIGNATURE])
     if variant != "float32":
@@ -44,10 +50,32 @@ def convert(
         names = list(representative)
         count = len(representative[names[0]])
         converter.representative_dataset = lambda: ([representative[k][i : i + 1] for k in names] for i in range(count))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if not float_nodes:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     with native_output_captured(f"TF Lite {variant} conversion", verbose):
-        flatbuffer = converter.convert()
+        flatbuffer = _int8_except(converter, float_nodes) if variant == "int8" and float_nodes else converter.convert()
     destination.write_bytes(flatbuffer)
+
+
+def _int8_except(converter: tf.lite.TFLiteConverter, float_nodes: str) -> bytes:
+    """Full-integer quantization of every op but those whose output tensor names match `float_nodes`.
+
+    TF Lite's quantization debugger calibrates the model once, then quantizes it with those ops denylisted.
+
+    Raises:
+        ValueError: no tensor matches `float_nodes` (a renamed layer would otherwise go int8 unnoticed).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    calibration = converter.representative_dataset
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=calibration)
+    calibrated = Interpreter(model_content=debugger.calibrated_model)
+    pattern = re.compile(float_nodes)
+    nodes = [t["name"] for t in calibrated.get_tensor_details() if pattern.search(t["name"])]
+    if not nodes:
+        raise ValueError(f"no tensor of the model matches float_nodes={float_nodes!r}")
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    return debugger.get_nondebug_quantized_model()
 
 
 def load(path: Path, verbose: bool = False) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:

@@ -18,6 +18,11 @@ from .model import spec_of
 from .postprocess import DetectionPostprocess
 
 EVAL_BATCH = 64  # scenes per call in `serving_outputs`
+POSTPROCESS = "detections"  # the name of the `DetectionPostprocess` layer
+# The TF Lite tensors of the post-processing: the ops inside that layer (TF names them `<model>/detections/<op>`,
+# with a counter after the layer's name when it is traced again) and the signature's outputs, which the SavedModel
+# names `StatefulPartitionedCall:<k>`. Full-integer TF Lite keeps these in float32 (see project.py).
+POSTPROCESS_TENSORS = rf"/{POSTPROCESS}(_\d+)?/|^StatefulPartitionedCall:\d+$"
 
 
 def build_serving_model(model: keras.Model, post: PostprocessConfig | None = None) -> keras.Model:
@@ -31,7 +36,7 @@ def build_serving_model(model: keras.Model, post: PostprocessConfig | None = Non
     post = post or PostprocessConfig(**spec.postprocess)
     # The two tensors apart, not their concatenation `predictions`: see DetectionPostprocess.
     offsets, logits = model.get_layer("offsets").output, model.get_layer("logits").output
-    detections = DetectionPostprocess(spec.anchors(), spec.variances, len(spec.class_names), post, name="detections")
+    detections = DetectionPostprocess(spec.anchors(), spec.variances, len(spec.class_names), post, name=POSTPROCESS)
     return keras.Model(model.input, detections(offsets, logits), name="detector_serving")
 
 
