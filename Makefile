@@ -130,6 +130,7 @@ bench-serving: install ## load test of the embedded server against a naive FastA
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk nghttp2-client; }
 	$(PY) -m benchmarks.serving --model $(project)
+	$(PY) -m benchmarks.readme_tables
 
 tensorboard: install ## TensorBoard over the project's logs on 127.0.0.1:6006
 	$(VENV)/bin/tensorboard --logdir artifacts/$(project)/logs --host 127.0.0.1 --port 6006

@@ -1,4 +1,4 @@
-"""Write the READMEs' parity tables from the committed export parity results.
+"""Write the READMEs' parity tables and serving figures from the committed results files.
 
 A README marks where a table goes:
 
@@ -8,8 +8,10 @@ A README marks where a table goes:
 
 and this script fills the space between from that file (written by `make project=<name> bench`, which exports
 the model it trained): the commit and preset it was measured at, then parity.md's table. Without the file, it
-says how to measure it. `make project=<name> bench` runs it after the benchmark; `--check` exits 1 where a
-README differs from what it would write.
+says how to measure it. `<!-- serving summary: ... -->` and `<!-- serving goals: ... -->` (ended by
+`<!-- end of serving summary -->`, `<!-- end of serving goals -->`) take the serving benchmark's paragraph and
+goals table (benchmarks/serving_summary.py). `make bench` and `make bench-serving` run it after the benchmark;
+`--check` exits 1 where a README differs from what it would write.
 
 Run: `python -m benchmarks.readme_tables [--check]`.
 """
@@ -25,11 +27,13 @@ from pathlib import Path
 
 from common.export.parity import table
 
+from .serving_summary import goals_table, summary
+
 REPO = Path(__file__).resolve().parent.parent
 READMES = ("README.md", "projects/*/README.md", "serving/README.md")
 BLOCK = re.compile(
-    r"(<!-- parity table: (?P<source>benchmarks/results/[\w.-]+\.json) -->\n)(?P<body>.*?)"
-    r"(<!-- end of parity table -->)",
+    r"(<!-- (?P<kind>parity table|serving summary|serving goals): (?P<source>benchmarks/results/[\w.-]+\.json) -->\n)"
+    r"(?P<body>.*?)(<!-- end of (?P=kind) -->)",
     re.S,
 )
 
@@ -39,10 +43,13 @@ def readmes() -> list[Path]:
     return sorted({path for pattern in READMES for path in REPO.glob(pattern)})
 
 
-def body(source: str, readme_dir: Path) -> str:
-    """The lines between the markers for the results file `source` (a path relative to the repository), in a
-    README in `readme_dir`."""
+def body(kind: str, source: str, readme_dir: Path) -> str:
+    """The lines between the markers of `kind` for the results file `source` (a path relative to the
+    repository), in a README in `readme_dir`."""
     path = REPO / source
+    if kind != "parity table":
+        document = json.loads(path.read_text())
+        return summary(document) if kind == "serving summary" else goals_table(document)
     project = path.stem.removesuffix("_parity")
     if not path.exists():
         return (
@@ -63,8 +70,8 @@ def body(source: str, readme_dir: Path) -> str:
 
 
 def rewritten(readme: Path) -> str:
-    """The text of `readme` with every marked table written from its results file."""
-    return BLOCK.sub(lambda m: m[1] + body(m["source"], readme.parent) + m[4], readme.read_text())
+    """The text of `readme` with every marked block written from its results file."""
+    return BLOCK.sub(lambda m: m[1] + body(m["kind"], m["source"], readme.parent) + m[5], readme.read_text())
 
 
 def main() -> None:
@@ -80,7 +87,7 @@ def main() -> None:
             if not args.check:
                 path.write_text(new)
     verb = "differ from their results" if args.check else "rewritten"
-    print(f"{verb}: {', '.join(map(str, stale))}" if stale else "every parity table matches its results file")
+    print(f"{verb}: {', '.join(map(str, stale))}" if stale else "every table matches its results file")
     sys.exit(1 if args.check and stale else 0)
 
 
