@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
-from .runs import REPO, run_preset, write_results
+from .generative import IMAGES, generated_image_figures, run_keeping_pictures
+from .runs import write_results
 
-IMAGES = REPO / "docs" / "images"
 PICTURES = {
     "final_grid.png": "diffusion-final-grid.png",
     "steps_comparison.png": "diffusion-steps.png",
@@ -62,37 +61,20 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.output_dir or Path(tmp)
-        report = run_preset("diffusion", args.preset, out)
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        for source, target in PICTURES.items():
-            shutil.copy(out / "plots" / source, IMAGES / target)
+        report = run_keeping_pictures("diffusion", args.preset, out, PICTURES)
         served = savedmodel_seconds_per_image(out)
         model_bytes = (out / "model.keras").stat().st_size
     m = report["metrics"]
     result = {
         "benchmark": "diffusion (DDPM, DDIM sampling) against held-out real emoji: FID / floor, precision, recall",
         "preset": args.preset,
-        "data": report["data"],
-        "load_average": report["load_average"],
-        "fid_to_floor_ratio": round(m["fid_to_floor_ratio"], 3),
+        **generated_image_figures(report),
         "ddim_steps": m["ddim_steps"],
-        "fid": round(m["fid"], 4),
-        "fid_floor": round(m["fid_floor"], 4),
         "fid_noise": round(m["fid_noise"], 4),
-        "precision": round(m["precision"], 3),
-        "recall": round(m["recall"], 3),
-        "precision_real_train": round(m["precision_real_train"], 3),
-        "recall_real_train": round(m["recall_real_train"], 3),
-        "kid": round(m["kid"], 5),
         "fid_by_ddim_steps": m["tables"]["FID by DDIM steps"],
         "seconds_per_image_python_loop": round(m["seconds_per_image"], 4),
         f"seconds_per_image_savedmodel_{TIMED_STEPS}_steps": round(served, 4),
         "model_bytes": model_bytes,
-        "fid_samples": m["fid_samples"],
-        "feature_net_test_accuracy": round(m["feature_net_test_accuracy"], 4),
-        "fid_features": m["fid_features"],
-        "train_seconds": report["train_seconds"],
-        "wall_seconds": report["wall_seconds"],
         "goal": GOAL,
         "goal_met": m["fid_to_floor_ratio"] <= GOAL["fid_to_floor_ratio"]
         and report["train_seconds"] <= GOAL["train_seconds"],

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
-from .runs import REPO, run_preset, write_results
+from .generative import IMAGES, generated_image_figures, run_keeping_pictures
+from .runs import write_results
 
-IMAGES = REPO / "docs" / "images"
 PICTURES = {"final_grid.png": "gan-final-grid.png", "nearest_neighbours.png": "gan-nearest-neighbours.png"}
 GOAL = {"fid_to_floor_ratio": 2.0, "precision": 0.6, "recall": 0.3, "train_seconds": 20 * 60}
 
@@ -37,33 +36,15 @@ def main() -> None:
     quiet_tensorflow()
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = args.output_dir or Path(tmp)
-        report = run_preset("gan", args.preset, out)
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        for source, target in PICTURES.items():
-            shutil.copy(out / "plots" / source, IMAGES / target)
+        report = run_keeping_pictures("gan", args.preset, args.output_dir or Path(tmp), PICTURES)
     m = report["metrics"]
     result = {
         "benchmark": "GAN against held-out real emoji: FID / floor, precision, recall (own feature network)",
         "preset": args.preset,
-        "data": report["data"],
-        "load_average": report["load_average"],
-        "fid_to_floor_ratio": round(m["fid_to_floor_ratio"], 3),
-        "fid": round(m["fid"], 4),
-        "fid_floor": round(m["fid_floor"], 4),
+        **generated_image_figures(report),
         "fid_initial": round(m["fid_initial"], 4),
-        "precision": round(m["precision"], 3),
-        "recall": round(m["recall"], 3),
-        "precision_real_train": round(m["precision_real_train"], 3),
-        "recall_real_train": round(m["recall_real_train"], 3),
-        "kid": round(m["kid"], 5),
         "diversity_ratio": round(m["diversity_ratio"], 3),
-        "fid_samples": m["fid_samples"],
         "held_out_images": m["held_out_images"],
-        "feature_net_test_accuracy": round(m["feature_net_test_accuracy"], 4),
-        "fid_features": m["fid_features"],
-        "train_seconds": report["train_seconds"],
-        "wall_seconds": report["wall_seconds"],
         "goal": GOAL,
         "goal_met": m["fid_to_floor_ratio"] <= GOAL["fid_to_floor_ratio"]
         and m["precision"] >= GOAL["precision"]

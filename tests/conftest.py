@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     is a unit of its own.
     """
     shared = {item.path.name for item in items if SESSION_RUNS & set(getattr(item, "fixturenames", ()))}
+    groups = {}
     for item in items:
         name = item.path.name
-        group = "mnist-session" if name in shared else item.name if name in TEST_PER_UNIT else name
-        item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = "mnist-session" if name in shared else item.name if name in TEST_PER_UNIT else name
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    # Units are handed to the workers in order: the ones with the most slow tests first, so that the last minutes
+    # are not one long unit on one worker while the other has nothing left.
+    slow = Counter(groups[item] for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[groups[item]])

@@ -94,9 +94,9 @@ def test_the_encoder_returns_h_and_c_and_the_decoder_starts_from_the_last_pair(t
 def exported_lstm(tmp_path_factory) -> Path:
     """A briefly trained LSTM chatbot (`train`, then `export`), once for this module."""
     out = tmp_path_factory.mktemp("chatbot_lstm") / "chatbot"
-    for command in ("train", "export"):
-        result = run_project("chatbot", command, *LSTM_SETTINGS, "--output-dir", str(out), timeout=1800)
-        assert result.returncode == 0, command + "\n" + result.stdout[-3000:] + result.stderr[-3000:]
+    for command in (["train"], ["export", "--formats", "tflite_float32,tfjs"]):  # ONNX: as the GRU's, test_chatbot
+        result = run_project("chatbot", *command, *LSTM_SETTINGS, "--output-dir", str(out), timeout=1800)
+        assert result.returncode == 0, f"{command}\n" + result.stdout[-3000:] + result.stderr[-3000:]
     return out
 
 
@@ -107,12 +107,12 @@ def test_a_trained_lstm_learns_and_every_format_gives_its_greedy_replies(exporte
     assert val_loss[-1] < val_loss[0] - 0.5, val_loss  # measured 5.3 after the first epoch, 3.4 after the last
     parity = json.loads((exported_lstm / "parity.json").read_text())
     formats = {row["format"]: row for row in parity["formats"]}
-    assert set(formats) == {"keras", "savedmodel", "tflite_float32", "tfjs", "onnx"}
+    assert set(formats) == {"keras", "savedmodel", "tflite_float32", "tfjs"}
     for name, row in formats.items():
         assert row["error"] is None, (name, row["error"])
         assert row["agreement"] == 1.0 and row["max_abs_diff"] <= 1e-4, name
     assert parity["ok"] and parity["version"] == 1
     replies = {tuple(ids) for ids in parity["keras_reply_ids"]}
     assert len(replies) > 1, "every prompt got the same reply: the greedy loop was not checked on distinct replies"
-    for path in ("tflite/encoder.tflite", "onnx/decoder_step.onnx", "tfjs/model.json", "tfjs/encoder/model.json"):
+    for path in ("tflite/encoder.tflite", "tflite/decoder_step.tflite", "tfjs/model.json", "tfjs/encoder/model.json"):
         assert (exported_lstm / "export" / path).exists(), path

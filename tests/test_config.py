@@ -117,4 +117,4 @@ def test_cli_config_command_prints_every_key():
     result = run_project("mnist", "config", "--preset", "smoke", "--set", "train.epochs=7")
     assert result.returncode == 0, result.stderr
     assert "train.epochs = 7" in result.stdout
-    assert "model.kind = 'cnn' (cnn|mlp)" in result.stdout
+    assert "model.kind = 'cnn' (cnn|mlp|autoencoder)" in result.stdout

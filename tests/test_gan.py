@@ -322,8 +322,8 @@ def test_generate_writes_a_grid(smoke_run):
 
     from PIL import Image
 
+    from common.image_grids import display_scale
     from projects.gan.project import PROJECT
-    from projects.gan.sampling import display_scale
 
     out, _ = smoke_run
     PROJECT.run_command("generate", smoke(), ArtifactPaths.for_project("gan", out), SimpleNamespace(inputs=["4", "3"]))

@@ -114,7 +114,6 @@ PRESETS = {
             "train.epochs": 6,
             "train.batch_size": 16,
             "train.learning_rate": 0.01,
-            "train.schedule": "cosine",
             "train.warmup_epochs": 0.3,
         },
     ),

@@ -21,10 +21,11 @@ import numpy as np
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.feature_space import FeatureSpace
 from common.generative_metrics import frechet_distance, kernel_distance, precision_recall
+from common.image_grids import mosaic, save_png, to_uint8
 from common.paths import REPO_ROOT
 
 from .config import DiffusionConfig
-from .sampling import Sampler, class_labels, generate, mosaic, noise_from_seeds, save_png, to_uint8
+from .sampling import Sampler, class_labels, generate, noise_from_seeds
 
 GAN_RESULTS = REPO_ROOT / "benchmarks" / "results" / "gan.json"
 GAN_KEYS = ("preset", "fid_to_floor_ratio", "fid", "fid_floor", "precision", "recall", "train_seconds", "data")

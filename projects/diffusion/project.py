@@ -18,6 +18,8 @@ import numpy as np
 from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits
 from common.feature_space import feature_space
+from common.image_grids import mosaic, save_png
+from common.loop_training import steps_csv
 from common.paths import ArtifactPaths
 from common.project import Project
 
@@ -37,9 +39,9 @@ from .evaluation import (
 )
 from .export import export_plan, sample_inputs
 from .model import build_denoiser, num_classes_of
-from .sampling import Sampler, class_labels, generate, mosaic, save_png
+from .sampling import Sampler, class_labels, generate
 from .schedule import alphas_cumprod
-from .training import grid_seeds_and_labels, steps_csv, train_diffusion
+from .training import grid_seeds_and_labels, train_diffusion
 
 
 class DiffusionProject(Project):
@@ -170,7 +172,7 @@ class DiffusionProject(Project):
         return outputs["image"]
 
     def output_distance(self, outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
-        """The largest |difference| of any pixel to Keras's image, in grey levels."""
+        """The largest |difference| of any pixel to Keras's image, in grey levels (uint8 compared as integers)."""
         if outputs["image"].shape != reference["image"].shape:
             raise ValueError(f"output image has shape {outputs['image'].shape}, expected {reference['image'].shape}")
         return float(np.max(np.abs(outputs["image"].astype(np.int32) - reference["image"].astype(np.int32))))

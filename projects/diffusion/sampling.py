@@ -17,12 +17,12 @@ format's (export.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
+
+from common.image_grids import to_uint8
 
 from .model import image_size_of, num_classes_of
 
@@ -149,11 +149,6 @@ class Sampler:
         return x
 
 
-def to_uint8(images) -> np.ndarray:
-    """(n, h, w, 3) float in [-1, 1] -> uint8 in [0, 255], rounded (as the serving model does)."""
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def class_labels(count: int, num_classes: int, label: int = -1, class_probs: np.ndarray | None = None, seed: int = 0):
     """(count,) int32 class ids: `label` for every image, or (-1) drawn with `class_probs` / cycling through the
     classes; None for an unconditional model."""
@@ -182,34 +177,3 @@ def generate(
         chunk = None if labels is None else labels[i : i + batch]
         out.append(to_uint8(sampler.ddim(x, chunk, steps, eta, guidance, seed=int(seeds[i]))))
     return np.concatenate(out)
-
-
-def mosaic(images: np.ndarray, cols: int = 8, gap: int = 2) -> np.ndarray:
-    """(n, h, w, 3) uint8 -> one (rows*(h+gap)+gap, cols*(w+gap)+gap, 3) uint8 picture on white."""
-    n, h, w, c = images.shape
-    cols = min(cols, n)
-    rows = -(-n // cols)
-    out = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, c), 255, np.uint8)
-    for i, image in enumerate(images):
-        r, k = divmod(i, cols)
-        out[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + k * (w + gap) : gap + k * (w + gap) + w] = image
-    return out
-
-
-def save_png(picture: np.ndarray, path: Path, target: int = 480) -> Path:
-    """An (h, w, 3) uint8 picture as PNG, enlarged (nearest neighbour) by the whole number nearest `target` wide."""
-    scale = max(1, round(target / picture.shape[1]))
-    img = Image.fromarray(picture)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
-
-
-def save_gif(frames: list[Path], path: Path, seconds_per_frame: float = 0.5) -> Path:
-    """An animated GIF of the PNG `frames` (the last one held three times as long), looping."""
-    images = [Image.open(f).convert("RGB") for f in frames]
-    durations = [int(seconds_per_frame * 1000)] * (len(images) - 1) + [int(seconds_per_frame * 3000)]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return path

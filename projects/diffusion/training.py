@@ -10,11 +10,7 @@ and a TensorBoard scalar (the loss). At the end: `plots/progress.gif`, `model.ke
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +19,17 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.splits import DataSplits
+from common.image_grids import mosaic, save_gif, save_png
+from common.loop_training import StepLog, fit_resumable, fresh_start, samples_dir
 from common.paths import ArtifactPaths
 from common.training import backup_epoch, save_model_atomically
 
 from .config import DiffusionConfig
 from .data import training_batches
 from .diffusion import Diffusion
-from .sampling import Sampler, generate, mosaic, save_gif, save_png
+from .sampling import Sampler, generate
 
 GRID_COLS = 8
-
-
-def samples_dir(paths: ArtifactPaths) -> Path:
-    return paths.plots / "samples"
-
-
-def steps_csv(paths: ArtifactPaths) -> Path:
-    return paths.root / "steps.csv"
 
 
 def grid_seeds_and_labels(num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -51,31 +41,12 @@ def grid_seeds_and_labels(num_classes: int, seed: int) -> tuple[np.ndarray, np.n
     return seeds, np.repeat(np.arange(num_classes), GRID_COLS).astype(np.int32)
 
 
-class StepLog(keras.callbacks.Callback):
-    """The loss after every step, into `steps.csv` and TensorBoard (`logs/steps`)."""
+def _losses(model: keras.Model) -> dict[str, float]:
+    return {"loss": float(model.step_loss.numpy())}
 
-    def __init__(self, paths: ArtifactPaths) -> None:
-        super().__init__()
-        self.path = steps_csv(paths)
-        self.writer = tf.summary.create_file_writer(str(paths.logs / "steps"))
-        self.rows: list[tuple[int, float]] = []
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = float(self.model.step_loss.numpy())
-        step = int(self.model.optimizer.iterations.numpy())
-        self.rows.append((step, loss))
-        with self.writer.as_default(step=step):
-            tf.summary.scalar("step/loss", loss)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as f:
-            out = csv.writer(f)
-            if new:
-                out.writerow(["step", "loss"])
-            out.writerows((s, f"{loss:.5f}") for s, loss in self.rows)
-        self.rows.clear()
-        self.writer.flush()
+def _step(model: keras.Model) -> int:
+    return int(model.optimizer.iterations.numpy())
 
 
 class Progress(keras.callbacks.Callback):
@@ -100,15 +71,6 @@ class Progress(keras.callbacks.Callback):
         self.grid(self.model.ema_denoiser, epoch + 1)
 
 
-def _fresh_start(paths: ArtifactPaths) -> None:
-    """No backup: remove the logs of an older run, so that two runs never mix in one curve."""
-    for stale in (paths.history_csv, steps_csv(paths), paths.logs, samples_dir(paths)):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
-
-
 def train_diffusion(
     model: Diffusion,
     cfg: DiffusionConfig,
@@ -120,38 +82,15 @@ def train_diffusion(
     t = cfg.train
     done = backup_epoch(paths)
     if done is None:
-        _fresh_start(paths)
+        fresh_start(paths)
     else:
         print(f"Resuming from the backup in {paths.backup_dir}: {done} of {t.epochs} epochs already done.")
     progress = Progress(cfg, model.abar.numpy(), model.num_classes, paths)
     if done is None:
         progress.grid(model.ema_denoiser, 0)
     batches = training_batches(data, cfg.data, t.batch_size, t.steps_per_epoch, t.seed)
-    paths.backup_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        StepLog(paths),
-        progress,
-        keras.callbacks.CSVLogger(str(paths.history_csv), append=True),
-        keras.callbacks.TensorBoard(str(paths.logs)),
-        # Last: an epoch counts as done for resuming only once its logs and grid are written.
-        keras.callbacks.BackupAndRestore(str(paths.backup_dir), double_checkpoint=True),
-    ]
-    start = time.perf_counter()
-    try:
-        history = model.fit(
-            batches.dataset,
-            epochs=t.epochs,
-            steps_per_epoch=batches.steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles
-            verbose=2 if os.environ.get("CI") else 1,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. The last finished epoch is kept in {paths.backup_dir}; rerun the same command to resume."
-        )
-        raise
-    seconds = time.perf_counter() - start
+    callbacks = [StepLog(paths, _losses, _step), progress]
+    history, seconds = fit_resumable(model, batches.dataset, t.epochs, batches.steps_per_epoch, paths, callbacks)
 
     save_gif(sorted(samples_dir(paths).glob("epoch_*.png")), paths.plots / "progress.gif")
     save_model_atomically(model.ema_denoiser, paths.model)

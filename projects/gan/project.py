@@ -23,6 +23,8 @@ from common.data import art as art_data
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.feature_space import feature_space
 from common.generative_metrics import precision_recall
+from common.image_grids import mosaic, save_png
+from common.loop_training import steps_csv
 from common.paths import ArtifactPaths
 from common.project import Project
 
@@ -32,19 +34,9 @@ from .gan import GAN
 from .loss import discriminator_loss, generator_loss
 from .model import build_discriminator, build_generator
 from .report_plots import fid_curve, loss_curves, nearest_neighbours
-from .sampling import (
-    display_scale,
-    generate,
-    grid_inputs,
-    is_conditional,
-    latent_dim,
-    mosaic,
-    save_png,
-    seeded_inputs,
-    slerp,
-)
+from .sampling import generate, grid_inputs, is_conditional, latent_dim, seeded_inputs, slerp
 from .serving_model import build_serving_model
-from .training import Scorer, initial_json, steps_csv, train_gan
+from .training import Scorer, initial_json, train_gan
 
 EXPORT_EXAMPLES = 64  # noise vectors run through every format
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 10
@@ -169,7 +161,7 @@ class GanProject(Project):
         if paths.history_csv.exists() and "fid_initial" in metrics:
             plot_paths.append(fid_curve(paths.history_csv, metrics["fid_initial"], paths.plots / "fid.png"))
         grid = mosaic(generate(model, grid_inputs(model, cfg.train.seed)))
-        plot_paths.append(save_png(grid, paths.plots / "final_grid.png", scale=display_scale(grid)))
+        plot_paths.append(save_png(grid, paths.plots / "final_grid.png"))
         plot_paths.append(self._interpolation(model, cfg.train.seed, paths.plots / "interpolation.png"))
         samples = generate(model, seeded_inputs(model, NEIGHBOUR_SAMPLES, cfg.train.seed + 5, scorer.class_probs))
         plot_paths.append(self._neighbours(samples, data, paths.plots / "nearest_neighbours.png"))
@@ -189,7 +181,7 @@ class GanProject(Project):
         if is_conditional(generator):
             inputs["label"] = np.repeat(ends["label"][::2], INTERPOLATION_STEPS).astype(np.int32)
         picture = mosaic(generate(generator, inputs), cols=INTERPOLATION_STEPS)
-        return save_png(picture, path, scale=display_scale(picture))
+        return save_png(picture, path)
 
     @staticmethod
     def _neighbours(samples: np.ndarray, data: DataSplits, path: Path) -> Path:
@@ -263,7 +255,7 @@ class GanProject(Project):
         model = load_trained_model(self.name, paths)
         images = generate(model, seeded_inputs(model, count, seed))
         picture = mosaic(images)
-        path = save_png(picture, paths.root / "generated.png", scale=display_scale(picture))
+        path = save_png(picture, paths.root / "generated.png")
         print(f"{count} images (seed {seed}): {path}")
 
 

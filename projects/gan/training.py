@@ -10,12 +10,8 @@ At the end: `plots/progress.gif`, `model.keras` (the EMA generator alone) and `t
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import shutil
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,24 +23,18 @@ import tensorflow as tf
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.feature_space import FeatureSpace, diversity
 from common.generative_metrics import frechet_distance, kernel_distance
+from common.image_grids import mosaic, save_gif, save_png
+from common.loop_training import StepLog, fit_resumable, fresh_start, samples_dir
 from common.paths import ArtifactPaths
 from common.training import backup_epoch, save_model_atomically
 
 from .config import GanConfig
 from .data import gan_batches
 from .gan import GAN
-from .sampling import display_scale, generate, grid_inputs, mosaic, save_gif, save_png, seeded_inputs
+from .sampling import generate, grid_inputs, seeded_inputs
 
 GRID_SIZE = 64  # images in the progress grid (8 x 8)
 FID_SEED_OFFSET = 1  # FID's noise differs from the grid's, and stays the same every epoch
-
-
-def samples_dir(paths: ArtifactPaths) -> Path:
-    return paths.plots / "samples"
-
-
-def steps_csv(paths: ArtifactPaths) -> Path:
-    return paths.root / "steps.csv"
 
 
 def initial_json(paths: ArtifactPaths) -> Path:
@@ -86,32 +76,13 @@ class Scorer:
         }
 
 
-class StepLog(keras.callbacks.Callback):
-    """Both networks' losses after every step, into `steps.csv` and TensorBoard (`logs/steps`)."""
+def _losses(gan: keras.Model) -> dict[str, float]:
+    d_loss, g_loss = gan.step_losses.numpy()
+    return {"d_loss": float(d_loss), "g_loss": float(g_loss)}
 
-    def __init__(self, paths: ArtifactPaths) -> None:
-        super().__init__()
-        self.path = steps_csv(paths)
-        self.writer = tf.summary.create_file_writer(str(paths.logs / "steps"))
-        self.rows: list[tuple[int, float, float]] = []
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        d_loss, g_loss = self.model.step_losses.numpy()
-        step = int(self.model.g_optimizer.iterations.numpy())
-        self.rows.append((step, float(d_loss), float(g_loss)))
-        with self.writer.as_default(step=step):
-            tf.summary.scalar("step/d_loss", d_loss)
-            tf.summary.scalar("step/g_loss", g_loss)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as f:
-            out = csv.writer(f)
-            if new:
-                out.writerow(["step", "d_loss", "g_loss"])
-            out.writerows((s, f"{d:.5f}", f"{g:.5f}") for s, d, g in self.rows)
-        self.rows.clear()
-        self.writer.flush()
+def _step(gan: keras.Model) -> int:
+    return int(gan.g_optimizer.iterations.numpy())
 
 
 class Progress(keras.callbacks.Callback):
@@ -134,7 +105,7 @@ class Progress(keras.callbacks.Callback):
         with self.writer.as_default(step=epoch):
             tf.summary.image("fixed_noise_samples", picture[None], step=epoch)
         self.writer.flush()
-        return save_png(picture, samples_dir(self.paths) / f"epoch_{epoch:03d}.png", scale=display_scale(picture))
+        return save_png(picture, samples_dir(self.paths) / f"epoch_{epoch:03d}.png")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         generator = self.model.ema_generator
@@ -158,15 +129,6 @@ class Progress(keras.callbacks.Callback):
         self.best_ratio = max(self.best_ratio, ratio)
 
 
-def _fresh_start(paths: ArtifactPaths) -> None:
-    """No backup: remove the logs of an older run, so that two runs never mix in one curve."""
-    for stale in (paths.history_csv, steps_csv(paths), paths.logs, samples_dir(paths), initial_json(paths)):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
-
-
 def train_gan(
     gan: GAN,
     scorer: Scorer,
@@ -188,7 +150,7 @@ def train_gan(
     t = cfg.train
     done = backup_epoch(paths)
     if done is None:
-        _fresh_start(paths)
+        fresh_start(paths, initial_json(paths))
     else:
         print(f"Resuming from the backup in {paths.backup_dir}: {done} of {t.epochs} epochs already done.")
     grid = grid_inputs(gan.ema_generator, t.seed)
@@ -200,31 +162,8 @@ def train_gan(
         print(f"At initialisation: FID {initial['fid']:.3g} (floor, real vs held-out: {scorer.fid_floor:.3g})")
 
     batches = gan_batches(data, t.batch_size, t.steps_per_epoch, t.seed, augmentation)
-    paths.backup_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        StepLog(paths),
-        progress,
-        keras.callbacks.CSVLogger(str(paths.history_csv), append=True),
-        keras.callbacks.TensorBoard(str(paths.logs)),
-        # Last: an epoch counts as done for resuming only once its logs and grid are written.
-        keras.callbacks.BackupAndRestore(str(paths.backup_dir), double_checkpoint=True),
-    ]
-    start = time.perf_counter()
-    try:
-        history = gan.fit(
-            batches.dataset,
-            epochs=t.epochs,
-            steps_per_epoch=batches.steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles
-            verbose=2 if os.environ.get("CI") else 1,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. The last finished epoch is kept in {paths.backup_dir}; rerun the same command to resume."
-        )
-        raise
-    seconds = time.perf_counter() - start
+    callbacks = [StepLog(paths, _losses, _step), progress]
+    history, seconds = fit_resumable(gan, batches.dataset, t.epochs, batches.steps_per_epoch, paths, callbacks)
 
     frames = sorted(samples_dir(paths).glob("epoch_*.png"))
     save_gif(frames, paths.plots / "progress.gif")
