@@ -11,7 +11,7 @@ lowest validation loss; its report is the reconstruction error and a grid of rec
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -45,6 +45,19 @@ INK = 0.5  # a pixel at or above this is ink, below it background
 
 def _is_autoencoder(cfg: MnistConfig) -> bool:
     return cfg.model.kind == AUTOENCODER
+
+
+def _readable(inputs: Sequence[str], failed: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(file name, its (n, 28, 28) images prepared as MNIST) for each input that reads; prints an error for each
+    one that does not and adds its name to `failed`."""
+    for name in inputs:
+        try:
+            images = mnist_data.load_predict_inputs(Path(name))
+        except (ValueError, OSError) as err:
+            print(f"error: {err}")
+            failed.append(name)
+            continue
+        yield name, images
 
 
 class MnistProject(Project):
@@ -163,14 +176,8 @@ class MnistProject(Project):
         picture of several digits in a row (read left to right); returns how many failed."""
         if _is_autoencoder(cfg):
             return self._predict_errors(model, inputs)
-        failed = 0
-        for name in inputs:
-            try:
-                images = mnist_data.load_predict_inputs(Path(name))
-            except (ValueError, OSError) as err:
-                print(f"error: {err}")
-                failed += 1
-                continue
+        failed: list[str] = []
+        for name, images in _readable(inputs, failed):
             probs = model.predict(images[..., None], verbose=0)
             if len(probs) > 1 and Path(name).suffix.lower() != ".npy":  # a picture of digits in a row
                 digits = " ".join(str(int(p.argmax())) for p in probs)
@@ -179,23 +186,17 @@ class MnistProject(Project):
             for i, p in enumerate(probs):
                 label = name if len(probs) == 1 else f"{name}[{i}]"
                 print(f"{label}: digit {int(p.argmax())} ({p.max():.1%})")
-        return failed
+        return len(failed)
 
     def _predict_errors(self, model: keras.Model, inputs: Sequence[str]) -> int:
         """The autoencoder's `predict`: `<file>: reconstruction error E` per image, the mean squared error per
         pixel (low: a digit like those it learned); returns how many files failed."""
-        failed = 0
-        for name in inputs:
-            try:
-                images = mnist_data.load_predict_inputs(Path(name))
-            except (ValueError, OSError) as err:
-                print(f"error: {err}")
-                failed += 1
-                continue
+        failed: list[str] = []
+        for name, images in _readable(inputs, failed):
             errors = reconstruction_errors(model, images[..., None])
             for i, error in enumerate(errors):
                 print(f"{name if len(errors) == 1 else f'{name}[{i}]'}: reconstruction error {error:.4f}")
-        return failed
+        return len(failed)
 
     def real_world_digits(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Printed digits in the held-out font families, photographed on paper and prepared as `predict` does
