@@ -39,3 +39,4 @@ class FeatureNetConfig:
     batch_size: int = bounded(64, 2)
     learning_rate: float = bounded(2e-3, 0.0, inclusive=False)
     filters: tuple[int, ...] = (32, 64, 128)  # one block (3x3 convolution, then a strided one) per entry
+    seed: int = 0  # the instrument's own seed: the same network whichever model (or seed) asks for it first

@@ -104,15 +104,15 @@ def feature_key(data: ArtDataConfig, features: FeatureNetConfig) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
-def feature_space(data_cfg: ArtDataConfig, f: FeatureNetConfig, seed: int) -> FeatureSpace:
-    """The feature network for `data_cfg`: loaded from the cache, or trained (seeded with `seed`) on
+def feature_space(data_cfg: ArtDataConfig, f: FeatureNetConfig) -> FeatureSpace:
+    """The feature network for `data_cfg`: loaded from the cache, or trained (seeded with `f.seed`) on
     `common.data.art.feature_splits` and saved."""
     root = cache_dir(data_cfg)
     path = root / f"feature_net-{feature_key(data_cfg, f)}.keras"
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        model = _feature_model(keras.models.load_model(path))
+        model = _feature_model(keras.models.load_model(path, compile=False))
         return FeatureSpace(model, meta["task"], meta["test_accuracy"], meta["trained_on"])
 
     data = feature_splits(data_cfg)
@@ -120,10 +120,10 @@ def feature_space(data_cfg: ArtDataConfig, f: FeatureNetConfig, seed: int) -> Fe
     num_classes = len(data.class_names) if task == "classes" else ROTATIONS
     trained_on = f"{data.sizes['train']} images of {data.source}"
     print(f"Training the feature network for FID ({task}: {num_classes} classes, {trained_on}, {f.epochs} epochs)")
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(f.seed)
     classifier = build_feature_classifier(f, data_cfg.image_size, num_classes)
     classifier.compile(keras.optimizers.Adam(f.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    train = _pairs(data.train.cache().shuffle(20_000, seed=seed), task, augment=True).batch(f.batch_size)
+    train = _pairs(data.train.cache().shuffle(20_000, seed=f.seed), task, augment=True).batch(f.batch_size)
     val = _pairs(data.val, task, augment=False).batch(f.batch_size)
     classifier.fit(train.prefetch(2), validation_data=val, epochs=f.epochs, shuffle=False, verbose=2)
     _, accuracy = classifier.evaluate(_pairs(data.test, task, augment=False).batch(f.batch_size), verbose=0)

@@ -115,7 +115,7 @@ class DiffusionProject(Project):
         recall, seconds per image; pure noise's FID; the GAN's committed figures; grids, a strip and DDPM."""
         s = cfg.sampling
         check_sampling(s.steps, cfg.schedule.timesteps, s.guidance)
-        space = feature_space(cfg.data, cfg.features, cfg.train.seed)
+        space = feature_space(cfg.data, cfg.features)
         ref = Reference(cfg, space, data)
         sampler = self.sampler(cfg, model)
         rows, images = fid_by_steps(sampler, cfg, ref)

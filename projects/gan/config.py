@@ -53,7 +53,7 @@ class GanConfig:
 CONFIG = GanConfig
 PRESETS = {
     "smoke": Preset(
-        "check that everything runs: 400 emoji at 16x16, tiny networks, 2 epochs of 100 steps",
+        "check that everything runs: 400 emoji at 16x16, tiny networks, 2 epochs of 300 steps",
         # A ceiling that only catches a broken run: an untrained generator's grey noise scores far above it.
         Expected("fid_to_floor_ratio", 20.0, 2.0, higher_is_better=False),
         changes={
@@ -63,7 +63,7 @@ PRESETS = {
             "model.g_filters": (32, 16, 8),
             "model.d_filters": (16, 32),
             "train.epochs": 2,
-            "train.steps_per_epoch": 100,
+            "train.steps_per_epoch": 300,
             "train.batch_size": 16,
             "train.g_learning_rate": 2e-3,  # fast enough to leave grey noise behind in 80 steps
             "train.d_learning_rate": 2e-3,

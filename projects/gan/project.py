@@ -113,7 +113,7 @@ class GanProject(Project):
         FID and KID compare features of a small classifier, trained first and then reused while the data stays
         the same (common/feature_space.py).
         """
-        scorer = Scorer(cfg, feature_space(cfg.data, cfg.features, cfg.train.seed), data)
+        scorer = Scorer(cfg, feature_space(cfg.data, cfg.features), data)
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
         gan = self.build_gan(cfg, len(data.class_names))
         return train_gan(
@@ -129,7 +129,7 @@ class GanProject(Project):
     def evaluate(self, cfg: GanConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """The EMA generator against held-out real images: FID to the floor, KID, precision and recall; the grid,
         an interpolation and each sample beside its nearest training images."""
-        space = feature_space(cfg.data, cfg.features, cfg.train.seed)
+        space = feature_space(cfg.data, cfg.features)
         scorer = Scorer(cfg, space, data)
         scores = scorer.score(model)
         n = len(scorer.reference)  # precision and recall compare sets of the same size
