@@ -38,7 +38,6 @@ MEASURED_BEFORE_STAMPS = {
     "classifier.json",
     "detector.json",
     "driving.json",
-    "gan.json",
     "mnist.json",
     "mnist_formats.json",
 }
