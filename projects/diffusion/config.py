@@ -106,7 +106,7 @@ PRESETS = {
     ),
     "default": Preset(
         "class-conditional DDPM on Twemoji at 32x32: U-Net with attention at 8x8, cosine schedule, EMA, 12 x 200 steps",
-        # The goal, not yet measured on an idle machine: FID at 50 DDIM steps at most 3 times the floor.
+        # The goal: FID at 50 DDIM steps at most 3 times the floor; measured 10.9 in 42 minutes (diffusion.json).
         Expected("fid_to_floor_ratio", 3.0, 30.0, higher_is_better=False),
     ),
 }
