@@ -21,6 +21,11 @@ def _git(*args: str) -> str:
         return ""
 
 
+# The code as the benchmark starts: its own outputs (docs/images, results files) change the tree as it ends.
+_COMMIT_AT_START = _git("rev-parse", "HEAD") or "unknown"
+_DIRTY_AT_START = bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
 def _program() -> str:
     """`python -m benchmarks.<name>` for a benchmark module run with -m, else the script as run."""
     script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
@@ -30,10 +35,11 @@ def _program() -> str:
 
 
 def provenance() -> dict[str, Any]:
-    """The commit measured (and whether the tree had changes not committed), the command, the load average."""
+    """The commit measured (and whether the tree had changes not committed, both as the benchmark started), the
+    command, the load average."""
     return {
-        "commit": _git("rev-parse", "HEAD") or "unknown",
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "commit": _COMMIT_AT_START,
+        "dirty": _DIRTY_AT_START,
         "command": " ".join([_program(), *sys.argv[1:]]),
         "load_average": {"start": LOAD_AT_START, "end": [round(x, 2) for x in os.getloadavg()]},
     }
