@@ -69,6 +69,10 @@ class Project:
         """Metrics passed to `compile`, shown during training."""
         raise NotImplementedError(f"project {self.name} states no metrics")
 
+    def loss_weights(self, cfg: Any) -> dict[str, float] | None:
+        """Weights of a model's losses by output name, passed to `compile` (the chatbot's two tasks); None: equal."""
+        return None
+
     def augmentation(self, cfg: Any) -> keras.Layer | None:
         """Applied to training batches only (`training=True`); None for no augmentation."""
         return None

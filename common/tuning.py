@@ -156,6 +156,7 @@ class ConfigHyperModel(kt.HyperModel):
         model.compile(
             optimizer=make_optimizer(trial.train, steps_per_epoch(self.data, trial.train.batch_size)),
             loss=self.project.loss(trial),
+            loss_weights=self.project.loss_weights(trial),
             metrics=self.project.metrics(trial),
         )
         return model

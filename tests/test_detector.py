@@ -325,7 +325,8 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
     rows = {r["format"]: r for r in parity["formats"]}
     int8 = rows["tflite_int8"]
     assert int8["metric_bound"] == INT8_MAP_BOUND and int8["metric_gap"] <= INT8_MAP_BOUND, int8
-    assert int8["size_bytes"] < 0.6 * rows["tflite_float32"]["size_bytes"]
+    # Per-tensor weight scales: 0.42x the float32 file measured on the smoke model (0.56x per channel).
+    assert int8["size_bytes"] < 0.5 * rows["tflite_float32"]["size_bytes"]
     assert parity["signature"]["outputs"] == {
         "boxes": "float32 (None, 20, 4)",
         "scores": "float32 (None, 20)",
@@ -432,3 +433,19 @@ def test_gradio_app_answers_with_the_annotated_image(smoke_export, monkeypatch):
     scene = Image.fromarray(PROJECT.sample_inputs(smoke())[0].astype(np.uint8)).resize((200, 150))
     annotated = predict(scene)
     assert isinstance(annotated, Image.Image) and annotated.size == (3 * 96, 3 * 96)
+
+
+@pytest.mark.slow
+def test_tune_searches_the_network_and_learning_rate_by_validation_loss(smoke_run, tmp_path):
+    from projects.detector.project import PROJECT
+
+    result = run_project("detector", "tune", "--preset", "smoke", "--output-dir", str(tmp_path))  # the cached scenes
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "tuning" / "results.json").read_text())
+    assert results["objective"] == {"name": "val_loss", "direction": "min"} and results["algorithm"] == "grid"
+    trials = results["trials"]
+    assert len(trials) == 2 and all(np.isfinite(t["score"]) and t["score"] > 0 for t in trials), trials
+    assert trials[0]["values"] != trials[1]["values"]  # two points of the grid, not one twice
+    assert trials[0]["score"] <= trials[1]["score"]  # best first
+    best = json.loads((tmp_path / "tuning" / "best.json").read_text())
+    assert best and set(best) <= set(PROJECT.search_space(smoke()))

@@ -34,12 +34,7 @@ NOT_MEASURED: dict[tuple[str, str], str] = {
 # Results files measured before every file recorded its commit, command and load average; each leaves this set
 # when its benchmark is run again (the test below fails while a listed file already has them).
 MEASURED_BEFORE_STAMPS = {
-    "chatbot.json",
     "classifier.json",
-    "detector.json",
-    "driving.json",
-    "mnist.json",
-    "mnist_formats.json",
 }
 
 UNIT = r"ms|s|sec|seconds?|min|minutes?|hours?|h|KB|KiB|MB|MiB|GB|GiB|%|x|×|req/s|requests/s|examples/s|images/s"

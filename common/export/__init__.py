@@ -10,8 +10,9 @@
 
 A project whose served SavedModel no converter takes (the chatbot's string ops in the graph) declares `parts`
 instead: the models converted to the formats it names, each file named after its part
-(`export/tflite/encoder.tflite`, see `part_paths`), how a format's outputs are computed from its loaded parts
-(the chatbot's greedy loop), and files the clients need beside them (the chatbot's vocabulary).
+(`export/tflite/encoder.tflite`, `export/tflite/encoder_float16.tflite`, see `part_paths`), how a format's
+outputs are computed from its loaded parts (the chatbot's greedy loop), and files the clients need beside them
+(the chatbot's vocabulary).
 
 The other formats are converted from the SavedModel (or the parts), before it is published as a
 version. One failing converter does not stop the others; its output is removed,
@@ -87,6 +88,9 @@ class ExportPlan:
     # Full-integer TF Lite keeps in float32 the ops whose output tensor names match this regular expression (a
     # detector's box decoding and NMS, whose ranges int8 cannot hold); None: every op int8 (see `tflite.convert`).
     int8_float_nodes: str | None = None
+    # Full-integer TF Lite: one scale per output channel of each weight tensor (TF Lite's default), or one per tensor,
+    # which saves a float32 scale and an int64 zero point per channel (a detector's many thin depthwise layers).
+    int8_per_channel: bool = True
     # By format name: the largest |metric - Keras's metric| on the parity examples, enforced beside its bound.
     metric_bounds: dict[str, float] = field(default_factory=dict)
 
@@ -164,12 +168,19 @@ def _is_folder(fmt: Format) -> bool:
     return not fmt.path.suffix
 
 
+# The stems of a file format's main file (`onnx/model.onnx`, `tflite/float32.tflite`): its parts take the part's name
+# alone; another variant's parts (`tflite/float16.tflite`) add the variant's.
+MAIN_FILE_STEMS = ("model", "float32")
+
+
 def part_paths(fmt: Format, parts: list[str]) -> dict[str, Path]:
     """Where each part of a plan goes in `fmt`: beside `fmt.path`, named after the part, for a file format
-    (`tflite/encoder.tflite`); for a folder format, the first part at the top of the folder (the model a TF.js
-    page opens, `tfjs/model.json`) and each other in a sub-folder named after it (`tfjs/encoder/`)."""
+    (`tflite/encoder.tflite`; a variant other than the main one keeps its name as a suffix,
+    `tflite/encoder_float16.tflite`); for a folder format, the first part at the top of the folder (the model a
+    TF.js page opens, `tfjs/model.json`) and each other in a sub-folder named after it (`tfjs/encoder/`)."""
     if not _is_folder(fmt):
-        return {part: fmt.path.with_name(part + fmt.path.suffix) for part in parts}
+        variant = "" if fmt.path.stem in MAIN_FILE_STEMS else "_" + fmt.path.stem
+        return {part: fmt.path.with_name(part + variant + fmt.path.suffix) for part in parts}
     return {part: fmt.path if i == 0 else fmt.path / part for i, part in enumerate(parts)}
 
 
@@ -256,7 +267,7 @@ class _Checker:
             return row
         whole = equal.reshape(len(equal), -1).all(axis=1)  # an example agrees when all of its answer does
         row.agreement = float(np.mean(whole))
-        if not whole.all():
+        if not whole.all() and row.metric_bound is None:  # a format with a metric bound is held to that instead
             row.error = f"answers differ from Keras's on {int((~whole).sum())} of {len(whole)} examples"
         return row
 
@@ -349,11 +360,9 @@ def export_project(
     keras_row.metric = check.reference_metric
     result = ExportResult([check.report(keras_row)])
     later = formats(paths.export_dir, plan.representative, verbose)
-    if plan.int8_float_nodes:
-        later = [
-            replace(f, convert=partial(f.convert, float_nodes=plan.int8_float_nodes)) if f.name == "tflite_int8" else f
-            for f in later
-        ]
+    if plan.int8_float_nodes or not plan.int8_per_channel:
+        int8 = {"float_nodes": plan.int8_float_nodes, "per_channel": plan.int8_per_channel}
+        later = [replace(f, convert=partial(f.convert, **int8)) if f.name == "tflite_int8" else f for f in later]
     later = [f for f in later if (plan.formats is None or f.name in plan.formats) and (only is None or f.name in only)]
     if plan.files:
         paths.export_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ project's metric on the test split, and the file size. Float formats must match
 Keras within `FLOAT_TOLERANCE` (or the project's `float_tolerance`); quantized ones
 within the project's documented bound (`Project.quantized_tolerance`). A project
 may measure the difference its own way (`Project.output_distance`), and may require
-every answer to equal Keras's (`Project.exact_answers`: the chatbot's greedy replies).
+every answer to equal Keras's (`Project.exact_answers`: the chatbot's greedy replies), except
+in a format with a metric bound of its own (`ExportPlan.metric_bounds`), which it is held to instead.
 The result goes to `parity.json` and `parity.md`.
 """
 

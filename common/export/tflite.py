@@ -6,7 +6,9 @@
 - int8: full-integer; weights and activations int8, calibrated on a representative
   set of training inputs. Inputs and outputs stay float32 (quantize/dequantize at
   the edges), so every variant keeps the SavedModel's signature. A model may keep some ops in float32
-  (`float_nodes`: a detector's box decoding and NMS): TF Lite's selective quantization, the rest int8.
+  (`float_nodes`: a detector's box decoding and NMS): TF Lite's selective quantization, the rest int8; and may
+  scale its weights per tensor instead of per output channel (`per_channel`: a smaller file).
+Every file is written without its tensors' names (`without_tensor_names`): a runtime needs only the signature's.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def convert(
     representative: dict[str, np.ndarray],
     verbose: bool = False,
     float_nodes: str | None = None,
+    per_channel: bool = True,
 ) -> None:
     """Convert the `serving_default` signature of `savedmodel` to a `variant` .tflite file at `destination`.
 
@@ -40,6 +43,8 @@ def convert(
         float_nodes: int8 only: a regular expression; the ops whose output tensor names (TF's op names, e.g.
             `model/detections/NonMaxSuppressionV4`) match it stay float32, fed by dequantized int8 tensors.
             None: every op int8.
+        per_channel: int8 only: a scale per output channel of each weight tensor (TF Lite's default); False: one
+            per tensor, which drops a float32 scale and an int64 zero point per channel from the file.
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), signature_keys=[SIGNATURE])
     if variant != "float32":
@@ -52,9 +57,23 @@ def convert(
         converter.representative_dataset = lambda: ([representative[k][i : i + 1] for k in names] for i in range(count))
         if not float_nodes:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter._experimental_disable_per_channel = not per_channel  # no public switch: TF 2.19's converter field
     with native_output_captured(f"TF Lite {variant} conversion", verbose):
         flatbuffer = _int8_except(converter, float_nodes) if variant == "int8" and float_nodes else converter.convert()
-    destination.write_bytes(flatbuffer)
+    destination.write_bytes(without_tensor_names(flatbuffer))
+
+
+def without_tensor_names(flatbuffer: bytes) -> bytes:
+    """The model with its tensors' names dropped (TF's op paths, 15-20 KB in a small detector); the signature keeps
+    its input and output names, which is all a runtime asks for (`get_signature_runner`). TF Lite's own
+    `flatbuffer_utils.strip_strings` would drop the signature too."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            tensor.name = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _int8_except(converter: tf.lite.TFLiteConverter, float_nodes: str) -> bytes:

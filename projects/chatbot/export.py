@@ -8,7 +8,9 @@
   encoder and the decoder step) and `model.dual_vectors` (the dual encoder's context and reply vectors of
   the same ids), with int32 ids in, and the vocabulary as JSON; the client tokenizes and runs the loop
   (the browser: serving/web/js/projects/chatbot-decoder.js):
-    export/tflite/{encoder,decoder_step,vectors}.tflite, the same under export/onnx/*.onnx
+    export/tflite/{encoder,decoder_step,vectors}.tflite (float32), the same with weights in float16
+    (`*_float16.tflite`, half the size) and in int8 (`*_dynamic.tflite`, dynamic-range: a quarter), the same under
+    export/onnx/*.onnx
     export/tfjs/model.json (the decoder step), export/tfjs/encoder/model.json, export/tfjs/vectors/model.json
     export/vocabulary.json and export/reply_bank.json (the first BROWSER_BANK replies and their vectors),
     also in export/tfjs/ for the page
@@ -42,6 +44,11 @@ from .retrieval import ReplyBank, encode_texts
 from .serving_model import write_text_savedmodel
 from .tokenizer import END, FIRST_PIECE, MASK, MAX_BYTES, PAD, START, PieceTokenizer
 
+# Dynamic-range TF Lite quantizes activations to int8 on the fly, inside every matrix product: where two pieces'
+# logits are close, the greedy reply can take the other one and go on differently (measured on the smoke model:
+# 1 of the 8 fixed prompts). So it is held to the share of reply token ids equal to Keras's, at most this far off,
+# instead of word for word; a broken conversion answers near chance (1 in the vocabulary's size).
+DYNAMIC_TOKEN_BOUND = 0.25
 BROWSER_BANK = 3000  # replies of the bank the browser page retrieves from (the SavedModel keeps them all)
 GREEDY_SCRIPT = Path(__file__).with_name("tfjs_greedy.mjs")
 SIGNATURE = {
@@ -106,7 +113,7 @@ def bank_json(bank: ReplyBank, size: int) -> dict[str, Any]:
 
 def export_plan(cfg: ChatbotConfig, model: keras.Model, bank: ReplyBank, verbose: bool = False) -> ExportPlan:
     """The text SavedModel served (the reply `bank` inside); the decoder step, the encoder and the dual encoder's
-    two sides converted to TF Lite float32, TF.js and ONNX.
+    two sides converted to TF Lite (float32, float16 and dynamic-range weights), TF.js and ONNX.
 
     Parity: the greedy reply ids (n, reply_len), first-step logits (n, vocab) and context vectors (n, dim) of
     `PROMPTS`.
@@ -148,7 +155,8 @@ def export_plan(cfg: ChatbotConfig, model: keras.Model, bank: ReplyBank, verbose
         run=run,
         # The step first: it is what tfjs/model.json holds, the model the demo pages' loader opens.
         parts={"decoder_step": step, "encoder": encoder, "vectors": vector_model},
-        formats=("tflite_float32", "tfjs", "onnx"),
+        formats=("tflite_float32", "tflite_float16", "tflite_dynamic", "tfjs", "onnx"),
+        metric_bounds={"tflite_dynamic": DYNAMIC_TOKEN_BOUND},
         files={
             "vocabulary.json": json.dumps(vocabulary_json(vocabulary, cfg)),
             "reply_bank.json": json.dumps(bank_json(bank, BROWSER_BANK)),

@@ -54,6 +54,23 @@ class ChatbotProject(Project):
         dual encoder's in-batch softmax (loss.py)."""
         return {"logits": SmoothedSparseCrossentropy(cfg.model.label_smoothing), "match": InBatchSoftmax()}
 
+    def loss_weights(self, cfg: ChatbotConfig) -> dict[str, float]:
+        """The generator's loss at 1, the matching loss at `retrieval.weight`."""
+        return {"logits": 1.0, "match": cfg.retrieval.weight}
+
+    def search_space(self, cfg: ChatbotConfig) -> dict:
+        """The transformer's width, depth, feed-forward width and dropout, and the learning rate: what moves the
+        validation loss (the generator's smoothed cross-entropy plus the weighted matching loss). The label smoothing,
+        the matching weight and the batch size (the in-batch negatives) stay out: they change that loss's scale.
+        Lists only, so `tune.algorithm=grid` can walk it (3 x 3 x 2 x 3 x 3 = 162 combinations)."""
+        return {
+            "model.d_model": [96, 128, 192],
+            "model.encoder_layers": [1, 2, 3],
+            "model.ff_dim": [256, 512],
+            "model.dropout": [0.0, 0.1, 0.2],
+            "train.learning_rate": [1e-3, 2e-3, 4e-3],
+        }
+
     def metrics(self, cfg: ChatbotConfig) -> dict[str, list]:
         """The share of real target tokens predicted right (padding ignored); the share of contexts whose own
         reply scores best in the batch."""
@@ -67,7 +84,7 @@ class ChatbotProject(Project):
             model.compile(
                 optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
                 loss=self.loss(cfg),
-                loss_weights={"logits": 1.0, "match": cfg.retrieval.weight},
+                loss_weights=self.loss_weights(cfg),
                 metrics=self.metrics(cfg),
             )
         return fit(

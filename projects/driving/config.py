@@ -123,16 +123,17 @@ PRESETS = {
             "tune.max_trials": 2,
         },
     ),
-    # Measured (benchmarks/results/driving.json): mean reward 860.9 against the expert's 914.6 on the 5 held-out
-    # tracks (ratio 0.941); 1,310 s in all, 1,066 CPU s of them training (data collection included).
+    # Measured (benchmarks/results/driving.json): mean reward 817.2 against the expert's 914.6 on the 5 held-out
+    # tracks (ratio 0.894; 0.941 in an earlier run of the same code); 1,237 s in all, 1,006 CPU s of them training
+    # (data collection included).
     "default": Preset(
         "12 expert tracks + 2 DAgger rounds, PilotNet, 5 + 3 + 3 epochs",
-        Expected("reward_ratio", 0.941, 22),
+        Expected("reward_ratio", 0.894, 21),
     ),
     # Not measured: the value is the default preset's, the time an estimate from its parts.
     "full": Preset(
         "more tracks, more rounds, longer training: for a faster machine",
-        Expected("reward_ratio", 0.941, 90),
+        Expected("reward_ratio", 0.894, 90),
         changes={
             "data.train_tracks": 30,
             "dagger.rounds": 4,
