@@ -186,7 +186,8 @@ class DetectorProject(Project):
         scales, the float anchors and the graph add the rest; per-tensor weights, 371 KB, 0.31x, mAP 0.842).
         So the weights are scaled per tensor (`int8_per_channel`): on the smoke model 122 KB instead of 152 KB
         (float32: 271 KB), mAP@0.5 0.2101 against 0.2112 per channel; tensor names, dropped from every TF Lite
-        file, took another 17 KB of it.
+        file, took another 17 KB of it. The default model at 35943cb: 352 KB against float32's 1,177 KB, mAP@0.5
+        0.9166 against Keras's 0.9114 on the parity scenes.
         """
         plan = standard_plan(self, cfg, model, data)
         plan.int8_float_nodes = POSTPROCESS_TENSORS
