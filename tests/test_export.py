@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.export import Format, convert_into_place, part_paths, savedmodel
+from common.export import Format, convert_into_place, part_paths, savedmodel, tflite
 from common.export.parity import FLOAT_TOLERANCE
 from common.paths import ArtifactPaths
 
@@ -66,10 +66,8 @@ def test_every_format_is_written_and_within_its_bound(mnist_export_run):
             assert abs(row["metric"] - keras_accuracy) <= 1 - QUANTIZED_AGREEMENT, name
     assert rows["tflite_int8"]["size_bytes"] < 0.3 * rows["tflite_float32"]["size_bytes"]
     assert "| tflite_int8 |" in (out / "parity.md").read_text()
-    from common.export.tflite import interpreter_for
-
     for variant in ("float32", "int8"):  # written without tensor names; the signature keeps its own
-        interpreter = interpreter_for(out / "export" / "tflite" / f"{variant}.tflite")
+        interpreter = tflite.interpreter_for(out / "export" / "tflite" / f"{variant}.tflite")
         assert {t["name"] for t in interpreter.get_tensor_details()} == {""}, variant
         signature = interpreter.get_signature_list()["serving_default"]
         assert set(signature["inputs"]) == {"image"} and set(signature["outputs"]) == {"digit", "probabilities"}
@@ -172,11 +170,11 @@ def test_a_plan_with_parts_puts_each_beside_the_others_or_in_a_sub_folder(tmp_pa
     tfjs = Format("tfjs", tmp_path / "export" / "tfjs", False, to_folder, None)
     assert part_paths(onnx, list(sources)) == {p: onnx.path.with_name(f"{p}.onnx") for p in sources}
     assert part_paths(tfjs, list(sources)) == {"decoder_step": tfjs.path, "encoder": tfjs.path / "encoder"}
-    tflite = tmp_path / "export" / "tflite"
-    float32 = Format("tflite_float32", tflite / "float32.tflite", False, to_file, None)
-    float16 = Format("tflite_float16", tflite / "float16.tflite", True, to_file, None)
-    assert part_paths(float32, ["encoder"]) == {"encoder": tflite / "encoder.tflite"}
-    assert part_paths(float16, ["encoder"]) == {"encoder": tflite / "encoder_float16.tflite"}  # no clash
+    tflite_dir = tmp_path / "export" / "tflite"
+    float32 = Format("tflite_float32", tflite_dir / "float32.tflite", False, to_file, None)
+    float16 = Format("tflite_float16", tflite_dir / "float16.tflite", True, to_file, None)
+    assert part_paths(float32, ["encoder"]) == {"encoder": tflite_dir / "encoder.tflite"}
+    assert part_paths(float16, ["encoder"]) == {"encoder": tflite_dir / "encoder_float16.tflite"}  # no clash
 
     (tfjs.path / "encoder").mkdir(parents=True)
     (tfjs.path / "encoder" / "old-shard.bin").write_bytes(b"old")

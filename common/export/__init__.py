@@ -360,9 +360,8 @@ def export_project(
     keras_row.metric = check.reference_metric
     result = ExportResult([check.report(keras_row)])
     later = formats(paths.export_dir, plan.representative, verbose)
-    if plan.int8_float_nodes or not plan.int8_per_channel:
-        int8 = {"float_nodes": plan.int8_float_nodes, "per_channel": plan.int8_per_channel}
-        later = [replace(f, convert=partial(f.convert, **int8)) if f.name == "tflite_int8" else f for f in later]
+    int8 = {"float_nodes": plan.int8_float_nodes, "per_channel": plan.int8_per_channel}
+    later = [replace(f, convert=partial(f.convert, **int8)) if f.name == "tflite_int8" else f for f in later]
     later = [f for f in later if (plan.formats is None or f.name in plan.formats) and (only is None or f.name in only)]
     if plan.files:
         paths.export_dir.mkdir(parents=True, exist_ok=True)
