@@ -87,6 +87,7 @@ def versions(run_dir: Path) -> list[int]:
 @pytest.mark.slow
 def test_a_killed_export_is_never_served_and_the_next_one_is(run_dir):
     events: list[str] = []
+    published = {"1"}  # versions a killed export left whole (it lost the race with the rename) and the server took
     with ModelServer(run_dir / "serving", rest_port=0, grpc_port=0, poll_seconds=0.05, report=events.append) as server:
         client = Client(server.rest_url)
         client.start()
@@ -98,6 +99,7 @@ def test_a_killed_export_is_never_served_and_the_next_one_is(run_dir):
                 assert versions(run_dir) in ([1], [1, 2]), versions(run_dir)
                 if versions(run_dir) == [1, 2]:
                     assert wait_until(lambda: "2" in client.versions), events
+                    published.add("2")
                 assert not [e for e in events if "failed" in e], events
             result = run_project("mnist", *EXPORT, "--output-dir", str(run_dir))
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -109,7 +111,7 @@ def test_a_killed_export_is_never_served_and_the_next_one_is(run_dir):
             client.stop.set()
             client.join(timeout=30)
     assert client.codes and set(client.codes) == {200}, sorted(set(client.codes))
-    assert client.versions == {"1", str(latest)}, client.versions
+    assert client.versions == published | {str(latest)}, client.versions
     assert not [e for e in events if "failed" in e], events
     # The killed runs' staging folders are cleared by the export that follows them.
     assert sorted(p.name for p in (run_dir / "serving" / "mnist").iterdir()) == [str(v) for v in versions(run_dir)]

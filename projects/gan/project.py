@@ -44,9 +44,10 @@ INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 10
 NEIGHBOUR_SAMPLES, NEIGHBOURS = 8, 4
 PR_NEIGHBOURS = 3  # k of the k-NN manifolds (Kynkaanniemi et al. use 3)
 SAMPLE_SEED = 7  # the browser demo's fixed noise
-# Int8 TF Lite: the largest |mean-image L1 to test - Keras's| in grey levels (default preset: 0.02; a generator
-# whose int8 output collapsed to one colour moves it by tens of levels).
-INT8_MEAN_IMAGE_BOUND = 4.0
+# Int8 TF Lite: the largest |mean-image L1 to test - Keras's| in grey levels. Measured: default preset 0.02; the
+# 600-step smoke generator, whose activations are less settled, 4.05 in one full-suite run. A generator whose int8
+# output collapsed to one colour moves it by tens of levels.
+INT8_MEAN_IMAGE_BOUND = 8.0
 
 
 class GanProject(Project):
