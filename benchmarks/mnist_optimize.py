@@ -48,9 +48,9 @@ def figures(summary: dict) -> dict[str, float]:
     models = summary["models"]
     base, pruned, qat = models["baseline_float32"], models["pruned_float32"], models["qat_int8"]
     return {
-        "pruned_accuracy_drop_points": round(100 * (base["accuracy"] - pruned["accuracy"]), 2),
+        "pruned_accuracy_drop_points": round(100 * (base["metric"] - pruned["metric"]), 2),
         "pruned_gzip_size_ratio": round(pruned["gzip_bytes"] / base["gzip_bytes"], 3),
-        "qat_accuracy_drop_points": round(100 * (base["accuracy"] - qat["accuracy"]), 2),
+        "qat_accuracy_drop_points": round(100 * (base["metric"] - qat["metric"]), 2),
     }
 
 

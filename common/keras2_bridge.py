@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,7 +26,7 @@ import tensorflow as tf
 import tf_keras
 
 MAX_CLONE_DIFFERENCE = 1e-4  # largest |Keras 2 copy - Keras 3 model| output difference accepted by `to_keras2`
-_BASE_LAYER_ARGUMENTS = {"name", "trainable", "dtype", "activity_regularizer"}
+_BASE_LAYER_ARGUMENTS = {"name", "trainable", "dtype", "activity_regularizer", "autocast"}
 
 
 def _import_tfmot() -> ModuleType:
@@ -57,10 +57,11 @@ def _accepted_arguments(cls: type) -> set[str]:
     return names
 
 
-def _keras2_layer(class_name: str, config: dict[str, Any]) -> tf_keras.layers.Layer:
-    """The tf_keras layer for a Keras 3 layer's `get_config()`; initializers are dropped (the weights are copied)."""
+def _keras2_layer(class_name: str, config: dict[str, Any], own: Mapping[str, type]) -> tf_keras.layers.Layer:
+    """The tf_keras layer for a Keras 3 layer's `get_config()`, from tf_keras or the project's `own` classes;
+    initializers are dropped (the weights are copied)."""
     name = config.get("name")
-    cls = getattr(tf_keras.layers, class_name, None)
+    cls = own.get(class_name) or getattr(tf_keras.layers, class_name, None)
     if cls is None:
         raise BridgeError(f"layer {name!r} ({class_name}) has no tf_keras counterpart, so tfmot cannot optimize it")
     accepted = _accepted_arguments(cls)
@@ -106,11 +107,13 @@ def _single(value: list) -> Any:
     return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
-def to_keras2(model: keras.Model, sample: np.ndarray) -> tf_keras.Model:
+def to_keras2(model: keras.Model, sample: np.ndarray, own_layers: Mapping[str, type] | None = None) -> tf_keras.Model:
     """A tf_keras copy of a Keras 3 functional or sequential `model`: same layers, names and weights.
 
     Args:
         sample: a few inputs as the model takes them, e.g. (n, 28, 28, 1) float32; both models must agree on them.
+        own_layers: tf_keras classes for the model's own (custom) layers, by their Keras 3 class name
+            (`Project.keras2_layers`).
 
     Raises:
         BridgeError: a layer with no Keras 2 counterpart (a custom layer, or an option Keras 2 lacks), or a copy
@@ -126,7 +129,7 @@ def to_keras2(model: keras.Model, sample: np.ndarray) -> tf_keras.Model:
             previous = _keras2_input(layer_config)
             tensors[(name, 0)] = [previous]
             continue
-        layer = _keras2_layer(entry["class_name"], layer_config)
+        layer = _keras2_layer(entry["class_name"], layer_config, own_layers or {})
         for index, node in enumerate(entry.get("inbound_nodes") or [{"args": [previous], "kwargs": {}}]):
             outputs = layer(*_resolve(node["args"], tensors), **_resolve(node["kwargs"], tensors))
             tensors[(name, index)] = tf.nest.flatten(outputs)
@@ -140,7 +143,9 @@ def to_keras2(model: keras.Model, sample: np.ndarray) -> tf_keras.Model:
     for source in model.layers:
         if source.weights:
             copy.get_layer(source.name).set_weights(source.get_weights())
-    difference = float(np.max(np.abs(copy(sample, training=False).numpy() - model(sample, training=False))))
+    outputs = tf.nest.flatten(copy(sample, training=False)), tf.nest.flatten(model(sample, training=False))
+    pairs = zip(*outputs, strict=True)
+    difference = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in pairs)
     if difference > MAX_CLONE_DIFFERENCE:
         raise BridgeError(f"the Keras 2 copy of {model.name} differs from it by {difference:.2e}; a layer changed")
     return copy
@@ -194,8 +199,52 @@ def strip_pruning(model: tf_keras.Model) -> tf_keras.Model:
     return tfmot.sparsity.keras.strip_pruning(model)
 
 
-def quantize(model: tf_keras.Model, layer_names: Sequence[str]) -> tf_keras.Model:
+class KernelAndOutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """Fake-quantizes a Conv or Dense layer's kernel (int8, symmetric) and its output after the activation.
+
+    For layers whose activation (e.g. ELU) tfmot's default 8-bit scheme refuses: the activation runs in float
+    inside the layer, as TF Lite's int8 kernels run it on the dequantized values, and the output is quantized.
+    """
+
+    def get_weights_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
+        quantizers = tfmot.quantization.keras.quantizers
+        return [(layer.kernel, quantizers.LastValueQuantizer(8, per_axis=False, symmetric=True, narrow_range=True))]
+
+    def get_activations_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
+        return []
+
+    def set_quantize_weights(self, layer: tf_keras.layers.Layer, quantize_weights: list[tf.Tensor]) -> None:
+        layer.kernel = quantize_weights[0]
+
+    def set_quantize_activations(self, layer: tf_keras.layers.Layer, quantize_activations: list) -> None:
+        return None
+
+    def get_output_quantizers(self, layer: tf_keras.layers.Layer) -> list[Any]:
+        quantizers = tfmot.quantization.keras.quantizers
+        return [quantizers.MovingAverageQuantizer(8, per_axis=False, symmetric=False, narrow_range=False)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+# The activations tfmot's QuantizeAwareActivation knows (tfmot 0.8: its _PRE_ and _POST_QUANT_ACTIVATIONS).
+DEFAULT_SCHEME_ACTIVATIONS = frozenset({"softmax", "sigmoid", "tanh", "gelu", "linear", "relu", "swish"})
+
+
+def _default_scheme_takes(layer: tf_keras.layers.Layer) -> bool:
+    """Whether tfmot's default 8-bit scheme quantizes `layer` as it is: no kernel, or an activation it knows."""
+    if not hasattr(layer, "kernel") or not hasattr(layer, "activation"):
+        return True
+    return getattr(layer.activation, "__name__", None) in DEFAULT_SCHEME_ACTIVATIONS
+
+
+def quantize(
+    model: tf_keras.Model, layer_names: Sequence[str], own_layers: Mapping[str, type] | None = None
+) -> tf_keras.Model:
     """Quantization-aware copy of `model`: `layer_names` get fake-quantized (int8) weights and activations.
+
+    Conv and Dense layers with an activation the default 8-bit scheme lacks (e.g. ELU) get
+    `KernelAndOutputQuantizeConfig`. `own_layers`: the model's custom tf_keras classes by name, as for `to_keras2`.
 
     Raises:
         BridgeError: a named layer tfmot's default 8-bit scheme does not support.
@@ -204,11 +253,17 @@ def quantize(model: tf_keras.Model, layer_names: Sequence[str]) -> tf_keras.Mode
     chosen = check_layer_names(model, layer_names, "quantized_layers")
 
     def annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
-        return quantization.quantize_annotate_layer(layer) if layer.name in chosen else layer
+        if layer.name not in chosen:
+            return layer
+        if _default_scheme_takes(layer):
+            return quantization.quantize_annotate_layer(layer)
+        return quantization.quantize_annotate_layer(layer, quantize_config=KernelAndOutputQuantizeConfig())
 
-    annotated = tf_keras.models.clone_model(model, clone_function=annotate)
+    scope = {"KernelAndOutputQuantizeConfig": KernelAndOutputQuantizeConfig, **(own_layers or {})}
+    with tf_keras.utils.custom_object_scope(scope):
+        annotated = tf_keras.models.clone_model(model, clone_function=annotate)
     try:
-        with quantization.quantize_scope():
+        with quantization.quantize_scope(scope):
             return quantization.quantize_apply(annotated)
     except (RuntimeError, ValueError) as err:
         raise BridgeError(
@@ -223,18 +278,20 @@ def fine_tune(
     *,
     epochs: int,
     learning_rate: float,
-    loss: str,
-    metrics: Sequence[str],
+    loss: str | dict[str, str],
+    metrics: Sequence[str] | dict[str, list[str]],
     pruning: bool = False,
 ) -> dict[str, list[float]]:
     """Compile `model` with Adam and train it on batched (input, target) datasets; returns the history.
 
-    `loss` and `metrics` are names both Keras versions know (e.g. "sparse_categorical_crossentropy", "accuracy").
+    `loss` and `metrics` are names both Keras versions know (e.g. "sparse_categorical_crossentropy", "accuracy"),
+    or dicts of them by output name (e.g. {"steering": "mse"}, {"steering": ["mae"]}).
     """
-    for name in (loss, *metrics):
+    for name in tf.nest.flatten((loss, metrics)):
         if not isinstance(name, str):
             raise BridgeError(f"tfmot fine-tuning needs loss and metrics given by name, got {name!r}")
-    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss, metrics=list(metrics))
+    metrics = metrics if isinstance(metrics, dict) else list(metrics)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()] if pruning else []
     verbose = 2 if os.environ.get("CI") else 1
     return model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose).history
@@ -247,5 +304,19 @@ def kernel_sparsity(model: tf_keras.Model, layer_names: Sequence[str]) -> float:
 
 
 def write_savedmodel(model: tf_keras.Model, directory: Path) -> None:
-    """Save `model` as a SavedModel whose `serving_default` takes the input by its layer name."""
-    model.save(str(directory), save_format="tf", include_optimizer=False)
+    """Save `model` as a SavedModel whose `serving_default` takes each input by its layer name and returns each
+    output by its layer's name before tfmot wrapped it (quantization-aware wrappers prefix `quant_`)."""
+    names = [name.removeprefix("quant_") for name in model.output_names]
+    specs = [
+        tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
+        for tensor, name in zip(model.inputs, model.input_names, strict=True)
+    ]
+
+    @tf.function(input_signature=specs)
+    def serve(*inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        if isinstance(outputs, dict):
+            return {key.removeprefix("quant_"): value for key, value in outputs.items()}
+        return dict(zip(names, tf.nest.flatten(outputs), strict=True))
+
+    model.save(str(directory), save_format="tf", include_optimizer=False, signatures={"serving_default": serve})

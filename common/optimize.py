@@ -8,7 +8,8 @@ TF Lite run with `ai_edge_litert`:
   `optimize.target_sparsity` (polynomial decay while fine-tuning), then the same
   conversions. Zeros compress, so the pruned model's gain shows in its gzip size;
 - qat_int8: quantization-aware training of `Project.quantized_layers`, then int8.
-`optimize.json` and `optimize.md` compare them: test accuracy, size, gzip size and
+`optimize.json` and `optimize.md` compare them: the project's test metric (`answer_metric`
+of `model_answer`, e.g. accuracy or the driving CNN's steering error), size, gzip size and
 batch-1 latency on one CPU thread. tfmot needs Keras 2: see `common.keras2_bridge`.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from common import keras2_bridge, plots
 from common.config import OptimizeConfig
-from common.data.splits import DataSplits, dataset_to_numpy
+from common.data.splits import DataSplits
 from common.export import tflite
 from common.export.parity import in_batches
 from common.export.savedmodel import SIGNATURE, write_savedmodel
@@ -52,11 +53,11 @@ LABELS = {
 
 @dataclass
 class CompressedModel:
-    """One TF Lite model and what it costs: accuracy on the test split, bytes, milliseconds."""
+    """One TF Lite model and what it costs: the project's metric on the test split, bytes, milliseconds."""
 
     name: str
     file: str  # in optimize/
-    accuracy: float
+    metric: float  # `Project.answer_metric`, e.g. accuracy
     size_bytes: int
     gzip_bytes: int
     latency_ms: float  # median of batch-1 calls on one thread
@@ -101,20 +102,19 @@ class _Bench:
         path = self.out / f"{name}.tflite"
         tflite.convert(savedmodel, path, variant, self.representative, self.verbose)
         outputs = in_batches(tflite.load(path, self.verbose), self.inputs)
-        (probabilities,) = outputs.values()  # the model's one output, e.g. (n, classes)
-        accuracy = self.project.answer_metric(np.argmax(probabilities, axis=-1), self.targets)
+        metric = self.project.answer_metric(self.project.model_answer(outputs), self.targets)
         example = {k: v[:1] for k, v in self.inputs.items()}
         row = CompressedModel(
             name,
             path.name,
-            accuracy,
+            metric,
             path.stat().st_size,
             gzip_size(path),
             batch1_latency_ms(path, example, self.ocfg.latency_runs),
             sparsity,
         )
         print(
-            f"  {LABELS[name]:<26} {self.project.metric_name} {accuracy:.4f}, {row.size_bytes / 1024:,.0f} KB "
+            f"  {LABELS[name]:<26} {self.project.metric_name} {metric:.4f}, {row.size_bytes / 1024:,.0f} KB "
             f"(gzip {row.gzip_bytes / 1024:,.0f} KB), {row.latency_ms:.3f} ms",
             flush=True,
         )
@@ -126,14 +126,16 @@ def optimize_project(
 ) -> list[CompressedModel]:
     """Prune and quantization-aware train `model` (a copy each), convert all to TF Lite, write the comparison.
 
-    The model takes one input, e.g. (batch, 28, 28, 1) float32, and returns one (batch, classes) output.
+    The model takes one input, e.g. (batch, 28, 28, 1) float32; its outputs are scored by `project.model_answer`
+    and `project.answer_metric` on `project.export_examples` (the test split).
     """
     ocfg: OptimizeConfig = cfg.optimize
     prunable, quantized = project.prunable_layers(model), project.quantized_layers(model)
     keras2_bridge.check_layer_names(model, prunable, "prunable_layers")
     keras2_bridge.check_layer_names(model, quantized, "quantized_layers")
-    x_test, y_test = dataset_to_numpy(data.test)
+    x_test, y_test = project.export_examples(cfg, data)
     input_name = model.inputs[0].name
+    own_layers = project.keras2_layers()
     sample = x_test[:8]
     bench = _Bench(
         project,
@@ -146,7 +148,13 @@ def optimize_project(
     )
     paths.optimize.mkdir(parents=True, exist_ok=True)
     batch_size = cfg.train.batch_size
-    train = batched(data.train, batch_size, shuffle_seed=cfg.train.seed, augment=project.augmentation(cfg))
+    train = batched(
+        data.train,
+        batch_size,
+        shuffle_seed=cfg.train.seed,
+        augment=project.augmentation(cfg),
+        augment_pairs=project.augment_pairs(cfg),
+    )
     val = batched(data.val, batch_size)
     steps = steps_per_epoch(data, batch_size)
     tune = {"learning_rate": ocfg.learning_rate, "loss": project.loss(cfg), "metrics": project.metrics(cfg)}
@@ -160,7 +168,11 @@ def optimize_project(
         print(f"Pruning {len(prunable)} layers to {ocfg.target_sparsity:.0%} sparsity: {_epochs(ocfg.prune_epochs)}")
         end_step = steps * max(1, ocfg.prune_epochs - 1)  # the last epoch trains at the target
         pruning = keras2_bridge.prune_low_magnitude(
-            keras2_bridge.to_keras2(model, sample), prunable, ocfg.target_sparsity, end_step, ocfg.dense_block
+            keras2_bridge.to_keras2(model, sample, own_layers),
+            prunable,
+            ocfg.target_sparsity,
+            end_step,
+            ocfg.dense_block,
         )
         keras2_bridge.fine_tune(pruning, train, val, epochs=ocfg.prune_epochs, pruning=True, **tune)
         pruned = keras2_bridge.strip_pruning(pruning)
@@ -170,7 +182,7 @@ def optimize_project(
         rows.append(bench.measure("pruned_int8", Path(tmp) / "pruned", "int8", sparsity))
 
         print(f"Quantization-aware training of {len(quantized)} layers: {_epochs(ocfg.qat_epochs)}")
-        qat = keras2_bridge.quantize(keras2_bridge.to_keras2(model, sample), quantized)
+        qat = keras2_bridge.quantize(keras2_bridge.to_keras2(model, sample, own_layers), quantized, own_layers)
         keras2_bridge.fine_tune(qat, train, val, epochs=ocfg.qat_epochs, **tune)
         keras2_bridge.write_savedmodel(qat, Path(tmp) / "qat")
         rows.append(bench.measure("qat_int8", Path(tmp) / "qat", "int8", 0.0))
@@ -179,6 +191,7 @@ def optimize_project(
         "project": project.name,
         "data": data.describe(),
         "metric": project.metric_name,
+        "metric_is_share": project.metric_is_share,
         "optimize": asdict(ocfg),
         "prunable_layers": prunable,
         "quantized_layers": quantized,
@@ -186,7 +199,10 @@ def optimize_project(
     }
     (paths.optimize / "optimize.json").write_text(json.dumps(summary, indent=2) + "\n")
     chart = plots.size_versus_accuracy(
-        {LABELS[r.name]: (r.gzip_bytes / 1024, r.accuracy) for r in rows}, paths.optimize / "size_vs_accuracy.png"
+        {LABELS[r.name]: (r.gzip_bytes / 1024, r.metric) for r in rows},
+        paths.optimize / "size_vs_accuracy.png",
+        metric=f"test {project.metric_name}",
+        higher_is_better=project.metric_is_share,
     )
     (paths.optimize / "optimize.md").write_text(render_markdown(summary, chart.name))
     print(f"Comparison: {paths.optimize / 'optimize.md'}")
@@ -198,6 +214,7 @@ def render_markdown(summary: dict[str, Any], chart: str) -> str:
     models = summary["models"]
     base = models["baseline_float32"]
     metric = summary["metric"]
+    share = summary["metric_is_share"]
     ocfg = summary["optimize"]
     lines = [
         f"# {summary['project']}: compression",
@@ -207,12 +224,14 @@ def render_markdown(summary: dict[str, Any], chart: str) -> str:
         f"{_epochs(ocfg['prune_epochs'])}; quantization-aware training: {_epochs(ocfg['qat_epochs'])}. "
         "Latency: median of batch-1 calls, one CPU thread.",
         "",
-        f"| model | {metric} | change (points) | size | gzip size | gzip vs baseline | sparsity | latency |",
+        f"| model | {metric} | {'change (points)' if share else 'change'} | size | gzip size | gzip vs baseline | "
+        "sparsity | latency |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in models.items():
+        change = r["metric"] - base["metric"]
         lines.append(
-            f"| {LABELS[name]} | {r['accuracy']:.4f} | {100 * (r['accuracy'] - base['accuracy']):+.2f} | "
+            f"| {LABELS[name]} | {r['metric']:.4f} | {f'{100 * change:+.2f}' if share else f'{change:+.4f}'} | "
             f"{r['size_bytes'] / 1024:,.0f} KB | {r['gzip_bytes'] / 1024:,.0f} KB | "
             f"{r['gzip_bytes'] / base['gzip_bytes']:.2f}x | {r['sparsity']:.0%} | {r['latency_ms']:.3f} ms |"
         )

@@ -150,14 +150,16 @@ def tuning_trials(trials: Sequence[dict], keys: Sequence[str], objective: str, m
     return _save(fig, path)
 
 
-def size_versus_accuracy(models: dict[str, tuple[float, float]], path: Path) -> Path:
-    """Each model as a labelled point: gzip size in KB (x) against test accuracy (y)."""
+def size_versus_accuracy(
+    models: dict[str, tuple[float, float]], path: Path, metric: str = "test accuracy", higher_is_better: bool = True
+) -> Path:
+    """Each model as a labelled point: gzip size in KB (x) against its test `metric` (y)."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (kilobytes, accuracy) in models.items():
-        ax.plot(kilobytes, accuracy, "o")
-        ax.annotate(label, (kilobytes, accuracy), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    for label, (kilobytes, value) in models.items():
+        ax.plot(kilobytes, value, "o")
+        ax.annotate(label, (kilobytes, value), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("gzip size (KB)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("smaller and as accurate is better: up and left")
+    ax.set_ylabel(metric)
+    ax.set_title(f"smaller and as good is better: {'up' if higher_is_better else 'down'} and left")
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -9,7 +9,8 @@ loss, optimizer and metrics it names, and fits it (`common.training.fit`, or its
 own loop); nothing here defaults to a classifier's loss, metric or answer.
 `common.export` is driven by `export_plan` (by default: `serving_model` and the
 export hooks after it); `common.tuning` and `common.optimize` by `build_model`,
-`loss`, `metrics`, `monitor`, `search_space`, `prunable_layers` and `quantized_layers`.
+`loss`, `metrics`, `monitor`, `search_space`, `prunable_layers`, `quantized_layers`, `keras2_layers` and
+`model_answer`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Project:
 
     name: ClassVar[str]
     metric_name: ClassVar[str]  # what `answer_metric` measures, for the parity report (e.g. "accuracy")
+    # Whether `answer_metric` is a share in [0, 1], higher better (accuracy): `optimize` shows changes in points.
+    metric_is_share: ClassVar[bool] = True
     # Checkpoint / early-stopping / tuning metric and its mode: a Keras log name and "max" or "min".
     monitor: ClassVar[tuple[str, str]]
     # Export: the largest |output - Keras output| allowed per quantized format (float ones: 1e-4).
@@ -177,6 +180,17 @@ class Project:
     def prunable_layers(self, model: keras.Model) -> list[str]:
         """Names of the layers `optimize` may prune: by default every layer with a kernel (Dense, Conv)."""
         return [layer.name for layer in model.layers if hasattr(layer, "kernel")]
+
+    def model_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The final answer from the trained model's own outputs (not the serving model's), scored by
+        `answer_metric` in `optimize`: by default the class id, argmax over the one output (batch, classes)."""
+        (probabilities,) = outputs.values()
+        return np.argmax(probabilities, axis=-1)
+
+    def keras2_layers(self) -> dict[str, type]:
+        """tf_keras classes for the model's own layers, by Keras 3 class name, so that `optimize` can copy the
+        model to Keras 2 for tfmot (`common.keras2_bridge`); none by default."""
+        return {}
 
     def quantized_layers(self, model: keras.Model) -> list[str]:
         """Names of the layers quantization-aware training quantizes: by default all but inputs and batch norms.

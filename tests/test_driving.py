@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -268,3 +269,32 @@ def test_tune_searches_behaviour_cloning_on_the_expert_drives(smoke_run, tmp_pat
     best = json.loads((tmp_path / "tuning" / "best.json").read_text())
     assert set(best) <= {"model.filters", "model.dense", "model.dropout", "train.learning_rate", "train.batch_size"}
     assert best and (tmp_path / "tuning" / "results.md").stat().st_size > 200
+
+
+@pytest.mark.slow
+def test_optimize_prunes_and_quantizes_pilotnet_through_the_keras2_bridge(smoke_export, tmp_path):
+    """`optimize` copies PilotNet (its TelemetryMask included) to Keras 2, prunes it and trains it
+    quantization-aware (ELU layers through the bridge's own quantize config), and scores every TF Lite model by
+    its steering error on the held-out drive."""
+    shutil.copy(smoke_export / "model.keras", tmp_path / "model.keras")
+    cache = ("--set", f"data.cache_dir={smoke_export / 'episodes'}")
+    result = run_project("driving", "optimize", *SMOKE, *cache, "--output-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "optimize" / "optimize.json").read_text())
+    assert summary["metric"] == "steering_mae" and summary["metric_is_share"] is False
+    models = summary["models"]
+    assert list(models) == ["baseline_float32", "ptq_int8", "pruned_float32", "pruned_int8", "qat_int8"]
+    base = models["baseline_float32"]
+    # The float32 baseline scores what export's parity check measured of Keras on the same frames (there rounded to
+    # 0.01): the right output, against the right targets.
+    parity = json.loads((smoke_export / "parity.json").read_text())
+    keras_mae = next(row["metric"] for row in parity["formats"] if row["format"] == "keras")
+    assert base["metric"] == pytest.approx(keras_mae, abs=0.006), (base["metric"], keras_mae)
+    for name in ("ptq_int8", "pruned_float32", "pruned_int8", "qat_int8"):
+        assert models[name]["metric"] < base["metric"] + 0.1, (name, models[name]["metric"], base["metric"])
+    for name in ("ptq_int8", "pruned_int8", "qat_int8"):
+        assert models[name]["size_bytes"] < 0.4 * base["size_bytes"], name
+    assert models["pruned_float32"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert models["pruned_float32"]["gzip_bytes"] < 0.75 * base["gzip_bytes"]
+    table = (tmp_path / "optimize" / "optimize.md").read_text()
+    assert "| model | steering_mae | change | size |" in table and "| quantization-aware, int8 | " in table

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.config import Expected, Preset, TrainConfig, TuneConfig, bounded
+from common.config import Expected, OptimizeConfig, Preset, TrainConfig, TuneConfig, bounded
 
 COMMANDS = {
     "collect": "drive the training tracks with the expert and record them (cached; a rerun skips recorded tracks)",
@@ -95,6 +95,8 @@ class DrivingConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     # `tune` searches behaviour cloning (round 0) on the expert's drives, scored by the validation loss.
     tune: TuneConfig = field(default_factory=lambda: TuneConfig(max_epochs=5, max_trials=12))
+    # `optimize` fine-tunes the trained PilotNet on every frame of the expert's drives (not DAgger's).
+    optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(prune_epochs=3, qat_epochs=2))
 
 
 CONFIG = DrivingConfig
@@ -121,6 +123,9 @@ PRESETS = {
             "tune.algorithm": "grid",
             "tune.max_epochs": 1,
             "tune.max_trials": 2,
+            "optimize.prune_epochs": 1,
+            "optimize.qat_epochs": 1,
+            "optimize.latency_runs": 10,
         },
     ),
     # Measured (benchmarks/results/driving.json): mean reward 817.2 against the expert's 914.6 on the 5 held-out

@@ -38,6 +38,7 @@ class DrivingProject(Project):
     name = "driving"
     monitor = ("val_loss", "min")
     metric_name = "steering_mae"  # parity: mean |steering - the expert's| on the held-out drive's frames
+    metric_is_share = False  # an error: lower is better
     quantized_tolerance: ClassVar[dict[str, float]] = {
         "tflite_float16": 0.02,
         "tflite_dynamic": 0.2,
@@ -125,6 +126,25 @@ class DrivingProject(Project):
     def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
         """Mean |steering - the expert's steering|."""
         return float(np.mean(np.abs(answers - targets)))
+
+    def model_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The steering (batch,) from PilotNet's own outputs, scored by `answer_metric` in `optimize`."""
+        return outputs["steering"].reshape(-1)
+
+    def keras2_layers(self) -> dict[str, type]:
+        """`TelemetryMask` in tf_keras (keras2_layers.py)."""
+        from .keras2_layers import KERAS2_LAYERS
+
+        return KERAS2_LAYERS
+
+    def prunable_layers(self, model: keras.Model) -> list[str]:
+        """Every kernel but the first convolution's (on raw pixels) and the two one-unit outputs'."""
+        kept = ("conv1", "steering", "throttle")
+        return [layer.name for layer in model.layers if hasattr(layer, "kernel") and layer.name not in kept]
+
+    def quantized_layers(self, model: keras.Model) -> list[str]:
+        """The dense head (most of the weights); the convolutions are left to TF Lite's int8 calibration."""
+        return [layer.name for layer in model.layers if type(layer).__name__ == "Dense"]
 
     def export_examples(self, cfg: DrivingConfig, data: DataSplits) -> tuple[np.ndarray, np.ndarray]:
         """The held-out drive's frames (n, 96, 96, 3) uint8 and the expert's steering (n,)."""

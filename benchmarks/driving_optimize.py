@@ -1,0 +1,100 @@
+"""Measure PilotNet's pruning and quantization-aware training against their goals: driving_optimize.json.
+
+Goals (measured here, never asserted in tests), against the float32 baseline as TF Lite, on the held-out
+drive's frames (steering MAE: mean |steering - the expert's|, lower is better):
+- pruned to 50% sparsity: steering MAE up by at most 0.01 and gzip size <= 0.6x;
+- post-training and quantization-aware int8: steering MAE up by at most 0.01.
+
+Run on a quiet machine: `make project=driving bench-optimize` (or `python -m benchmarks.driving_optimize
+[--preset default] [--model model.keras]`). It trains the preset (`train`: behaviour cloning and DAgger, no
+closed-loop evaluation) unless given a model of that preset, runs `optimize`, and writes
+benchmarks/results/driving_optimize.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common.runtime import quiet_tensorflow
+
+from .runs import REPO, write_results
+
+GOALS = {
+    "pruned_steering_mae_increase": 0.01,
+    "pruned_gzip_size_ratio": 0.6,
+    "ptq_steering_mae_increase": 0.01,
+    "qat_steering_mae_increase": 0.01,
+}
+
+
+def run(command: str, preset: str, out: Path) -> float:
+    """`python -m projects.driving <command> --preset <preset>` into `out`; its wall seconds. Stops on failure."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "projects.driving", command, "--preset", preset, "--output-dir", str(out)],
+        cwd=REPO,
+        check=True,
+    )
+    return round(time.perf_counter() - start, 1)
+
+
+def figures(models: dict[str, dict]) -> dict[str, float]:
+    """The goal figures from optimize.json's models: steering MAE increases and the pruned gzip size ratio."""
+    base = models["baseline_float32"]
+
+    def increase(name: str) -> float:
+        return round(models[name]["metric"] - base["metric"], 4)
+
+    return {
+        "pruned_steering_mae_increase": increase("pruned_float32"),
+        "pruned_gzip_size_ratio": round(models["pruned_float32"]["gzip_bytes"] / base["gzip_bytes"], 3),
+        "ptq_steering_mae_increase": increase("ptq_int8"),
+        "qat_steering_mae_increase": increase("qat_int8"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
+    args = parser.parse_args()
+    quiet_tensorflow()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        if args.model:
+            shutil.copy(args.model, out / "model.keras")
+            train_seconds = None
+        else:
+            train_seconds = run("train", args.preset, out)
+        optimize_seconds = run("optimize", args.preset, out)
+        summary = json.loads((out / "optimize" / "optimize.json").read_text())
+        table = (out / "optimize" / "optimize.md").read_text()
+    measured = figures(summary["models"])
+    goals = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in GOALS.items()}
+    result = {
+        "benchmark": "PilotNet pruned and quantization-aware trained against its float32 TF Lite baseline",
+        "preset": args.preset,
+        **measured,
+        "goals": goals,
+        "train_wall_seconds": train_seconds,
+        "optimize_wall_seconds": optimize_seconds,
+        "data": summary["data"],
+        "settings": summary["optimize"],
+        "models": summary["models"],
+        "table": table,
+    }
+    write_results("driving_optimize", result)
+    for key, value in measured.items():
+        print(f"{key}: {value} (goal {goals[key]['goal']}: {'met' if goals[key]['met'] else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
