@@ -28,7 +28,7 @@ RUN := $(PY) -m projects.$(project)
 RUN_ARGS := --preset $(preset) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-all train evaluate export predict demo tune pretrain compare optimize all bench bench-optimize bench-formats bench-edge test lint format serve gradio bench-serving tensorboard clean
+.PHONY: help install install-all train evaluate export predict demo tune pretrain compare optimize coreml all bench bench-optimize bench-formats bench-edge test lint format serve gradio bench-serving tensorboard clean
 
 help: ## list the targets (this text)
 	@echo "usage: make [project=<name>] [preset=smoke|default|full] [ARGS='--set key=value'] <target>"
@@ -86,6 +86,9 @@ compare: install ## one training per value of a key, curves overlaid: make proje
 
 optimize: install ## prune and quantization-aware train model.keras: TF Lite size/accuracy/latency in optimize/optimize.md
 	$(RUN) optimize $(RUN_ARGS)
+
+coreml: install ## convert the latest exported SavedModel to Core ML: artifacts/<project>/export/<project>.mlpackage (runs on macOS)
+	$(RUN) coreml $(RUN_ARGS)
 
 predict: install ## predict files: make project=mnist predict inputs="digit.png more.npy"
 	$(RUN) predict $(inputs) $(RUN_ARGS)

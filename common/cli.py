@@ -9,6 +9,7 @@ Commands:
   demo      serve the browser demo (TF.js) on 127.0.0.1, exporting first if needed
   tune      search hyperparameters with keras-tuner (resumes a killed search), write tuning/best.json
   optimize  prune and quantization-aware train model.keras, compare TF Lite sizes, accuracy, latency
+  coreml    convert the latest exported SavedModel to Core ML (.mlpackage); running it needs macOS
   compare   train once per value of one key (--vary key=v1,v2,...): overlaid curves and a table
   config    print every config key of the chosen preset, with its value
 
@@ -32,7 +33,7 @@ from common import registry
 from common.config import ConfigError, Preset, apply_json, apply_overrides, describe, make_config, to_dict
 from common.paths import ArtifactPaths
 
-COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "compare", "config")
+COMMANDS = ("train", "evaluate", "export", "all", "predict", "demo", "tune", "optimize", "coreml", "compare", "config")
 
 
 def build_parser(
@@ -209,6 +210,25 @@ def _optimize(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactP
         sys.exit(f"error: optimize: {err}")
 
 
+def _coreml(project: Any, paths: ArtifactPaths) -> None:
+    from common.export.coreml import CoreMLError, convert, latest_savedmodel
+
+    try:
+        savedmodel = latest_savedmodel(paths.serving_root / project.serving_name)
+    except FileNotFoundError as err:
+        sys.exit(f"error: {err}; run `make project={project.name} export` first")
+    out = paths.export_dir / f"{project.name}.mlpackage"
+    print(f"Converting {savedmodel} to Core ML")
+    try:
+        interface = convert(savedmodel, out)
+    except CoreMLError as err:
+        sys.exit(f"error: coreml: {err}")
+    print(f"Core ML: {out} ({interface['bytes'] / 1024:,.0f} KB)")
+    print(f"  inputs:  {', '.join(f'{k} {v}' for k, v in interface['inputs'].items())}")
+    print(f"  outputs: {', '.join(interface['outputs'])}")
+    print("Running it needs macOS: coremltools.models.MLModel(path).predict({...}) on a Mac.")
+
+
 def _compare(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths) -> None:
     from common.compare import make_variants, parse_vary, write_comparison
 
@@ -287,6 +307,8 @@ def _run(project: Any, args: argparse.Namespace, cfg: Any, paths: ArtifactPaths)
         _optimize(project, args, cfg, paths)
     if args.command == "export":
         _export(project, args, cfg, paths)
+    if args.command == "coreml":
+        _coreml(project, paths)
     if args.command == "demo":
         _demo(project, args, cfg, paths)
     if args.command == "compare":

