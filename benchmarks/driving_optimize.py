@@ -14,17 +14,11 @@ benchmarks/results/driving_optimize.json.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
-from .runs import REPO, write_results
+from .runs import optimized, write_results
 
 GOALS = {
     "pruned_steering_mae_increase": 0.01,
@@ -32,17 +26,6 @@ GOALS = {
     "ptq_steering_mae_increase": 0.01,
     "qat_steering_mae_increase": 0.01,
 }
-
-
-def run(command: str, preset: str, out: Path) -> float:
-    """`python -m projects.driving <command> --preset <preset>` into `out`; its wall seconds. Stops on failure."""
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "projects.driving", command, "--preset", preset, "--output-dir", str(out)],
-        cwd=REPO,
-        check=True,
-    )
-    return round(time.perf_counter() - start, 1)
 
 
 def figures(models: dict[str, dict]) -> dict[str, float]:
@@ -67,16 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     quiet_tensorflow()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        if args.model:
-            shutil.copy(args.model, out / "model.keras")
-            train_seconds = None
-        else:
-            train_seconds = run("train", args.preset, out)
-        optimize_seconds = run("optimize", args.preset, out)
-        summary = json.loads((out / "optimize" / "optimize.json").read_text())
-        table = (out / "optimize" / "optimize.md").read_text()
+    outcome = optimized("driving", args.preset, args.model, "train")
+    summary = outcome["summary"]
     measured = figures(summary["models"])
     goals = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in GOALS.items()}
     result = {
@@ -84,12 +59,12 @@ def main() -> None:
         "preset": args.preset,
         **measured,
         "goals": goals,
-        "train_wall_seconds": train_seconds,
-        "optimize_wall_seconds": optimize_seconds,
+        "train_wall_seconds": outcome["train_seconds"],
+        "optimize_wall_seconds": outcome["optimize_seconds"],
         "data": summary["data"],
         "settings": summary["optimize"],
         "models": summary["models"],
-        "table": table,
+        "table": outcome["table"],
     }
     write_results("driving_optimize", result)
     for key, value in measured.items():

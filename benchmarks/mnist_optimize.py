@@ -17,30 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
 from .machine import describe_machine
+from .runs import optimized
 
 RESULTS = Path(__file__).parent / "results" / "mnist.json"
-REPO = Path(__file__).resolve().parent.parent
 GOALS = {"pruned_accuracy_drop_points": 0.5, "pruned_gzip_size_ratio": 0.6, "qat_accuracy_drop_points": 0.3}
-
-
-def run(command: str, preset: str, out: Path, overrides: list[str]) -> None:
-    """`python -m projects.mnist <command> --preset <preset> --set ...` into `out`; stops on failure."""
-    sets = [arg for item in overrides for arg in ("--set", item)]
-    subprocess.run(
-        [sys.executable, "-m", "projects.mnist", command, "--preset", preset, *sets, "--output-dir", str(out)],
-        cwd=REPO,
-        check=True,
-    )
 
 
 def figures(summary: dict) -> dict[str, float]:
@@ -72,14 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     quiet_tensorflow()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        if args.model:
-            shutil.copy(args.model, out / "model.keras")
-        else:
-            run("all", args.preset, out, args.overrides)
-        run("optimize", args.preset, out, args.overrides)
-        summary = json.loads((out / "optimize" / "optimize.json").read_text())
+    summary = optimized("mnist", args.preset, args.model, "all", args.overrides)["summary"]
     measured = figures(summary)
     goals = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in GOALS.items()}
     details = {

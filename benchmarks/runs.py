@@ -3,16 +3,19 @@
 `run_preset` runs `python -m projects.<name> all` (train, then evaluate) and `export` as a user would and
 returns its report, with the preset's expected result (its `Expected`, from the project's config.py)
 beside what was measured; the export's parity.json goes to `benchmarks/results/<name>_parity.json`, which the
-README's parity table is written from (`python -m benchmarks.readme_tables`). `write_results` stores a
-benchmark's figures with the machine they were measured on.
+README's parity table is written from (`python -m benchmarks.readme_tables`). `optimized` trains (or takes) a
+model and runs `optimize` on it, for the compression benchmarks. `write_results` stores a benchmark's figures
+with the machine they were measured on.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,3 +97,44 @@ def write_results(name: str, result: dict[str, Any], keep_other_keys: bool = Fal
     path.write_text(json.dumps({**stamped, **{k: v for k, v in previous.items() if k not in stamped}}, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def run_command(project: str, command: str, preset: str, out: Path, overrides: list[str] = ()) -> float:
+    """`python -m projects.<project> <command> --preset <preset> --set ...` into `out`; its wall seconds.
+
+    Raises:
+        subprocess.CalledProcessError: the command failed.
+    """
+    sets = [arg for item in overrides for arg in ("--set", item)]
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", f"projects.{project}", command, "--preset", preset, *sets, "--output-dir", str(out)],
+        cwd=REPO,
+        check=True,
+    )
+    return round(time.perf_counter() - start, 1)
+
+
+def optimized(
+    project: str, preset: str, model: Path | None, train_command: str, overrides: list[str] = ()
+) -> dict[str, Any]:
+    """Train `preset` with `train_command` (or copy the trained `model`), then `optimize` it, in a temporary folder.
+
+    Returns:
+        {"summary": optimize.json, "table": optimize.md's text, "train_seconds" (None with `model`),
+        "optimize_seconds"}.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        if model:
+            shutil.copy(model, out / "model.keras")
+            train_seconds = None
+        else:
+            train_seconds = run_command(project, train_command, preset, out, overrides)
+        optimize_seconds = run_command(project, "optimize", preset, out, overrides)
+        return {
+            "summary": json.loads((out / "optimize" / "optimize.json").read_text()),
+            "table": (out / "optimize" / "optimize.md").read_text(),
+            "train_seconds": train_seconds,
+            "optimize_seconds": optimize_seconds,
+        }
