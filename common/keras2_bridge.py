@@ -230,8 +230,17 @@ class KernelAndOutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         return {}
 
 
-# The activations tfmot's QuantizeAwareActivation knows (tfmot 0.8: its _PRE_ and _POST_QUANT_ACTIVATIONS).
-DEFAULT_SCHEME_ACTIVATIONS = frozenset({"softmax", "sigmoid", "tanh", "gelu", "linear", "relu", "swish"})
+def _default_scheme_activations() -> frozenset[str]:
+    """The activations tfmot's default 8-bit scheme quantizes: its `QuantizeAwareActivation`'s own lists (private
+    to tfmot, read rather than copied so that they follow its version)."""
+    from tensorflow_model_optimization.python.core.quantization.keras.quantize_aware_activation import (
+        QuantizeAwareActivation,
+    )
+
+    return QuantizeAwareActivation._PRE_QUANT_ACTIVATIONS | QuantizeAwareActivation._POST_QUANT_ACTIVATIONS
+
+
+DEFAULT_SCHEME_ACTIVATIONS = _default_scheme_activations()  # tfmot 0.8.1: gelu, linear, relu, sigmoid, softmax, ...
 
 
 def _default_scheme_takes(layer: tf_keras.layers.Layer) -> bool:

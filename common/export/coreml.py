@@ -81,16 +81,16 @@ def convert(savedmodel: Path, out: Path) -> dict[str, Any]:
         )
     except (NotImplementedError, ValueError, TypeError, RuntimeError) as err:
         raise CoreMLError(f"coremltools cannot convert {savedmodel}: {err}") from err
-    spec = model.get_spec()
+    ml_spec = model.get_spec()
     # The converted outputs come in the signature's flattened order (its keys, sorted), named after graph nodes.
     names = sorted(signature.structured_outputs)
-    converted = [output.name for output in spec.description.output]
+    converted = [output.name for output in ml_spec.description.output]
     if len(converted) != len(names):
         raise CoreMLError(f"coremltools gave {len(converted)} outputs for the signature's {len(names)}: {names}")
     for old, new in zip(converted, names, strict=True):
         if old != new:
-            ct.utils.rename_feature(spec, old, new)
-    renamed = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
+            ct.utils.rename_feature(ml_spec, old, new)
+    renamed = ct.models.MLModel(ml_spec, weights_dir=model.weights_dir, skip_model_load=True)
     renamed.save(str(out))
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return {
