@@ -28,6 +28,7 @@ from keras import layers
 from scipy.spatial.distance import pdist
 
 from common.art_config import ArtDataConfig, FeatureNetConfig
+from common.config import ConfigError
 from common.data.art import cache_dir, feature_splits
 from common.data.splits import DataSplits
 
@@ -145,3 +146,14 @@ def diversity(images: np.ndarray) -> float:
     """Mean pairwise Euclidean distance between (n, h, w, 3) images scaled to [0, 1], per pixel (RMS)."""
     flat = np.asarray(images, np.float64).reshape(len(images), -1) / 255.0
     return float(np.mean(pdist(flat)) / np.sqrt(flat.shape[1]))
+
+
+def check_tune_reference(data: DataSplits) -> None:
+    """`tune` scores a generative model's trials against the validation split's images (the test split stays
+    `evaluate`'s): raise a ConfigError naming the fix when it has fewer than 2 (FID needs their covariance)."""
+    count = data.sizes.get("val", 0)
+    if count < 2:
+        raise ConfigError(
+            f"tune scores each trial against the validation split's images, and it has {count}: "
+            "set data.val_fraction above 0 (e.g. 0.1), or use more images (data.max_images)"
+        )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -290,18 +290,27 @@ def fine_tune(
     *,
     epochs: int,
     learning_rate: float,
-    loss: str | dict[str, str],
-    metrics: Sequence[str] | dict[str, list[str]],
+    loss: str | Callable | dict[str, str],
+    metrics: Sequence[str | Callable] | dict[str, list[str]],
     pruning: bool = False,
 ) -> dict[str, list[float]]:
     """Compile `model` with Adam and train it on batched (input, target) datasets; returns the history.
 
     `loss` and `metrics` are names both Keras versions know (e.g. "sparse_categorical_crossentropy", "accuracy"),
-    or dicts of them by output name (e.g. {"steering": "mse"}, {"steering": ["mae"]}).
+    or dicts of them by output name (e.g. {"steering": "mse"}, {"steering": ["mae"]}), or functions of
+    (y_true, y_pred) made of TensorFlow ops, which tf_keras calls as they are: a Keras 3 loss object such as the
+    detector's `SSDLoss` (tf_keras averages the scalar it returns, which leaves it unchanged), or a metric function.
+
+    Raises:
+        BridgeError: a Keras 3 metric object (its state lives in Keras 3 variables, which tf_keras never resets or
+            reads) or anything else neither a name nor callable.
     """
-    for name in tf.nest.flatten((loss, metrics)):
-        if not isinstance(name, str):
-            raise BridgeError(f"tfmot fine-tuning needs loss and metrics given by name, got {name!r}")
+    for item in tf.nest.flatten((loss, metrics)):
+        if isinstance(item, keras.metrics.Metric) or not (isinstance(item, str) or callable(item)):
+            raise BridgeError(
+                f"tfmot fine-tuning takes losses and metrics by name or as functions (y_true, y_pred), got {item!r}; "
+                "give a Keras 3 metric object by its name (e.g. 'mae') or as such a function"
+            )
     metrics = metrics if isinstance(metrics, dict) else list(metrics)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()] if pruning else []
@@ -315,9 +324,19 @@ def kernel_sparsity(model: tf_keras.Model, layer_names: Sequence[str]) -> float:
     return float(sum(np.sum(k == 0) for k in kernels) / sum(k.size for k in kernels))
 
 
-def write_savedmodel(model: tf_keras.Model, directory: Path) -> None:
+def write_savedmodel(model: tf_keras.Model, directory: Path, outputs: Sequence[str] | None = None) -> None:
     """Save `model` as a SavedModel whose `serving_default` takes each input by its layer name and returns each
-    output by its layer's name before tfmot wrapped it (quantization-aware wrappers prefix `quant_`)."""
+    output by its layer's name before tfmot wrapped it (quantization-aware wrappers prefix `quant_`).
+
+    `outputs`: names of the layers whose outputs it returns instead of the model's (`Project.optimize_outputs`),
+    found under their own name or the quantization-aware `quant_<name>`.
+    """
+    if outputs is not None:
+        layers = {layer.name.removeprefix("quant_"): layer for layer in model.layers}
+        # A layer's last call is in `model`: each model here is built from the one before, and the layers it keeps
+        # (`strip_pruning` keeps the unpruned ones) were called in every one of them, in that order.
+        tensors = [layers[name].get_output_at(-1) for name in outputs]
+        model = tf_keras.Model(model.inputs, tensors, name=model.name)
     names = [name.removeprefix("quant_") for name in model.output_names]
     specs = [
         tf.TensorSpec(tensor.shape, tensor.dtype, name=name)

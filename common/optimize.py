@@ -9,8 +9,11 @@ TF Lite run with `ai_edge_litert`:
   conversions. Zeros compress, so the pruned model's gain shows in its gzip size;
 - qat_int8: quantization-aware training of `Project.quantized_layers`, then int8.
 `optimize.json` and `optimize.md` compare them: the project's test metric (`answer_metric`
-of `model_answer`, e.g. accuracy or the driving CNN's steering error), size, gzip size and
-batch-1 latency on one CPU thread. tfmot needs Keras 2: see `common.keras2_bridge`.
+of `model_answer`, e.g. accuracy, the driving CNN's steering error or the detector's mAP@0.5),
+size, gzip size and batch-1 latency on one CPU thread. Every TF Lite model returns the outputs
+of `Project.optimize_outputs` (by default the model's own): the detector's box offsets and class
+logits, decoded and NMS-filtered in float32 by its `model_answer`, outside the timed model.
+tfmot needs Keras 2: see `common.keras2_bridge`.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class _Bench:
     def __init__(
         self,
         project: Project,
+        cfg: Any,
         out: Path,
         inputs: dict[str, np.ndarray],
         targets: np.ndarray,
@@ -95,14 +99,14 @@ class _Bench:
         ocfg: OptimizeConfig,
         verbose: bool,
     ) -> None:
-        self.project, self.out, self.inputs, self.targets = project, out, inputs, targets
+        self.project, self.cfg, self.out, self.inputs, self.targets = project, cfg, out, inputs, targets
         self.representative, self.ocfg, self.verbose = representative, ocfg, verbose
 
     def measure(self, name: str, savedmodel: Path, variant: str, sparsity: float) -> CompressedModel:
         path = self.out / f"{name}.tflite"
         tflite.convert(savedmodel, path, variant, self.representative, self.verbose)
         outputs = in_batches(tflite.load(path, self.verbose), self.inputs)
-        metric = self.project.answer_metric(self.project.model_answer(outputs), self.targets)
+        metric = self.project.answer_metric(self.project.model_answer(outputs, self.cfg), self.targets)
         example = {k: v[:1] for k, v in self.inputs.items()}
         row = CompressedModel(
             name,
@@ -126,19 +130,24 @@ def optimize_project(
 ) -> list[CompressedModel]:
     """Prune and quantization-aware train `model` (a copy each), convert all to TF Lite, write the comparison.
 
-    The model takes one input, e.g. (batch, 28, 28, 1) float32; its outputs are scored by `project.model_answer`
-    and `project.answer_metric` on `project.export_examples` (the test split).
+    The model takes one input, e.g. (batch, 28, 28, 1) float32; its outputs (or those of the layers named by
+    `project.optimize_outputs`) are scored by `project.model_answer` and `project.answer_metric` on
+    `project.export_examples` (the test split).
     """
     ocfg: OptimizeConfig = cfg.optimize
     prunable, quantized = project.prunable_layers(model), project.quantized_layers(model)
     keras2_bridge.check_layer_names(model, prunable, "prunable_layers")
     keras2_bridge.check_layer_names(model, quantized, "quantized_layers")
+    outputs = project.optimize_outputs(model)
+    if outputs is not None:
+        keras2_bridge.check_layer_names(model, outputs, "optimize_outputs")
     x_test, y_test = project.export_examples(cfg, data)
     input_name = model.inputs[0].name
     own_layers = project.keras2_layers()
     sample = x_test[:8]
     bench = _Bench(
         project,
+        cfg,
         paths.optimize,
         {input_name: x_test},
         y_test,
@@ -161,7 +170,7 @@ def optimize_project(
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         print(f"Baseline: {model.name} to TF Lite float32 and post-training int8")
-        write_savedmodel(model, Path(tmp) / "baseline")
+        write_savedmodel(_with_outputs(model, outputs), Path(tmp) / "baseline")
         rows.append(bench.measure("baseline_float32", Path(tmp) / "baseline", "float32", 0.0))
         rows.append(bench.measure("ptq_int8", Path(tmp) / "baseline", "int8", 0.0))
 
@@ -177,14 +186,14 @@ def optimize_project(
         keras2_bridge.fine_tune(pruning, train, val, epochs=ocfg.prune_epochs, pruning=True, **tune)
         pruned = keras2_bridge.strip_pruning(pruning)
         sparsity = keras2_bridge.kernel_sparsity(pruned, prunable)
-        keras2_bridge.write_savedmodel(pruned, Path(tmp) / "pruned")
+        keras2_bridge.write_savedmodel(pruned, Path(tmp) / "pruned", outputs)
         rows.append(bench.measure("pruned_float32", Path(tmp) / "pruned", "float32", sparsity))
         rows.append(bench.measure("pruned_int8", Path(tmp) / "pruned", "int8", sparsity))
 
         print(f"Quantization-aware training of {len(quantized)} layers: {_epochs(ocfg.qat_epochs)}")
         qat = keras2_bridge.quantize(keras2_bridge.to_keras2(model, sample, own_layers), quantized, own_layers)
         keras2_bridge.fine_tune(qat, train, val, epochs=ocfg.qat_epochs, **tune)
-        keras2_bridge.write_savedmodel(qat, Path(tmp) / "qat")
+        keras2_bridge.write_savedmodel(qat, Path(tmp) / "qat", outputs)
         rows.append(bench.measure("qat_int8", Path(tmp) / "qat", "int8", 0.0))
 
     summary = {
@@ -207,6 +216,13 @@ def optimize_project(
     (paths.optimize / "optimize.md").write_text(render_markdown(summary, chart.name))
     print(f"Comparison: {paths.optimize / 'optimize.md'}")
     return rows
+
+
+def _with_outputs(model: keras.Model, outputs: list[str] | None) -> keras.Model:
+    """`model` returning the outputs of the layers named `outputs`, by name (None: `model` itself)."""
+    if outputs is None:
+        return model
+    return keras.Model(model.input, {name: model.get_layer(name).output for name in outputs}, name=model.name)
 
 
 def render_markdown(summary: dict[str, Any], chart: str) -> str:

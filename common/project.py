@@ -9,8 +9,8 @@ loss, optimizer and metrics it names, and fits it (`common.training.fit`, or its
 own loop); nothing here defaults to a classifier's loss, metric or answer.
 `common.export` is driven by `export_plan` (by default: `serving_model` and the
 export hooks after it); `common.tuning` and `common.optimize` by `build_model`,
-`loss`, `metrics`, `monitor`, `search_space`, `prunable_layers`, `quantized_layers`, `keras2_layers` and
-`model_answer`.
+`loss`, `metrics`, `monitor`, `search_space`, `tune_trial`, `tune_objective`, `prunable_layers`,
+`quantized_layers`, `keras2_layers`, `optimize_outputs` and `model_answer`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Project:
 
     Every subclass sets `name` and `metric_name` and implements `load_data`, `train`, `evaluate`, `sample_inputs`,
     `final_answer` and `answer_metric`; one that is tuned or optimized also `build_model`, `loss`, `metrics` and
-    `monitor`.
+    `monitor` (one tuned in its own loop: `build_model`, `monitor` and `tune_trial`).
     """
 
     name: ClassVar[str]
@@ -42,6 +42,8 @@ class Project:
     metric_is_share: ClassVar[bool] = True
     # Checkpoint / early-stopping / tuning metric and its mode: a Keras log name and "max" or "min".
     monitor: ClassVar[tuple[str, str]]
+    # `tune`'s objective when it is not `monitor`: a name in `tune_trial`'s scores and "min" or "max". None: `monitor`.
+    tune_objective: ClassVar[tuple[str, str] | None] = None
     # Export: the largest |output - Keras output| allowed per quantized format (float ones: 1e-4).
     quantized_tolerance: ClassVar[dict[str, float]] = {
         "tflite_float16": 1e-2,
@@ -177,13 +179,31 @@ class Project:
         """
         return {}
 
+    def tune_trial(self, cfg: Any, data: DataSplits, paths: ArtifactPaths) -> dict[str, float]:
+        """Train one `tune` trial in the project's own loop and return its scores, for a project that `fit` does not
+        train (the GAN, the diffusion model): `common.tuning` calls it instead of fitting `build_model`'s model.
+
+        `cfg` is the trial's config (the search space's keys set, `train.epochs` = `tune.max_epochs`); `paths` is the
+        trial's own folder under `tuning/`, for its checkpoints, logs and grids (a killed trial resumes from them).
+        The scores, {name: value}, hold the objective (`tune_objective`, else `monitor`), e.g. {"fid": ..., "kid":
+        ...}. Not overridden: keras-tuner builds, compiles and fits `build_model`'s model as `train` does.
+        """
+        raise NotImplementedError(f"project {self.name} is tuned with fit, not in a loop of its own")
+
     def prunable_layers(self, model: keras.Model) -> list[str]:
         """Names of the layers `optimize` may prune: by default every layer with a kernel (Dense, Conv)."""
         return [layer.name for layer in model.layers if hasattr(layer, "kernel")]
 
-    def model_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The final answer from the trained model's own outputs (not the serving model's), scored by
-        `answer_metric` in `optimize`: by default the class id, argmax over the one output (batch, classes)."""
+    def optimize_outputs(self, model: keras.Model) -> list[str] | None:
+        """Names of the layers whose outputs `optimize` converts to TF Lite and hands to `model_answer`; None (the
+        default): the model's own outputs. The detector names its box offsets and class logits, kept apart because
+        full-integer TF Lite gives each tensor one scale, which their concatenation would share."""
+        return None
+
+    def model_answer(self, outputs: dict[str, np.ndarray], cfg: Any) -> np.ndarray:
+        """The final answer from the trained model's own outputs (those of `optimize_outputs`; not the serving
+        model's), scored by `answer_metric` in `optimize`: by default the class id, argmax over the one output
+        (batch, classes). `cfg` gives what turns raw outputs into answers (the detector's anchors and NMS)."""
         (probabilities,) = outputs.values()
         return np.argmax(probabilities, axis=-1)
 

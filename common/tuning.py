@@ -4,8 +4,10 @@ A search space maps dotted config keys to their candidate values: a list is a
 choice, {"min": a, "max": b} a range ("step" for integers, "log": true to sample
 on a log scale). A trial is the project's config with those keys set, built by
 `Project.build_model` and trained as `train` trains (same optimizer, schedule,
-augmentation) for at most `tune.max_epochs` epochs. `tune_project` writes, under
-`tuning/`:
+augmentation) for at most `tune.max_epochs` epochs. A project trained in a loop of
+its own (the GAN, the diffusion model) trains each trial with `Project.tune_trial`
+in the trial's folder, `search/trial_<id>/execution<k>/`, and returns its scores
+(FID), ranked by `Project.tune_objective`. `tune_project` writes, under `tuning/`:
 - search/: keras-tuner's state; rerunning the same command resumes a killed search;
 - results.json, results.md and trials.png: every trial's values and score, best first;
 - best.json: the best trial's keys, for `train --config tuning/best.json` on the same preset.
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +104,25 @@ def validate_space(cfg: Any, space: Space) -> Space:
     return space
 
 
+def trains_own_trials(project: Project) -> bool:
+    """Whether `project` trains its trials in a loop of its own (it overrides `Project.tune_trial`)."""
+    return type(project).tune_trial is not Project.tune_trial
+
+
+def objective(project: Project) -> tuple[str, str]:
+    """What the trials are ranked by: (name, "min" or "max"), the project's `tune_objective`, else its `monitor`."""
+    return project.tune_objective or project.monitor
+
+
 def search_space(project: Project, cfg: Any) -> Space:
-    """The space to search: the JSON file `tune.space` if set, else the project's own; validated."""
+    """The space to search: the JSON file `tune.space` if set, else the project's own; validated, and the algorithm
+    checked against it and the project."""
+    if cfg.tune.algorithm == "hyperband" and trains_own_trials(project):
+        raise ConfigError(
+            f"tune.algorithm=hyperband carries a trial's Keras weights into its next round, and {project.name} "
+            "trains its trials in a loop of its own: use --set tune.algorithm=random (or bayesian, or grid), "
+            "whose trials each train tune.max_epochs epochs"
+        )
     space = project.search_space(cfg) if not cfg.tune.space else _read_space(cfg.tune.space)
     space = validate_space(cfg, space)
     unstepped = [k for k, spec in space.items() if isinstance(spec, dict) and "step" not in spec]
@@ -124,12 +145,30 @@ def _read_space(path: str) -> Space:
     return space
 
 
+class TrialConfigError(ConfigError, kt.errors.FatalError):
+    """A bad config found inside a trial: it stops the search (keras-tuner would record a failed trial and go on to
+    the next, which fails alike), and the command line exits with code 2 and its message."""
+
+
+def _trial_dir(callbacks: list) -> Path:
+    """The running trial's folder in keras-tuner's state, `search/trial_<id>/`, from the callback holding the tuner
+    and the trial that keras-tuner adds to those it passes to `HyperModel.fit`."""
+    for callback in callbacks:
+        tuner, trial = getattr(callback, "tuner", None), getattr(callback, "trial", None)
+        if tuner is not None and trial is not None:
+            return Path(tuner.get_trial_dir(trial.trial_id))
+    raise RuntimeError("keras-tuner passed HyperModel.fit no callback holding the trial (keras-tuner 1.4 does)")
+
+
 class ConfigHyperModel(kt.HyperModel):
-    """keras-tuner's view of a project: a trial's hyperparameters are config keys, its model `build_model`'s."""
+    """keras-tuner's view of a project: a trial's hyperparameters are config keys, its model `build_model`'s,
+    trained by `fit` or, for a project with a loop of its own, by `Project.tune_trial`."""
 
     def __init__(self, project: Project, cfg: Any, space: Space, data: DataSplits) -> None:
         super().__init__(name=project.name)
         self.project, self.cfg, self.space, self.data = project, cfg, space, data
+        self.own_loop = trains_own_trials(project)
+        self.executions: Counter[Path] = Counter()  # own loop: the executions of each trial begun by this process
 
     def trial_config(self, hp: kt.HyperParameters) -> Any:
         """The config with every key of the space set from `hp` (declaring the hyperparameters on first use)."""
@@ -151,8 +190,12 @@ class ConfigHyperModel(kt.HyperModel):
         return trial
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        """The trial's model, compiled as `train` compiles it; uncompiled for a project with its own loop, whose
+        `tune_trial` builds what it trains (keras-tuner only checks that `build` returns a Keras model)."""
         trial = self.trial_config(hp)
         model = self.project.build_model(trial)
+        if self.own_loop:
+            return model
         model.compile(
             optimizer=make_optimizer(trial.train, steps_per_epoch(self.data, trial.train.batch_size)),
             loss=self.project.loss(trial),
@@ -161,14 +204,43 @@ class ConfigHyperModel(kt.HyperModel):
         )
         return model
 
-    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> keras.callbacks.History:
-        """Train on the training split, batched as the trial's config says, and validate on the val split."""
+    def fit(
+        self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any
+    ) -> keras.callbacks.History | dict[str, float]:
+        """Train on the training split, batched as the trial's config says, and validate on the val split; or, for a
+        project with its own loop, `own_trial`'s scores."""
         trial = self.trial_config(hp)
+        if self.own_loop:
+            return self.own_trial(trial, kwargs.get("callbacks", []))
         tcfg = trial.train
         augment, pairs = self.project.augmentation(trial), self.project.augment_pairs(trial)
         train = batched(self.data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augment, augment_pairs=pairs)
         val = batched(self.data.val, tcfg.batch_size)
         return model.fit(train, *args, validation_data=val, shuffle=False, **kwargs)  # the pipeline shuffles
+
+    def own_trial(self, trial: Any, callbacks: list) -> dict[str, float]:
+        """`Project.tune_trial` for execution k of the running trial, in `search/trial_<id>/execution<k>/` and seeded
+        with `train.seed + k`, so that executions differ and a retried trial resumes each from its own backup.
+
+        Raises:
+            TrialConfigError: the trial's config does not work (e.g. a DiffAugment policy of `tune.space`).
+            keras_tuner.errors.FailedTrialError: the objective is not finite (e.g. training diverged); the search
+                goes on.
+        """
+        trial_dir = _trial_dir(callbacks)
+        execution = self.executions[trial_dir]
+        self.executions[trial_dir] += 1
+        trial.train.seed += execution
+        folder = trial_dir / f"execution{execution}"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            scores = {k: float(v) for k, v in self.project.tune_trial(trial, self.data, ArtifactPaths(folder)).items()}
+        except ConfigError as err:
+            raise TrialConfigError(str(err)) from None
+        name = objective(self.project)[0]
+        if name in scores and not math.isfinite(scores[name]):
+            raise kt.errors.FailedTrialError(f"{name} is {scores[name]}: the trial broke down; see {folder}")
+        return scores
 
 
 def tuner_role() -> str:
@@ -231,7 +303,7 @@ def tune_project(project: Project, cfg: Any, space: Space, data: DataSplits, pat
     tcfg: TuneConfig = cfg.tune
     out = paths.tuning
     out.mkdir(parents=True, exist_ok=True)
-    tuner = make_tuner(ConfigHyperModel(project, cfg, space, data), tcfg, project.monitor, out, cfg.train.seed)
+    tuner = make_tuner(ConfigHyperModel(project, cfg, space, data), tcfg, objective(project), out, cfg.train.seed)
     role = tuner_role()
     print(f"Tuning {project.name} ({tcfg.algorithm}, {role}): {', '.join(space)}; state in {out / 'search'}")
     start = time.perf_counter()
@@ -246,7 +318,7 @@ def tune_project(project: Project, cfg: Any, space: Space, data: DataSplits, pat
         raise RuntimeError(f"no trial of the search in {out / 'search'} finished; see the errors above")
     best = rows[0]
     best_json.write_text(json.dumps(best["values"], indent=2) + "\n")
-    monitor, direction = project.monitor
+    monitor, direction = objective(project)
     rerun = f"python -m projects.{project.name} train --preset {preset} --config {best_json}"
     results = {
         "project": project.name,
@@ -274,6 +346,8 @@ def tune_project(project: Project, cfg: Any, space: Space, data: DataSplits, pat
 def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value))
+    if value == "":
+        return '""'  # an empty string (the GAN's train.diff_augment: none), not a missing value
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from common.art_config import ArtDataConfig, FeatureNetConfig
-from common.config import ConfigError, Expected, Preset, bounded, choice
+from common.config import ConfigError, Expected, Preset, TuneConfig, bounded, choice
 
 
 @dataclass
@@ -48,6 +48,7 @@ class SamplingConfig:
     guidance: float = 2.0  # classifier-free guidance scale: 0 unconditional, 1 conditional, > 1 stronger
     grid_steps: int = bounded(25, 1)  # DDIM steps of the per-epoch progress grid
     compared_steps: tuple[int, ...] = (10, 25, 50, 250)  # `evaluate`: FID at each of these DDIM step counts
+    tune_steps: int = bounded(10, 1)  # `tune`: DDIM steps of each trial's FID (few, for speed)
 
 
 @dataclass
@@ -60,6 +61,9 @@ class DiffusionConfig:
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     features: FeatureNetConfig = field(default_factory=FeatureNetConfig)
+    # `tune`: trials of 3 x 200 steps in the model's own loop, scored by FID (search space: project.py). Hyperband
+    # would carry Keras weights between rounds, which a trial of this loop does not leave: random, bayesian, grid.
+    tune: TuneConfig = field(default_factory=lambda: TuneConfig(algorithm="random", max_epochs=3, max_trials=6))
 
 
 def check_sampling(steps: int, timesteps: int, guidance: float) -> None:
@@ -100,8 +104,11 @@ PRESETS = {
             "sampling.steps": 10,
             "sampling.grid_steps": 10,
             "sampling.compared_steps": (5, 10, 25),
+            "sampling.tune_steps": 5,
             "features.epochs": 3,
             "features.filters": (16, 32),
+            "tune.max_epochs": 1,
+            "tune.max_trials": 2,
         },
     ),
     "default": Preset(

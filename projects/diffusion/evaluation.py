@@ -36,12 +36,13 @@ STRIP_FRAMES = 10
 
 class Reference:
     """The held-out real images' features, the floor (real training images against them, as many as generated) and
-    the class frequencies generated images are drawn with."""
+    the class frequencies generated images are drawn with. Held out: the test split (`evaluate`), or the validation
+    split (`tune`, which leaves the test split to `evaluate`)."""
 
-    def __init__(self, cfg: DiffusionConfig, space: FeatureSpace, data: DataSplits) -> None:
+    def __init__(self, cfg: DiffusionConfig, space: FeatureSpace, data: DataSplits, held_out: str = "test") -> None:
         self.space = space
-        held_out, _ = dataset_to_numpy(data.test)
-        self.features = space.features(held_out)
+        images, _ = dataset_to_numpy(getattr(data, held_out))
+        self.features = space.features(images)
         train, labels = dataset_to_numpy(data.train)
         self.count = min(cfg.train.fid_samples, len(train))
         chosen = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(train))[: self.count])
@@ -55,12 +56,17 @@ class Reference:
         return {"fid": frechet_distance(self.features, fake), "kid": kernel_distance(self.features, fake)}
 
 
+def fid_inputs(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tuple[np.ndarray, np.ndarray | None]:
+    """FID's `ref.count` seeds, and classes drawn as often as in the data (None when unconditional)."""
+    seeds = np.arange(ref.count, dtype=np.int32) + FID_SEED
+    return seeds, class_labels(ref.count, sampler.num_classes, -1, ref.class_probs, cfg.train.seed)
+
+
 def fid_by_steps(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tuple[list[dict[str, Any]], np.ndarray]:
     """One row per DDIM step count of `sampling.compared_steps` (and `sampling.steps`): FID, KID, seconds per
     image; and the images of `sampling.steps`, for precision and recall."""
     s = cfg.sampling
-    seeds = np.arange(ref.count, dtype=np.int32) + FID_SEED
-    labels = class_labels(ref.count, sampler.num_classes, -1, ref.class_probs, cfg.train.seed)
+    seeds, labels = fid_inputs(sampler, cfg, ref)
     rows, chosen = [], None
     generate(sampler, seeds[:256], None if labels is None else labels[:256], 1, s.eta, s.guidance)  # traced once
     for steps in sorted({*s.compared_steps, s.steps}):

@@ -4,8 +4,9 @@ Training: the denoiser of model.py and its moving average in the `Diffusion` mod
 noised real images (schedule.py) to predict the noise (loss.py), by the loop of training.py. Sampling
 (sampling.py): DDIM with any number of steps, or ancestral DDPM; classifier-free guidance for class-conditional
 models. `evaluate` (evaluation.py) measures FID, KID, precision and recall in the feature space shared with the GAN
-(common/feature_space.py). Export: the SavedModel samples (the DDIM loop in the graph, serving_model.py); TF Lite,
-TF.js and ONNX hold the denoiser alone (export.py).
+(common/feature_space.py); `tune` trains each trial in the same loop and ranks the trials by FID at a few DDIM steps
+against the validation split's real images (`tune_trial`). Export: the SavedModel samples (the DDIM loop in the
+graph, serving_model.py); TF Lite, TF.js and ONNX hold the denoiser alone (export.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits
-from common.feature_space import feature_space
+from common.feature_space import check_tune_reference, feature_space
 from common.image_grids import mosaic, save_png
 from common.loop_training import steps_csv
 from common.paths import ArtifactPaths
@@ -31,6 +32,7 @@ from .evaluation import (
     ddpm_grid,
     denoising_strip,
     fid_by_steps,
+    fid_inputs,
     gan_figures,
     loss_curve,
     noise_fid,
@@ -47,6 +49,7 @@ from .training import grid_seeds_and_labels, train_diffusion
 class DiffusionProject(Project):
     name = "diffusion"
     monitor = ("loss", "min")  # what the loop reports after every epoch (lower is better)
+    tune_objective = ("fid", "min")  # what `tune` ranks trials by: FID of samples, as `evaluate` judges the model
     # Outputs are uint8 pixels after a few DDIM steps, each of which carries a format's float differences along:
     # 3 grey levels leave room for a rounding step or two.
     float_tolerance: ClassVar[float] = 3.0
@@ -103,6 +106,43 @@ class DiffusionProject(Project):
     def train(self, cfg: DiffusionConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
         """The Diffusion model built and compiled, then its loop (training.py); returns the EMA denoiser."""
         check_sampling(cfg.sampling.steps, cfg.schedule.timesteps, cfg.sampling.guidance)
+        return self._train(cfg, data, paths)
+
+    def search_space(self, cfg: DiffusionConfig) -> dict[str, list]:
+        """The learning rate (the preset's, half and twice it), the noise schedule, the EMA decay and the U-Net's width
+        (the preset's and half: cheaper, does FID suffer?). Lists only, so `tune.algorithm=grid` can walk it
+        (3 x 2 x 3 x 2 = 36 combinations; its first is the default preset's)."""
+        rate, width = cfg.train.learning_rate, cfg.model.base_filters
+        return {
+            "train.learning_rate": [rate, rate / 2, 2 * rate],
+            "schedule.kind": ["cosine", "linear"],
+            "model.ema_decay": [0.999, 0.99, 0.95],
+            "model.base_filters": [width, width // 2],
+        }
+
+    def tune_trial(self, cfg: DiffusionConfig, data: DataSplits, paths: ArtifactPaths) -> dict[str, float]:
+        """Train the trial's model in the loop `train` runs, in `paths` (the trial's folder under tuning/), and score
+        its EMA denoiser's DDIM samples at `sampling.tune_steps` steps (few, for speed) against the validation
+        split's real images, so that the test split stays `evaluate`'s.
+
+        Returns:
+            {"fid" (the objective, lower better), "kid", "fid_floor", "fid_to_floor_ratio"}.
+
+        Raises:
+            ConfigError: DDIM steps or guidance out of range, or a validation split of fewer than 2 images.
+        """
+        s = cfg.sampling
+        check_sampling(s.tune_steps, cfg.schedule.timesteps, s.guidance)
+        check_tune_reference(data)
+        ref = Reference(cfg, feature_space(cfg.data, cfg.features), data, held_out="val")
+        sampler = self.sampler(cfg, self._train(cfg, data, paths))
+        seeds, labels = fid_inputs(sampler, cfg, ref)
+        scores = ref.scores(generate(sampler, seeds, labels, s.tune_steps, s.eta, s.guidance))
+        return {**scores, "fid_floor": ref.floor, "fid_to_floor_ratio": scores["fid"] / ref.floor}
+
+    def _train(self, cfg: DiffusionConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
+        """The Diffusion model built and compiled, then trained (or resumed) in `paths` by the loop of training.py;
+        returns the EMA denoiser."""
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial network every run
         model = self.build_diffusion(cfg, len(data.class_names))
         return train_diffusion(model, cfg, data, paths, {"project": self.name, "config": to_dict(cfg)})

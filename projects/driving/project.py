@@ -127,7 +127,7 @@ class DrivingProject(Project):
         """Mean |steering - the expert's steering|."""
         return float(np.mean(np.abs(answers - targets)))
 
-    def model_answer(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    def model_answer(self, outputs: dict[str, np.ndarray], cfg: DrivingConfig) -> np.ndarray:
         """The steering (batch,) from PilotNet's own outputs, scored by `answer_metric` in `optimize`."""
         return outputs["steering"].reshape(-1)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from common.art_config import ArtDataConfig as DataConfig
 from common.art_config import FeatureNetConfig
-from common.config import Expected, Preset, bounded, choice
+from common.config import Expected, Preset, TuneConfig, bounded, choice
 
 
 @dataclass
@@ -48,6 +48,9 @@ class GanConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
     features: FeatureNetConfig = field(default_factory=FeatureNetConfig)
+    # `tune`: trials of 4 x 250 steps in the GAN's own loop, scored by FID (search space: project.py). Hyperband
+    # would carry Keras weights between rounds, which a trial of this loop does not leave: random, bayesian, grid.
+    tune: TuneConfig = field(default_factory=lambda: TuneConfig(algorithm="random", max_epochs=4, max_trials=8))
 
 
 CONFIG = GanConfig
@@ -70,6 +73,8 @@ PRESETS = {
             "train.fid_samples": 200,
             "features.epochs": 3,
             "features.filters": (16, 32),
+            "tune.max_epochs": 1,
+            "tune.max_trials": 2,
         },
     ),
     "default": Preset(

@@ -5,7 +5,8 @@ gets scored and exported) in the `GAN` model of gan.py, with the losses of loss.
 per network, trained by the loop of training.py on flipped real images, with DiffAugment before the
 discriminator (augmentation.py). FID, KID, precision and recall compare generated images with held-out real
 ones in the feature space of a small classifier trained first on more images than the GAN sees
-(common/feature_space.py).
+(common/feature_space.py). `tune` trains each trial in the same loop and ranks the trials by FID against the
+validation split's real images (`tune_trial`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from common.config import ConfigError, to_dict
 from common.data import art as art_data
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.export import ExportPlan, standard_plan
-from common.feature_space import feature_space
+from common.feature_space import check_tune_reference, feature_space
 from common.generative_metrics import precision_recall
 from common.image_grids import mosaic, save_png
 from common.loop_training import steps_csv
@@ -121,7 +122,45 @@ class GanProject(Project):
         FID and KID compare features of a small classifier, trained first and then reused while the data stays
         the same (common/feature_space.py).
         """
-        scorer = Scorer(cfg, feature_space(cfg.data, cfg.features), data)
+        return self._train(cfg, data, paths, Scorer(cfg, feature_space(cfg.data, cfg.features), data))
+
+    def search_space(self, cfg: GanConfig) -> dict[str, list]:
+        """Both learning rates (the preset's, half and twice it), DiffAugment's policy (all three, two, none), the EMA
+        decay and the loss: what moves FID on a few thousand images. Lists only, so `tune.algorithm=grid` can walk it
+        (3 x 3 x 3 x 2 x 2 = 108 combinations; its first is the preset's own rates)."""
+        g, d = cfg.train.g_learning_rate, cfg.train.d_learning_rate
+        return {
+            "train.g_learning_rate": [g, g / 2, 2 * g],
+            "train.d_learning_rate": [d, d / 2, 2 * d],
+            "train.diff_augment": ["color,translation,cutout", "translation,cutout", ""],
+            "model.ema_decay": [0.999, 0.99],
+            "model.loss": ["hinge", "nonsaturating"],
+        }
+
+    def tune_trial(self, cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> dict[str, float]:
+        """Train the trial's GAN in the loop `train` runs, in `paths` (the trial's folder under tuning/), and score
+        its EMA generator against the validation split's real images, so that the test split stays `evaluate`'s.
+
+        Returns:
+            {"fid" (the objective, lower better), "kid", "fid_floor", "fid_to_floor_ratio", "diversity_ratio"}.
+
+        Raises:
+            ConfigError: the validation split has fewer than 2 images, or the trial's networks cannot be built.
+        """
+        check_tune_reference(data)
+        scorer = Scorer(cfg, feature_space(cfg.data, cfg.features), data, held_out="val")
+        scores = scorer.score(self._train(cfg, data, paths, scorer))
+        return {
+            "fid": scores["fid"],
+            "kid": scores["kid"],
+            "fid_floor": scorer.fid_floor,
+            "fid_to_floor_ratio": scores["fid"] / scorer.fid_floor,
+            "diversity_ratio": scores["diversity"] / scorer.real_diversity,
+        }
+
+    def _train(self, cfg: GanConfig, data: DataSplits, paths: ArtifactPaths, scorer: Scorer) -> keras.Model:
+        """The GAN built and compiled, then trained (or resumed) in `paths` by the loop of training.py, scored by
+        `scorer` after every epoch; returns the EMA generator."""
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
         gan = self.build_gan(cfg, len(data.class_names))
         return train_gan(

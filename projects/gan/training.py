@@ -42,17 +42,18 @@ def initial_json(paths: ArtifactPaths) -> Path:
 
 
 class Scorer:
-    """FID, KID and diversity of a generator's samples against the held-out real images (the test split).
+    """FID, KID and diversity of a generator's samples against held-out real images: the test split (`evaluate`,
+    `train`), or the validation split (`tune`, which leaves the test split to `evaluate`).
 
     The floor is the same FID for real training images: `fid_samples` of them against the same held-out set.
     Generated images are scored at the same count, so both figures carry the same small-sample bias.
     """
 
-    def __init__(self, cfg: GanConfig, space: FeatureSpace, data: DataSplits) -> None:
+    def __init__(self, cfg: GanConfig, space: FeatureSpace, data: DataSplits, held_out: str = "test") -> None:
         self.space = space
         self.seed = cfg.train.seed + FID_SEED_OFFSET
-        held_out, _ = dataset_to_numpy(data.test)
-        self.reference = space.features(held_out)
+        images, _ = dataset_to_numpy(getattr(data, held_out))
+        self.reference = space.features(images)
         train, labels = dataset_to_numpy(data.train)
         self.count = min(cfg.train.fid_samples, len(train))
         chosen = np.sort(np.random.default_rng(self.seed).permutation(len(train))[: self.count])
