@@ -25,6 +25,7 @@ from .config import STRATEGIES, ChatbotConfig
 from .decoding import ReplyGenerator
 from .loss import InBatchSoftmax, SmoothedSparseCrossentropy
 from .model import NEVER_GENERATED, build_model, retrieval_models, vocabulary_of
+from .pretrain import check_pretrained, load_pretrained_encoder, pretrain
 from .prompts import EVERYDAY, PROMPTS
 from .serving_model import GreedyReplies, build_serving_model
 
@@ -79,8 +80,12 @@ class ChatbotProject(Project):
     def train(self, cfg: ChatbotConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
         """Teacher forcing (the model reads the context and the reply so far, and predicts every next piece) and
         matching (each context against every reply of the batch), both at once."""
+        encoder_weights = self._encoder_weights(cfg, paths)  # pretraining first, if asked and not done yet
         with strategy_scope(cfg.train):
             model = self.build_model(cfg)
+            if encoder_weights is not None:
+                load_pretrained_encoder(model, encoder_weights)
+                print(f"Encoder initialised from {encoder_weights}")
             model.compile(
                 optimizer=make_optimizer(cfg.train, steps_per_epoch(data, cfg.train.batch_size)),
                 loss=self.loss(cfg),
@@ -90,6 +95,13 @@ class ChatbotProject(Project):
         return fit(
             model, data, cfg.train, paths, monitor=self.monitor, summary={"project": self.name, "config": to_dict(cfg)}
         )
+
+    def _encoder_weights(self, cfg: ChatbotConfig, paths: ArtifactPaths) -> Path | None:
+        """The pretrained encoder's weights file with `model.weights=pretrained` (pretraining first if there is none
+        for these settings), else None."""
+        if cfg.model.weights == "none":
+            return None
+        return check_pretrained(cfg, paths) or pretrain(cfg, paths)
 
     def evaluate(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """Validation perplexity and token accuracy against a unigram baseline; the dual encoder's hits@1 of 20 on
@@ -191,7 +203,11 @@ class ChatbotProject(Project):
         return float(np.mean(answers == targets))
 
     def run_command(self, command: str, cfg: ChatbotConfig, paths: ArtifactPaths, args: Any) -> None:
-        """`chat`: talk to model.keras at a prompt (see chat.py)."""
+        """`chat`: talk to model.keras at a prompt (see chat.py); `pretrain`: masked-language pretraining of the
+        encoder (pretrain.py)."""
+        if command == "pretrain":
+            pretrain(cfg, paths)
+            return
         from common.cli import load_trained_model  # here, not at the top: common.cli imports this module
 
         from .chat import chat
