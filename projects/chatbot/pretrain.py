@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from common import plots
 from common.config import ConfigError
 from common.data.splits import DataSplits
 from common.paths import ArtifactPaths
@@ -40,6 +41,7 @@ from .model import PACKAGE, transformer_encoder
 from .tokenizer import FIRST_PIECE, MASK
 
 ENCODER_FILE = "encoder.weights.h5"
+HISTORY_KEYS = ("loss", "token_accuracy", "val_loss", "val_token_accuracy")  # per epoch, in pretrain.json
 
 
 def pretrain_paths(paths: ArtifactPaths) -> ArtifactPaths:
@@ -224,26 +226,17 @@ def pretrain(cfg: ChatbotConfig, paths: ArtifactPaths) -> Path:
     model.get_layer("encoder").save_weights(tmp)
     os.replace(tmp, weights)
     train = json.loads(out.train_summary.read_text())
-    history = _read_history(out.history_csv)
+    history = plots.read_history(out.history_csv)
     summary = {
         "settings": settings(cfg),
         "examples": data.sizes,
         "train_seconds": train["train_seconds"],
         "resumed_from_epoch": train["resumed_from_epoch"],
-        **history,
+        **{k: [round(v, 4) for v in history[k]] for k in HISTORY_KEYS if k in history},
     }
     (out.root / "pretrain.json").write_text(json.dumps(summary, indent=2))
     print(f"Encoder written to {weights}; train from it with --set model.weights=pretrained")
     return weights
-
-
-def _read_history(history_csv: Path) -> dict[str, list[float]]:
-    """The masked-piece loss and accuracy per epoch, training and validation, from history.csv."""
-    lines = history_csv.read_text().split()
-    columns = lines[0].split(",")
-    rows = [line.split(",") for line in lines[1:]]
-    keep = ("loss", "token_accuracy", "val_loss", "val_token_accuracy")
-    return {name: [round(float(row[columns.index(name)]), 4) for row in rows] for name in keep if name in columns}
 
 
 def load_pretrained_encoder(model: keras.Model, weights: Path) -> None:
