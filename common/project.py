@@ -191,8 +191,9 @@ class Project:
         raise NotImplementedError(f"project {self.name} is tuned with fit, not in a loop of its own")
 
     def prunable_layers(self, model: keras.Model) -> list[str]:
-        """Names of the layers `optimize` may prune: by default every layer with a kernel (Dense, Conv)."""
-        return [layer.name for layer in model.layers if hasattr(layer, "kernel")]
+        """Names of the layers `optimize` may prune: by default every layer with a kernel (Dense, Conv), those of
+        nested models too (`inlined_layers`: the Keras 2 copy holds them inlined)."""
+        return [layer.name for layer in inlined_layers(model) if hasattr(layer, "kernel")]
 
     def optimize_outputs(self, model: keras.Model) -> list[str] | None:
         """Names of the layers whose outputs `optimize` converts to TF Lite and hands to `model_answer`; None (the
@@ -213,13 +214,31 @@ class Project:
         return {}
 
     def quantized_layers(self, model: keras.Model) -> list[str]:
-        """Names of the layers quantization-aware training quantizes: by default all but inputs and batch norms.
+        """Names of the layers quantization-aware training quantizes: by default all but inputs and batch norms (of
+        nested models too, as `prunable_layers`).
 
         TF Lite folds a batch norm into the layer before it; fake-quantizing the batch norm on its own makes the
         int8 model disagree with the trained one (mnist: 49% instead of 96% test accuracy).
         """
         skipped = ("InputLayer", "BatchNormalization")
-        return [layer.name for layer in model.layers if type(layer).__name__ not in skipped]
+        return [layer.name for layer in inlined_layers(model) if type(layer).__name__ not in skipped]
+
+
+GRAPH_MODELS = ("Functional", "Sequential")  # Keras 3 models made of layers: the Keras 2 copy inlines them when nested
+
+
+def inlined_layers(model: keras.Model) -> list[keras.Operation]:
+    """The layers of a Keras 3 `model` as `common.keras2_bridge.to_keras2` copies them, which `optimize`'s hooks
+    name: nested functional and sequential models replaced by their own layers (recursively, their input layers left
+    out), each once, and the operations on tensors outside any layer (`x + 3.0`, named e.g. "add") among them, in the
+    graph's order."""
+    layers = []
+    for layer in getattr(model, "operations", None) or model.layers:  # a Sequential has layers only
+        if type(layer).__name__ in GRAPH_MODELS:
+            layers += [inner for inner in inlined_layers(layer) if type(inner).__name__ != "InputLayer"]
+        else:
+            layers.append(layer)
+    return layers
 
 
 def max_abs_diff(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:

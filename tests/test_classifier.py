@@ -1,5 +1,5 @@
 """The image classifier on a small generated folder: layout errors, unreadable files, preprocessing, SimCLR
-pretraining, fine-tuning from it, predict on any image, export, the Gradio app and the browser page."""
+pretraining, fine-tuning from it, predict on any image, export, the Gradio app, the browser page and `optimize`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import math
 import os
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -553,6 +554,69 @@ def test_browser_page_matches_keras_and_classifies_an_upload(shapes_export, shap
         assert page.locator("#prediction").get_attribute("data-class-name") in SHAPES
         assert page.locator("#bars .bar").count() == 3  # the top 5 of 3 classes
         assert not errors, errors
+
+
+# `optimize` from scratch: the default's MobileNetV3Small (hard swish, squeeze-excite), which the smoke preset slims.
+SCRATCH = ("--set", "model.minimalistic=false", "--set", "train.epochs=12", "--set", "train.learning_rate=5e-3")
+INT8_ACCURACY_DROP = 0.12  # at most 2 of the 18 test shapes change class; a broken int8 model answers by chance (1/3)
+
+
+@pytest.mark.slow
+def test_optimize_prunes_and_quantizes_the_nested_backbone(shapes_dir, tmp_path):
+    """The backbone, a nested `keras.applications` model, is copied inlined to tf_keras: pruned to the target
+    sparsity, quantized with its batch norms folded into its convolutions, and each int8 model keeps the float
+    model's answers on the test shapes at under half its size."""
+    import keras
+
+    from projects.classifier.project import PROJECT
+
+    _run_on_shapes("train", shapes_dir, tmp_path, *SCRATCH)
+    _run_on_shapes("optimize", shapes_dir, tmp_path, *SCRATCH)
+    summary = json.loads((tmp_path / "optimize" / "optimize.json").read_text())
+    assert summary["metric"] == "accuracy" and summary["metric_is_share"] is True
+    models = summary["models"]
+    assert list(models) == ["baseline_float32", "ptq_int8", "pruned_float32", "pruned_int8", "qat_int8"]
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert set(summary["prunable_layers"]) <= {layer.name for layer in model.get_layer("backbone").layers}
+    assert len(summary["quantized_layers"]) > 150  # the backbone's layers and operations, one by one
+
+    # The float32 TF Lite model scores what Keras scores on the same test images, well above chance.
+    cfg = _shapes_cfg(shapes_dir, tmp_path)
+    images, labels = PROJECT.export_examples(cfg, PROJECT.load_data(cfg))
+    keras_accuracy = float(np.mean(model.predict(images, verbose=0).argmax(-1) == labels))
+    base = models["baseline_float32"]
+    assert base["metric"] == pytest.approx(keras_accuracy) and keras_accuracy >= 0.7, (base, keras_accuracy)
+    for name, reference in (("ptq_int8", "baseline_float32"), ("pruned_int8", "pruned_float32")):
+        assert models[name]["metric"] >= models[reference]["metric"] - INT8_ACCURACY_DROP, (name, models)
+    for name in ("pruned_float32", "qat_int8"):  # fine-tuned: no worse than the model they started from
+        assert models[name]["metric"] >= base["metric"] - INT8_ACCURACY_DROP, (name, models)
+
+    assert models["pruned_float32"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert models["pruned_float32"]["gzip_bytes"] < 0.75 * base["gzip_bytes"]  # zeros compress
+    # Int8: a quarter of the weights' bytes, plus a scale and zero point per output channel (measured 0.34x).
+    for name in ("ptq_int8", "pruned_int8", "qat_int8"):
+        assert models[name]["size_bytes"] < 0.4 * base["size_bytes"], (name, models[name], base)
+    ops = {name: _int8_ops(tmp_path / "optimize" / models[name]["file"]) for name in ("ptq_int8", "qat_int8")}
+    assert ops["qat_int8"]["HARD_SWISH"] == ops["ptq_int8"]["HARD_SWISH"] > 0  # hard swish as one int8 op
+    # Quantization-aware int8 has post-training int8's ops (every batch norm folded into its convolution), but for an
+    # ADD per squeeze-excite gate: its `+ 3` stays apart from the 1x1 convolution before it, whose output is
+    # fake-quantized, where post-training conversion folds it into that convolution's bias.
+    gates = sum(name.endswith("squeeze_excite_mul") for name in summary["quantized_layers"])
+    assert gates > 0 and ops["qat_int8"] - ops["ptq_int8"] == Counter({"ADD": gates}), ops
+    table = (tmp_path / "optimize" / "optimize.md").read_text()
+    assert "| model | accuracy | change (points) | size | gzip size | gzip vs baseline | sparsity | latency |" in table
+
+
+def _int8_ops(path: Path) -> Counter:
+    """The ops of a full-integer TF Lite model by name, once every convolution is seen to compute in int8."""
+    from common.export.tflite import interpreter_for
+
+    interpreter = interpreter_for(path)
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+    convolutions = [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    assert convolutions and all(dtypes[op["outputs"][0]] == np.int8 for op in convolutions), path.name
+    return Counter(op["op_name"] for op in ops)
 
 
 def test_tf_flowers_is_used_when_prepared(monkeypatch, tmp_path):

@@ -47,6 +47,54 @@ for build in (lambda: bridge.to_keras2(keras.Sequential([keras.Input((6,)), Doub
         print("ERROR", err)
 """
 
+NESTED = """
+import json
+import numpy as np, keras
+from common import keras2_bridge as bridge
+from common.project import inlined_layers
+
+def backbone(name):  # MobileNetV3's pieces: batch norm, hard swish, a squeeze-excite gate of operations
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name=f"{name}_rescaling")(inputs)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(keras.layers.Conv2D(4, 3, name=f"{name}_conv")(x))
+    x = keras.layers.Activation("hard_silu", name=f"{name}_hard_swish")(x)
+    gate = keras.layers.Conv2D(4, 1, name=f"{name}_gate")(keras.layers.GlobalAveragePooling2D(keepdims=True)(x))
+    gate = keras.layers.ReLU(6.0, name=f"{name}_relu6")(gate + 3.0) * (1.0 / 6.0)
+    return keras.Model(inputs, keras.layers.Multiply(name=f"{name}_excite")([x, gate]), name=name)
+
+shared = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="shared_dense")], name="shared")
+images = keras.Input((8, 8, 3), name="image")
+frozen = backbone("frozen")
+pooled = [keras.layers.GlobalAveragePooling2D(name=f"pool_{k}")(features)
+          for k, features in enumerate((frozen(images, training=False), backbone("tuned")(images)))]
+outputs = keras.layers.Concatenate(name="both")([shared(pooled[0]), shared(pooled[1])])
+model = keras.Model(images, keras.layers.Dense(2, activation="softmax", name="probabilities")(outputs))
+for layer in inlined_layers(model):  # batch norm statistics other than 0 and 1
+    for weight in getattr(layer, "weights", []):
+        weight.assign(np.random.default_rng(len(weight.path)).uniform(0.5, 1.5, weight.shape).astype("float32"))
+x = np.random.default_rng(0).uniform(0, 255, (6, 8, 8, 3)).astype(np.float32)
+copy = bridge.to_keras2(model, x)
+names = [layer.name for layer in inlined_layers(model) if type(layer).__name__ != "InputLayer"]
+quantized = bridge.quantize(bridge.to_keras2(model, x), names)
+direct = keras.Model(images, backbone("direct")(images))  # the model's output is the nested model's
+configs = {layer.name: type(layer.quantize_config).__name__ for layer in quantized.layers
+           if hasattr(layer, "quantize_config")}
+print("NESTED " + json.dumps({
+    "inference": float(np.max(np.abs(copy(x, training=False).numpy() - model(x, training=False)))),
+    "training": float(np.max(np.abs(copy(x, training=True).numpy() - model(x, training=True)))),
+    "copy layers": sorted(layer.name for layer in copy.layers),
+    "inlined": sorted(names),
+    "direct": float(np.max(np.abs(bridge.to_keras2(direct, x)(x).numpy() - direct(x)))),
+    "checked": sorted(bridge.check_layer_names(model, ["frozen_conv", "shared_dense"], "prunable_layers")),
+    "quantize configs": configs,
+}))
+clash = keras.Input((8, 8, 3))
+try:
+    bridge.to_keras2(keras.Model(clash, keras.layers.Conv2D(2, 1, name="tuned_conv")(backbone("tuned")(clash))), x)
+except bridge.BridgeError as err:
+    print("ERROR", err)
+"""
+
 
 def _python(code: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -85,6 +133,33 @@ def test_bridge_copies_keras3_models_exactly_names_what_it_cannot_and_leaves_tf_
     state = _keras_state(result.stdout)
     assert state["tfmot imported"] and state["tf.keras is Keras 3"] and state["keras version"].startswith("3.")
     assert state["TF_USE_LEGACY_KERAS"] is None
+
+
+def test_bridge_inlines_nested_models_with_their_operations_and_quantizes_each_layer():
+    """Backbones nested as models (one called with `training=False`, which Keras 3 overrides when the outer model is
+    called with a phase), MobileNetV3's hard swish and squeeze-excite operations, and a sequential model called twice:
+    the copy holds their layers inlined, by their own names, and computes what the Keras 3 model computes, in both
+    phases (batch norms on the batch's statistics in training)."""
+    result = _python(NESTED, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    nested = json.loads(result.stdout.split("NESTED ", 1)[1].splitlines()[0])
+    assert max(nested["inference"], nested["training"], nested["direct"]) < 1e-5, nested
+    inner = {f"{name}_{part}" for name in ("frozen", "tuned") for part in ("conv", "bn", "hard_swish", "excite")}
+    assert inner | {"shared_dense", "add", "multiply", "add_1", "multiply_1"} <= set(nested["copy layers"])
+    assert not {"frozen", "tuned", "shared"} & set(nested["copy layers"])  # no nested model left
+    assert set(nested["inlined"]) == set(nested["copy layers"]) - {"image"}
+    assert nested["checked"] == ["frozen_conv", "shared_dense"]
+    configs = nested["quantize configs"]
+    for name in (
+        "quant_add",
+        "quant_multiply",
+        "quant_frozen_hard_swish",
+        "quant_frozen_excite",
+        "quant_frozen_rescaling",
+    ):
+        assert configs[name] == "OutputQuantizeConfig", (name, configs)
+    assert configs["quant_frozen_relu6"] == configs["quant_probabilities"] == "Default8BitQuantizeConfig", configs
+    assert "two layers are named 'tuned_conv' (in tuned and in the model)" in result.stdout
 
 
 @pytest.mark.slow

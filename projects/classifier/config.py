@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.config import Expected, Preset, TrainConfig, TuneConfig, bounded, choice
+from common.config import Expected, OptimizeConfig, Preset, TrainConfig, TuneConfig, bounded, choice
 
 BACKBONES = ("mobilenet_v3_small", "efficientnet_b0", "resnet50", "densenet121", "vit")
 
@@ -92,6 +92,8 @@ class ClassifierConfig:
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     tune: TuneConfig = field(default_factory=lambda: TuneConfig(max_epochs=6, max_trials=8))  # search: project.py
+    # `optimize` fine-tunes the trained classifier (backbone and head) on the augmented training images.
+    optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(prune_epochs=3, qat_epochs=2))
 
 
 COMMANDS = {"pretrain": "self-supervised pretraining (SimCLR) of the backbone on unlabelled images (resumable)"}
@@ -117,6 +119,9 @@ PRESETS = {
             "tune.max_epochs": 2,
             "tune.factor": 2,
             "tune.max_trials": 2,
+            "optimize.prune_epochs": 2,
+            "optimize.qat_epochs": 1,
+            "optimize.latency_runs": 10,
         },
     ),
     "default": Preset(

@@ -27,7 +27,7 @@ from common.data.image_folders import FolderLayoutError
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.evaluation import classification_metrics, classification_plots
 from common.paths import ArtifactPaths
-from common.project import Project
+from common.project import Project, inlined_layers
 from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as classifier_data
@@ -35,7 +35,7 @@ from .augmentation import build_augmentation
 from .config import ClassifierConfig
 from .gradcam import gradcam_heatmaps, overlay
 from .images import prepare_image_file
-from .model import PRETRAINED, build_model, class_names_of, pretrained_weights, unfreeze_top
+from .model import BACKBONE, PRETRAINED, build_model, class_names_of, pretrained_weights, unfreeze_top
 from .pretrain import check_pretrained, encode, pretrain, pretrained_encoder
 from .serving_model import build_serving_model, encoded_image_signature
 
@@ -244,6 +244,40 @@ class ClassifierProject(Project):
             print(f"  prepared: {'; '.join(steps)}")
         return failed
 
+    # Compression (`optimize`): the Keras 2 copy holds the backbone's layers inlined (common.keras2_bridge), so that
+    # tfmot prunes and quantizes them one by one.
+
+    def keras2_layers(self) -> dict[str, type]:
+        """`ClassNames` and `ImageNetScaling` in tf_keras (keras2_layers.py)."""
+        from .keras2_layers import KERAS2_LAYERS
+
+        return KERAS2_LAYERS
+
+    def prunable_layers(self, model: keras.Model) -> list[str]:
+        """The backbone's convolutions but the first (on pixels, three channels in); the classification layer stays
+        whole, as do the depthwise convolutions (the bridge prunes and measures `kernel`s, which tf_keras's
+        `DepthwiseConv2D` lacks)."""
+        convolutions = [layer.name for layer in inlined_layers(model) if type(layer).__name__ == "Conv2D"]
+        return convolutions[1:]
+
+    def quantized_layers(self, model: keras.Model) -> list[str]:
+        """Every layer and operation of the backbone and the head but the input, `ClassNames` (the identity after
+        the softmax), EfficientNet's `Normalization` and the batch norms that follow no convolution (DenseNet121's,
+        after a concatenation): tfmot's 8-bit scheme has no rule for these.
+
+        The other batch norms are quantized with their convolutions, which tfmot folds them into, as TF Lite does.
+        MobileNetV3's hard swish, its hard sigmoid's `x + 3` and `* 1/6`, the squeeze-excite `Multiply` and the
+        pixel `Rescaling` get the output quantizer of the bridge's `OutputQuantizeConfig`.
+        """
+        skipped = ("InputLayer", "ClassNames", "Normalization")
+        after_convolution = _batch_norms_after_convolutions(model.get_layer(BACKBONE))
+        return [
+            layer.name
+            for layer in inlined_layers(model)
+            if type(layer).__name__ not in skipped
+            and (type(layer).__name__ != "BatchNormalization" or layer.name in after_convolution)
+        ]
+
     def search_space(self, cfg: ClassifierConfig) -> dict:
         """Learning rate, optimizer, dropout, width and zoom: what moves a small classifier from scratch most."""
         return {
@@ -253,6 +287,19 @@ class ClassifierProject(Project):
             "model.alpha": [0.75, 1.0],
             "data.zoom": [0.0, 0.15, 0.3],
         }
+
+
+def _batch_norms_after_convolutions(backbone: keras.Model) -> set[str]:
+    """Names of the backbone's batch norms whose input a convolution computes, from its functional config."""
+    entries = backbone.get_config()["layers"]
+    kinds = {entry["config"]["name"]: entry["class_name"] for entry in entries}
+    after = set()
+    for entry in entries:
+        if entry["class_name"] == "BatchNormalization":
+            producer = entry["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0]
+            if kinds[producer] in ("Conv2D", "DepthwiseConv2D"):
+                after.add(entry["config"]["name"])
+    return after
 
 
 def _finished(paths: ArtifactPaths, cfg: ClassifierConfig) -> bool:

@@ -1,0 +1,76 @@
+"""Measure the image classifier's pruning and quantization-aware training against their goals: classifier_optimize.json.
+
+Goals (measured here, never asserted in tests), against the float32 baseline as TF Lite, on the test split
+(accuracy, in points):
+- pruned to 50% sparsity: accuracy drop <= 1 point and gzip size <= 0.6x;
+- post-training and quantization-aware int8: accuracy drop <= 1 point.
+
+Run on a quiet machine: `make project=classifier bench-optimize` (or `python -m benchmarks.classifier_optimize
+[--preset default] [--model model.keras]`). It trains the preset (`train`, from scratch with the default) unless
+given a model of that preset, runs `optimize`, and writes benchmarks/results/classifier_optimize.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common.runtime import quiet_tensorflow
+
+from .runs import optimized, write_results
+
+GOALS = {
+    "pruned_accuracy_drop_points": 1.0,
+    "pruned_gzip_size_ratio": 0.6,
+    "ptq_accuracy_drop_points": 1.0,
+    "qat_accuracy_drop_points": 1.0,
+}
+
+
+def figures(models: dict[str, dict]) -> dict[str, float]:
+    """The goal figures from optimize.json's models: accuracy drops in points and the pruned gzip size ratio."""
+    base = models["baseline_float32"]
+
+    def drop(name: str) -> float:
+        return round(100 * (base["metric"] - models[name]["metric"]), 2)
+
+    return {
+        "pruned_accuracy_drop_points": drop("pruned_float32"),
+        "pruned_gzip_size_ratio": round(models["pruned_float32"]["gzip_bytes"] / base["gzip_bytes"], 3),
+        "ptq_accuracy_drop_points": drop("ptq_int8"),
+        "qat_accuracy_drop_points": drop("qat_int8"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
+    args = parser.parse_args()
+    quiet_tensorflow()
+
+    outcome = optimized("classifier", args.preset, args.model, "train")
+    summary = outcome["summary"]
+    measured = figures(summary["models"])
+    goals = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in GOALS.items()}
+    result = {
+        "benchmark": "the image classifier (MobileNetV3Small) pruned and quantization-aware trained against its "
+        "float32 TF Lite baseline",
+        "preset": args.preset,
+        **measured,
+        "goals": goals,
+        "train_wall_seconds": outcome["train_seconds"],
+        "optimize_wall_seconds": outcome["optimize_seconds"],
+        "data": summary["data"],
+        "settings": summary["optimize"],
+        "layers": {"pruned": len(summary["prunable_layers"]), "quantized": len(summary["quantized_layers"])},
+        "models": summary["models"],
+        "table": outcome["table"],
+    }
+    write_results("classifier_optimize", result)
+    for key, value in measured.items():
+        print(f"{key}: {value} (goal {goals[key]['goal']}: {'met' if goals[key]['met'] else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
