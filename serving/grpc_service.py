@@ -6,10 +6,9 @@ work unchanged. Errors abort the call with TF Serving's status code and message.
 
 The server is grpcio's threaded server: each call runs in a thread of its pool
 and, with batching on, waits there for the batcher's future. Measured side by side
-with h2load on the digits model (serving/README.md), it answered 1.1-1.9x the
-requests per second of a grpc.aio server on its own event loop at concurrency 8 and
-32, and as fast at concurrency 1: grpc.aio's per-call work (its poller thread and
-the hops to the event loop) cost more than a pool thread's wait.
+with h2load on the digits model (serving/README.md), it answers as many requests per
+second as a grpc.aio server on its own event loop on an idle machine, and 1.1-1.9x as
+many at concurrency 8 and 32 while other work shares the cores.
 """
 
 from __future__ import annotations
