@@ -12,12 +12,7 @@ given a model of that preset, runs `optimize`, and writes benchmarks/results/cla
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from common.runtime import quiet_tensorflow
-
-from .runs import optimized, write_results
+from .runs import optimize_benchmark
 
 GOALS = {
     "pruned_accuracy_drop_points": 1.0,
@@ -43,33 +38,14 @@ def figures(models: dict[str, dict]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
-    args = parser.parse_args()
-    quiet_tensorflow()
-
-    outcome = optimized("classifier", args.preset, args.model, "train")
-    summary = outcome["summary"]
-    measured = figures(summary["models"])
-    goals = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in GOALS.items()}
-    result = {
-        "benchmark": "the image classifier (MobileNetV3Small) pruned and quantization-aware trained against its "
+    optimize_benchmark(
+        "classifier",
+        "the image classifier (MobileNetV3Small) pruned and quantization-aware trained against its "
         "float32 TF Lite baseline",
-        "preset": args.preset,
-        **measured,
-        "goals": goals,
-        "train_wall_seconds": outcome["train_seconds"],
-        "optimize_wall_seconds": outcome["optimize_seconds"],
-        "data": summary["data"],
-        "settings": summary["optimize"],
-        "layers": {"pruned": len(summary["prunable_layers"]), "quantized": len(summary["quantized_layers"])},
-        "models": summary["models"],
-        "table": outcome["table"],
-    }
-    write_results("classifier_optimize", result)
-    for key, value in measured.items():
-        print(f"{key}: {value} (goal {goals[key]['goal']}: {'met' if goals[key]['met'] else 'NOT met'})")
+        GOALS,
+        figures,
+        __doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

@@ -13,12 +13,7 @@ benchmarks/results/driving_optimize.json.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from common.runtime import quiet_tensorflow
-
-from .runs import optimized, write_results
+from .runs import optimize_benchmark
 
 GOALS = {
     "pruned_steering_mae_increase": 0.01,
@@ -44,31 +39,13 @@ def figures(models: dict[str, dict]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
-    args = parser.parse_args()
-    quiet_tensorflow()
-
-    outcome = optimized("driving", args.preset, args.model, "train")
-    summary = outcome["summary"]
-    measured = figures(summary["models"])
-    goals = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in GOALS.items()}
-    result = {
-        "benchmark": "PilotNet pruned and quantization-aware trained against its float32 TF Lite baseline",
-        "preset": args.preset,
-        **measured,
-        "goals": goals,
-        "train_wall_seconds": outcome["train_seconds"],
-        "optimize_wall_seconds": outcome["optimize_seconds"],
-        "data": summary["data"],
-        "settings": summary["optimize"],
-        "models": summary["models"],
-        "table": outcome["table"],
-    }
-    write_results("driving_optimize", result)
-    for key, value in measured.items():
-        print(f"{key}: {value} (goal {goals[key]['goal']}: {'met' if goals[key]['met'] else 'NOT met'})")
+    optimize_benchmark(
+        "driving",
+        "PilotNet pruned and quantization-aware trained against its float32 TF Lite baseline",
+        GOALS,
+        figures,
+        __doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

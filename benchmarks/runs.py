@@ -4,12 +4,14 @@
 returns its report, with the preset's expected result (its `Expected`, from the project's config.py)
 beside what was measured; the export's parity.json goes to `benchmarks/results/<name>_parity.json`, which the
 README's parity table is written from (`python -m benchmarks.readme_tables`). `optimized` trains (or takes) a
-model and runs `optimize` on it, for the compression benchmarks. `write_results` stores a benchmark's figures
+model and runs `optimize` on it, for the compression benchmarks; `optimize_benchmark` is the whole command line of
+one that writes `<name>.json` with its goals judged. `write_results` stores a benchmark's figures
 with the machine they were measured on.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -17,11 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from common import registry
+from common.runtime import quiet_tensorflow
 
 from .machine import describe_machine
 
@@ -138,3 +142,41 @@ def optimized(
             "train_seconds": train_seconds,
             "optimize_seconds": optimize_seconds,
         }
+
+
+def optimize_benchmark(
+    project: str,
+    benchmark: str,
+    goals: dict[str, float],
+    figures: Callable[[dict[str, dict]], dict[str, float]],
+    description: str,
+) -> None:
+    """The command line of a compression benchmark: train the preset (or take `--model`), `optimize` it, judge
+    each of `figures(optimize.json's models)` against its upper limit in `goals`, and write
+    benchmarks/results/<project>_optimize.json with the optimize table. `benchmark` says what was measured."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
+    args = parser.parse_args()
+    quiet_tensorflow()
+
+    outcome = optimized(project, args.preset, args.model, "train")
+    summary = outcome["summary"]
+    measured = figures(summary["models"])
+    judged = {key: {"goal": f"<= {limit}", "met": measured[key] <= limit} for key, limit in goals.items()}
+    result = {
+        "benchmark": benchmark,
+        "preset": args.preset,
+        **measured,
+        "goals": judged,
+        "train_wall_seconds": outcome["train_seconds"],
+        "optimize_wall_seconds": outcome["optimize_seconds"],
+        "data": summary["data"],
+        "settings": summary["optimize"],
+        "layers": {"pruned": len(summary["prunable_layers"]), "quantized": len(summary["quantized_layers"])},
+        "models": summary["models"],
+        "table": outcome["table"],
+    }
+    write_results(f"{project}_optimize", result)
+    for key, value in measured.items():
+        print(f"{key}: {value} (goal {judged[key]['goal']}: {'met' if judged[key]['met'] else 'NOT met'})")

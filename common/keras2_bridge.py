@@ -358,22 +358,20 @@ def strip_pruning(model: tf_keras.Model) -> tf_keras.Model:
     return tfmot.sparsity.keras.strip_pruning(model)
 
 
-class KernelAndOutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-    """Fake-quantizes a Conv or Dense layer's kernel (int8, symmetric) and its output after the activation.
-
-    For layers whose activation (e.g. ELU) tfmot's default 8-bit scheme refuses: the activation runs in float
-    inside the layer, as TF Lite's int8 kernels run it on the dequantized values, and the output is quantized.
-    """
+class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """Fake-quantizes the output of a layer without weights that tfmot's default 8-bit scheme does not know: a
+    `Keras3Operation` (`x + 3.0`), `Multiply`, `Rescaling`, an `Activation` such as hard swish. The layer computes
+    in float, as TF Lite's int8 kernels do on the dequantized values, and its output gets the range of every value
+    seen."""
 
     def get_weights_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
-        quantizers = tfmot.quantization.keras.quantizers
-        return [(layer.kernel, quantizers.LastValueQuantizer(8, per_axis=False, symmetric=True, narrow_range=True))]
+        return []
 
     def get_activations_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
         return []
 
     def set_quantize_weights(self, layer: tf_keras.layers.Layer, quantize_weights: list[tf.Tensor]) -> None:
-        layer.kernel = quantize_weights[0]
+        return None
 
     def set_quantize_activations(self, layer: tf_keras.layers.Layer, quantize_activations: list) -> None:
         return None
@@ -387,6 +385,22 @@ class KernelAndOutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
 
     def get_config(self) -> dict[str, Any]:
         return {}
+
+
+class KernelAndOutputQuantizeConfig(OutputQuantizeConfig):
+    """Fake-quantizes a Conv or Dense layer's kernel (int8, symmetric) and, as `OutputQuantizeConfig`, its output
+    after the activation.
+
+    For layers whose activation (e.g. ELU) tfmot's default 8-bit scheme refuses: the activation runs in float
+    inside the layer, as TF Lite's int8 kernels run it on the dequantized values, and the output is quantized.
+    """
+
+    def get_weights_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
+        quantizers = tfmot.quantization.keras.quantizers
+        return [(layer.kernel, quantizers.LastValueQuantizer(8, per_axis=False, symmetric=True, narrow_range=True))]
+
+    def set_quantize_weights(self, layer: tf_keras.layers.Layer, quantize_weights: list[tf.Tensor]) -> None:
+        layer.kernel = quantize_weights[0]
 
 
 def _default_scheme_activations() -> frozenset[str]:
@@ -422,32 +436,6 @@ def _quantize_config(layer: tf_keras.layers.Layer) -> tfmot.quantization.keras.Q
     except ValueError:
         return OutputQuantizeConfig()
     return None
-
-
-class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-    """Fake-quantizes the output of a layer without weights that tfmot's default 8-bit scheme does not know: a
-    `Keras3Operation` (`x + 3.0`), `Multiply`, `Rescaling`, an `Activation` such as hard swish. The layer computes
-    in float, as TF Lite's int8 kernels do on the dequantized values, and its output gets the range of every value
-    seen (as `KernelAndOutputQuantizeConfig`'s)."""
-
-    def get_weights_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
-        return []
-
-    def get_activations_and_quantizers(self, layer: tf_keras.layers.Layer) -> list[tuple[Any, Any]]:
-        return []
-
-    def set_quantize_weights(self, layer: tf_keras.layers.Layer, quantize_weights: list[tf.Tensor]) -> None:
-        return None
-
-    def set_quantize_activations(self, layer: tf_keras.layers.Layer, quantize_activations: list) -> None:
-        return None
-
-    def get_output_quantizers(self, layer: tf_keras.layers.Layer) -> list[Any]:
-        quantizers = tfmot.quantization.keras.quantizers
-        return [quantizers.AllValuesQuantizer(8, per_axis=False, symmetric=False, narrow_range=False)]
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
 
 
 def quantize(
