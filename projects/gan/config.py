@@ -30,8 +30,8 @@ class GanTrainConfig:
     epochs: int = bounded(16, 1)  # epochs of `steps_per_epoch` steps
     steps_per_epoch: int = bounded(250, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
     batch_size: int = bounded(32, 2)
-    g_learning_rate: float = bounded(5e-4, 0.0, inclusive=False)  # Adam, generator
-    d_learning_rate: float = bounded(1e-3, 0.0, inclusive=False)  # Adam, discriminator (twice: TTUR)
+    g_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, generator
+    d_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, discriminator
     beta_1: float = bounded(0.5, 0.0, 1.0)  # Adam's first-moment decay (0.5 or 0.0 is usual for GANs)
     beta_2: float = bounded(0.99, 0.0, 1.0)
     diff_augment: str = "color,translation,cutout"  # DiffAugment on real and fake images before D ("" = none)
