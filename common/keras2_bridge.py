@@ -18,6 +18,7 @@ code here touches `tf.keras`, only `keras` and `tf_keras` by name.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -416,19 +417,25 @@ def _default_scheme_activations() -> frozenset[str]:
 DEFAULT_SCHEME_ACTIVATIONS = _default_scheme_activations()  # tfmot 0.8.1: gelu, linear, relu, sigmoid, softmax, ...
 
 
-def _quantize_config(layer: tf_keras.layers.Layer) -> tfmot.quantization.keras.QuantizeConfig | None:
-    """How `quantize` quantizes `layer`: None for tfmot's default 8-bit scheme, which takes it as it is (a layer it
-    knows; a batch norm, which it folds into the convolution before it); else one of the bridge's configs."""
+@functools.cache
+def _default_scheme_registry() -> Any:
+    """tfmot's default 8-bit scheme's registry of layer rules (private to tfmot), built once."""
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
         default_8bit_quantize_registry,
     )
 
+    return default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+
+
+def _quantize_config(layer: tf_keras.layers.Layer) -> tfmot.quantization.keras.QuantizeConfig | None:
+    """How `quantize` quantizes `layer`: None for tfmot's default 8-bit scheme, which takes it as it is (a layer it
+    knows; a batch norm, which it folds into the convolution before it); else one of the bridge's configs."""
     if hasattr(layer, "kernel"):
         known = getattr(getattr(layer, "activation", None), "__name__", None) in DEFAULT_SCHEME_ACTIVATIONS
         return None if known or not hasattr(layer, "activation") else KernelAndOutputQuantizeConfig()
     if layer.weights:
         return None
-    registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    registry = _default_scheme_registry()
     if not registry.supports(layer):
         return OutputQuantizeConfig()
     try:  # an `Activation` is supported or not by its function

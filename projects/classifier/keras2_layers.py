@@ -8,7 +8,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
-from .model import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD
+from .model import imagenet_scaled
 
 
 class ClassNames(tf_keras.layers.Layer):
@@ -35,9 +35,7 @@ class ImageNetScaling(tf_keras.layers.Layer):
         self.mode = mode
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
-        if self.mode == "caffe":
-            return tf.reverse(images, axis=[-1]) - tf.constant(CAFFE_MEAN_BGR)
-        return (images / 255.0 - tf.constant(TORCH_MEAN)) / tf.constant(TORCH_STD)
+        return imagenet_scaled(images, self.mode)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mode": self.mode}

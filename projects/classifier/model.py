@@ -40,6 +40,16 @@ TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
 
 
+def imagenet_scaled(images, mode: str):
+    """(batch, size, size, 3) pixels in [0, 255] -> a backbone's input of the same shape: "caffe" (ResNet50: BGR
+    minus the mean) or "torch" (DenseNet121: scaled to [0, 1], then standardized). In `keras.ops`, so that the
+    layer and its Keras 2 twin (keras2_layers.py) compute it with the same code."""
+    if mode == "caffe":
+        return keras.ops.flip(images, axis=-1) - keras.ops.convert_to_tensor(CAFFE_MEAN_BGR)
+    mean, std = keras.ops.convert_to_tensor(TORCH_MEAN), keras.ops.convert_to_tensor(TORCH_STD)
+    return (images / 255.0 - mean) / std
+
+
 @keras.saving.register_keras_serializable(package="classifier")
 class ImageNetScaling(keras.layers.Layer):
     """Pixels in [0, 255] -> a backbone's input: "caffe" (ResNet50: BGR minus the mean) or "torch" (DenseNet121)."""
@@ -49,10 +59,7 @@ class ImageNetScaling(keras.layers.Layer):
         self.mode = mode
 
     def call(self, images):
-        if self.mode == "caffe":
-            return keras.ops.flip(images, axis=-1) - keras.ops.convert_to_tensor(CAFFE_MEAN_BGR)
-        mean, std = keras.ops.convert_to_tensor(TORCH_MEAN), keras.ops.convert_to_tensor(TORCH_STD)
-        return (images / 255.0 - mean) / std
+        return imagenet_scaled(images, self.mode)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mode": self.mode}
