@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from common.paths import ArtifactPaths
+from common.training import keep_finished_epochs
 
 
 def samples_dir(paths: ArtifactPaths) -> Path:
@@ -88,6 +89,7 @@ def fit_resumable(
     """`model.fit` with `callbacks` (the step log, the progress grid), then the CSV history, TensorBoard and
     BackupAndRestore; resumes from `paths.backup_dir`. Returns the history and the seconds it took."""
     paths.backup_dir.mkdir(parents=True, exist_ok=True)
+    keep_finished_epochs(paths)
     callbacks = [
         *callbacks,
         keras.callbacks.CSVLogger(str(paths.history_csv), append=True),

@@ -17,6 +17,7 @@ temporary folder of their own.
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import hashlib
 import json
@@ -186,6 +187,23 @@ def backup_epoch(paths: ArtifactPaths) -> int | None:
     return None
 
 
+def keep_finished_epochs(paths: ArtifactPaths) -> None:
+    """Drop the rows of `paths.history_csv` for epochs the resume backup has not finished.
+
+    A run killed after an epoch's row was written but before its backup runs that epoch again when resumed;
+    without this its row would appear twice. The backup is the last callback, so no finished epoch lacks a row.
+    """
+    done = backup_epoch(paths)
+    if done is None or not paths.history_csv.exists():
+        return
+    with open(paths.history_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) < done]
+    if len(kept) < len(rows):
+        with open(paths.history_csv, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+
 def save_model_atomically(model: keras.Model, path: os.PathLike) -> None:
     """Write `model` to `path` through a temporary file, so a crash never leaves half a model."""
     tmp = f"{path}.tmp.keras"
@@ -237,11 +255,11 @@ def fit(
                 stale.unlink()
     else:
         print(f"Resuming from the backup in {own.backup_dir}: {done} of {tcfg.epochs} epochs already done.")
+        keep_finished_epochs(own)
 
     metric, mode = monitor
     own.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(own.backup_dir), double_checkpoint=True),
         LearningRateLogger(),
         keras.callbacks.ModelCheckpoint(str(own.best_checkpoint), monitor=metric, mode=mode, save_best_only=True),
         keras.callbacks.CSVLogger(str(own.history_csv), append=True),
@@ -253,6 +271,8 @@ def fit(
                 monitor=metric, mode=mode, patience=tcfg.early_stopping_patience, restore_best_weights=True
             )
         )
+    # Last: an epoch counts as done for resuming only once its row, checkpoint and logs are written.
+    callbacks.append(keras.callbacks.BackupAndRestore(str(own.backup_dir), double_checkpoint=True))
 
     train_ds = batched(
         data.train, tcfg.batch_size, shuffle_seed=tcfg.seed, augment=augmentation, augment_pairs=augment_pairs

@@ -61,3 +61,47 @@ def test_optimizers(name, cls):
     assert isinstance(opt, cls)
     if name == "momentum":
         assert opt.momentum == 0.9 and opt.nesterov
+
+
+class _KilledAtEpochEnd(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that stops the run at the end of epoch 1, before or after writing its backup."""
+
+    save_first = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1 and self.save_first:
+            super().on_epoch_end(epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt  # what SIGKILL does to the files: nothing written after this point
+        super().on_epoch_end(epoch, logs)
+
+
+@pytest.mark.parametrize("save_first", [True, False], ids=["killed-after-the-backup", "killed-before-the-backup"])
+def test_a_run_killed_at_an_epoch_end_resumes_with_each_epoch_once_in_its_history(tmp_path, monkeypatch, save_first):
+    import csv
+
+    import tensorflow as tf
+
+    from common.data.splits import DataSplits
+    from common.paths import ArtifactPaths
+    from common.training import fit
+
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    pairs = tf.data.Dataset.from_tensor_slices((x, x.sum(axis=1)))
+    data = DataSplits(pairs, pairs, pairs, "synthetic", {"train": 64, "val": 64, "test": 64})
+    paths = ArtifactPaths(tmp_path, tmp_path / "serving")
+    cfg = TrainConfig(epochs=3, batch_size=16)
+
+    def model() -> keras.Model:
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        m.compile(optimizer="adam", loss="mse")
+        return m
+
+    monkeypatch.setattr(_KilledAtEpochEnd, "save_first", save_first)
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks, "BackupAndRestore", _KilledAtEpochEnd)
+        with pytest.raises(KeyboardInterrupt):
+            fit(model(), data, cfg, paths, monitor=("val_loss", "min"))
+    fit(model(), data, cfg, paths, monitor=("val_loss", "min"))
+    with open(paths.history_csv, newline="") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2]
