@@ -174,8 +174,8 @@ def test_smoke_train_and_closed_loop_drive(smoke_run):
         assert f"{driver}_mean_reward" in metrics and f"{driver}_off_track_events" in metrics
     assert metrics["expert_mean_reward"] > metrics["random_mean_reward"] + 50
     # Quality floor: the smoke CNN drives at least half-way from the random driver to the expert (measured here:
-    # random 3.5, expert 74.6, CNN 63-85 over training seeds 0-8 on the two short held-out tracks); a CNN that has
-    # not learnt to steer stays near random.
+    # random 3.5, expert 74.6, CNN 63-85 over training seeds 0-4 and 6-8 on the two short held-out tracks); a CNN
+    # that has not learnt to steer stays near random.
     halfway = (metrics["random_mean_reward"] + metrics["expert_mean_reward"]) / 2
     assert metrics["cnn_mean_reward"] > halfway, metrics
     assert set(metrics["tracks"]) == {"0", "1"}

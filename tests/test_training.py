@@ -1,13 +1,18 @@
-"""Learning-rate schedules and optimizers built from the train config."""
+"""Learning-rate schedules and optimizers built from the train config; the CSV history of a resumed fit."""
 
 from __future__ import annotations
+
+import csv
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from common.config import TrainConfig
-from common.training import make_optimizer, make_schedule
+from common.data.splits import DataSplits
+from common.paths import ArtifactPaths
+from common.training import fit, make_optimizer, make_schedule
 
 STEPS = 10
 
@@ -78,14 +83,6 @@ class _KilledAtEpochEnd(keras.callbacks.BackupAndRestore):
 
 @pytest.mark.parametrize("save_first", [True, False], ids=["killed-after-the-backup", "killed-before-the-backup"])
 def test_a_run_killed_at_an_epoch_end_resumes_with_each_epoch_once_in_its_history(tmp_path, monkeypatch, save_first):
-    import csv
-
-    import tensorflow as tf
-
-    from common.data.splits import DataSplits
-    from common.paths import ArtifactPaths
-    from common.training import fit
-
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
     pairs = tf.data.Dataset.from_tensor_slices((x, x.sum(axis=1)))
     data = DataSplits(pairs, pairs, pairs, "synthetic", {"train": 64, "val": 64, "test": 64})
