@@ -138,12 +138,13 @@ PRESETS = {
         changes={
             "data.image_size": 64,
             "model.weights": "pretrained",
+            "pretrain.epochs": 60,
             "train.epochs": 5,
             "train.learning_rate": 1e-3,
-            "train.schedule": "constant",
-            "fine_tune.epochs": 8,
+            "train.schedule": "one_cycle",
+            "fine_tune.epochs": 30,
             "fine_tune.layers": 1000,
-            "fine_tune.learning_rate": 3e-4,
+            "fine_tune.learning_rate": 1e-3,
         },
     ),
     "full": Preset(
