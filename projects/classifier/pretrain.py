@@ -30,7 +30,7 @@ from keras import layers
 
 from common.config import ConfigError
 from common.paths import ArtifactPaths
-from common.training import backup_epoch
+from common.training import backup_epoch, keep_finished_epochs
 
 from .config import ClassifierConfig, PretrainConfig
 from .data import pretrain_pool
@@ -219,6 +219,7 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
         out.history_csv.unlink()  # a fresh run: an old history would mix two runs in one curve
     elif done is not None:
         print(f"Resuming from the backup in {out.backup_dir}: {done} of {pcfg.epochs} epochs already done.")
+        keep_finished_epochs(out)
     out.root.mkdir(parents=True, exist_ok=True)
     images = (
         tf.data.Dataset.from_tensor_slices(pool)
@@ -226,9 +227,9 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
         .batch(pcfg.batch_size, drop_remainder=True)  # NT-Xent needs whole batches of negatives
         .prefetch(tf.data.AUTOTUNE)
     )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out.backup_dir), double_checkpoint=True),
+    callbacks = [  # the backup last: an epoch counts as done for resuming only once its row is written
         keras.callbacks.CSVLogger(str(out.history_csv), append=True),
+        keras.callbacks.BackupAndRestore(str(out.backup_dir), double_checkpoint=True),
     ]
     start = time.perf_counter()
     try:
