@@ -127,12 +127,15 @@ def test_smoothed_loss_ignores_padding_and_matches_the_formula():
     assert float(SmoothedSparseCrossentropy(0.1)(target, logits_changed_on_padding)) == pytest.approx(loss, rel=1e-6)
 
 
-def test_in_batch_softmax_is_the_cross_entropy_of_the_diagonal():
+def test_in_batch_softmax_is_the_cross_entropy_of_the_diagonal_both_ways():
     from projects.chatbot.loss import InBatchSoftmax
 
     scores = np.array([[3.0, 1.0, 0.0], [0.5, 0.5, 2.0], [1.0, 0.0, 4.0]], np.float32)
-    log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
-    assert float(InBatchSoftmax()(np.zeros(3), scores)) == pytest.approx(-np.diagonal(log_p).mean(), rel=1e-5)
+    by_row = scores - np.log(np.exp(scores).sum(-1, keepdims=True))  # each context's replies
+    by_column = scores - np.log(np.exp(scores).sum(0, keepdims=True))  # each reply's contexts
+    expected = -0.5 * (np.diagonal(by_row) + np.diagonal(by_column)).mean()
+    assert float(InBatchSoftmax()(np.zeros(3), scores)) == pytest.approx(expected, rel=1e-5)
+    assert float(InBatchSoftmax()(np.zeros(3), scores.T)) == pytest.approx(expected, rel=1e-5)  # symmetric
 
 
 def test_hits_at_1_counts_ties_as_shares():
@@ -303,6 +306,9 @@ def test_training_learns_and_the_dual_encoder_beats_chance_and_tfidf(smoke_run):
     history = list(csv.DictReader((smoke_run / "history.csv").open()))
     val_loss = [float(row["val_loss"]) for row in history]
     assert val_loss[-1] < val_loss[0] - 0.5, val_loss
+    # Validation batches are mixed: in conversation order a context holds the previous pair's reply, a near-copy of
+    # the answer among the negatives. Measured: 0.34 mixed, 0.23 in order; chance is 1 in 32.
+    assert float(history[-1]["val_match_match_accuracy"]) > 0.28, history[-1]
     metrics = json.loads((smoke_run / "report.json").read_text())["metrics"]
     assert metrics["perplexity"] < 0.5 * metrics["unigram_perplexity"]
     assert metrics["perplexity_ratio"] == pytest.approx(metrics["perplexity"] / metrics["unigram_perplexity"])

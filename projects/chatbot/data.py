@@ -120,8 +120,12 @@ def encode_pairs(pairs: Pairs, vocabulary: list[str], cfg: DataConfig) -> dict[s
     return {"context": contexts, "reply_ids": reply_ids, "reply": tokenizer.batched(context, pairs.replies)}
 
 
-def to_dataset(ids: dict[str, np.ndarray]) -> tf.data.Dataset:
-    """Teacher forcing and matching: (inputs, targets) per pair as in the module docstring, unbatched."""
+def to_dataset(ids: dict[str, np.ndarray], shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Teacher forcing and matching: (inputs, targets) per pair as in the module docstring, unbatched; in a seeded
+    order with `shuffle_seed` (pairs stay in conversation order otherwise)."""
+    if shuffle_seed is not None:
+        order = np.random.default_rng(shuffle_seed).permutation(len(ids["context"]))
+        ids = {key: value[order] for key, value in ids.items()}
     replies = ids["reply_ids"]
     inputs = {"context": ids["context"], "reply_in": replies[:, :-1], "reply": ids["reply"]}
     targets = {"logits": replies[:, 1:], "match": np.zeros(len(replies), np.int32)}
@@ -139,6 +143,9 @@ def load_splits(cfg: DataConfig) -> DataSplits:
                 f"the {name} split of {corpus.source} is empty; use more conversations (data.max_conversations) "
                 "or a larger data.val_fraction / data.test_fraction"
             )
-        datasets[name] = to_dataset(encode_pairs(pairs, corpus.vocabulary, cfg))
+        # Validation batches are mixed once: in conversation order, a pair's context holds the reply of the pair
+        # before it, so the matching's in-batch negatives would include near-copies of the right answer.
+        seed = cfg.split_seed if name == "val" else None
+        datasets[name] = to_dataset(encode_pairs(pairs, corpus.vocabulary, cfg), shuffle_seed=seed)
         sizes[name] = len(pairs.replies)
     return DataSplits(**datasets, source=corpus.source, sizes=sizes)

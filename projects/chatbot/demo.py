@@ -4,8 +4,8 @@
 
 Each message is sent with the previous turn (the bot's last reply) as context, turns joined
 by a newline as the SavedModel's `text` input expects. The "decoding" menu picks the signature:
-`rerank` (the best of several nucleus samples by the dual encoder), `greedy`, `sample` (top-k or
-nucleus, temperature 0.8, a new seed per message) or `retrieve` (the closest training reply).
+`retrieve` (the closest training reply, first), `rerank` (the best of several nucleus samples by the dual
+encoder), `greedy` or `sample` (top-k or nucleus, temperature 0.8, a new seed per message).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from common.demo import Arrays, Demo, Predict
 MAX_CHARS = 500  # longer messages are cut, as `chat` does
 NO_TOP_K = np.int32(np.iinfo(np.int32).max)
 STRATEGIES = {  # the menu's label -> strategy
-    "rerank: best of several samples, by the dual encoder": "rerank",
     "retrieve: the closest training reply": "retrieve",
+    "rerank: best of several samples, by the dual encoder": "rerank",
     "nucleus sampling (p 0.9)": "nucleus",
     "top-k sampling (k 20)": "top_k",
     "greedy": "greedy",

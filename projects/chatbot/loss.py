@@ -9,7 +9,8 @@ model is not pushed to be certain of one reply word where chit-chat has many goo
 
 Dual encoder: scores (batch, batch) of every context against every reply of the batch; each row
 is a softmax over the batch's replies whose right answer is the diagonal, so the other replies
-serve as negatives for free.
+serve as negatives for free, and each column likewise a softmax over the batch's contexts (symmetric,
+as CLIP trains its two towers): the reply side learns from both directions.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(PACKAGE)
 class InBatchSoftmax(keras.losses.Loss):
-    """Cross-entropy of scores (batch, batch) whose right reply for row i is column i; `y_true` is not read."""
+    """Scores (batch, batch) whose right reply for row i is column i -> (batch,) the mean of two cross-entropies:
+    context i among the replies (row i) and reply i among the contexts (column i); `y_true` is not read."""
 
     def __init__(self, name: str = "in_batch_softmax", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
         scores = ops.cast(y_pred, "float32")
-        log_probs = ops.log_softmax(scores, axis=-1)
-        return -ops.diagonal(log_probs)
+        replies_given_context = ops.diagonal(ops.log_softmax(scores, axis=-1))
+        contexts_given_reply = ops.diagonal(ops.log_softmax(scores, axis=0))
+        return -0.5 * (replies_given_context + contexts_given_reply)

@@ -1,7 +1,7 @@
 // Chatbot page: a chat box running entirely in TF.js. The loader opens models/chatbot/model.json (the decoder
 // step); this page adds the encoder, the dual encoder (models/chatbot/<part>/), the vocabulary and
-// the reply bank, tokenizes in JavaScript and decodes here (chatbot-decoder.js): rerank (the default), greedy,
-// top-k or nucleus sampling, or retrieval from the bank. Earlier turns can be kept as context.
+// the reply bank, tokenizes in JavaScript and decodes here (chatbot-decoder.js): retrieval from the bank (the
+// default), rerank, greedy, top-k or nucleus sampling. Earlier turns can be kept as context.
 /* global tf */
 import { makeTokenizer, replyIds, rerank, retrieve } from "./chatbot-decoder.js";
 
@@ -25,11 +25,11 @@ export async function mount(app, { model, samples }) {
     </form>
     <div class="row status" style="margin-top:.5rem;gap:1rem">
       <label>decoding <select id="strategy">
-        <option value="rerank" selected>rerank: best of ${vocab.candidates} nucleus samples by the dual encoder</option>
+        <option value="retrieve" selected>retrieve: the closest of ${bank.texts.length} training replies</option>
+        <option value="rerank">rerank: best of ${vocab.candidates} nucleus samples by the dual encoder</option>
         <option value="greedy">greedy</option>
         <option value="top_k">top-k sampling (k 20, temperature 0.8)</option>
         <option value="nucleus">nucleus sampling (p 0.9, temperature 0.8)</option>
-        <option value="retrieve">retrieve: the closest of ${bank.texts.length} training replies</option>
       </select></label>
       <label><input type="checkbox" id="context" checked> remember the last turn</label>
       <button id="reset" type="button">New conversation</button>
