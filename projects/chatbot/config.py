@@ -165,11 +165,11 @@ PRESETS = {
             "tune.max_trials": 2,
         },
     ),
-    # benchmarks/results/chatbot.json at c7684df: validation perplexity 68.6 per subword piece (0.13 of the unigram
-    # model's), hits@1 of 20 0.281 against TF-IDF's 0.348; 925 s of training, 23 minutes end to end.
+    # benchmarks/results/chatbot.json: validation perplexity 68.7 per subword piece (0.13 of the unigram
+    # model's), hits@1 of 20 0.261 against TF-IDF's 0.348; 1009 s of training, 24.0 minutes end to end.
     "default": Preset(
         "a 2+2-layer transformer (d_model 128, 4,000 pieces), three epochs over 4,000 chitchat conversations",
-        Expected("perplexity", 68.6, 23, higher_is_better=False),
+        Expected("perplexity", 68.7, 24, higher_is_better=False),
     ),
     # Not yet measured end to end with the subword vocabulary and the dual encoder: the value is the goal
     # floor for hits@1 of 20 (chance is 0.05), the time an estimate on loaded cores.
