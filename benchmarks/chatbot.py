@@ -33,7 +33,8 @@ STRATEGIES = ("greedy", "top_k", "nucleus", "beam", "retrieve", "rerank")
 def figures(report: dict) -> dict:
     """The headline figures of one run, rounded: retrieval against TF-IDF, perplexity, and each strategy's."""
     metrics = report["metrics"]
-    out = {k: round(metrics[k], 4) for k in ("hits_at_1_of_20", "tfidf_hits_at_1_of_20")}
+    keys = ("hits_at_1_of_20", "dense_hits_at_1_of_20", "lexical_hits_at_1_of_20", "tfidf_hits_at_1_of_20")
+    out = {k: round(metrics[k], 4) for k in keys}
     out["hits_over_tfidf"] = round(metrics["hits_at_1_of_20"] / max(metrics["tfidf_hits_at_1_of_20"], 1e-9), 2)
     out["goal_twice_tfidf_met"] = out["hits_over_tfidf"] >= 2
     out |= {k: round(metrics[k], 4) for k in ("perplexity", "unigram_perplexity", "perplexity_ratio", "token_accuracy")}
@@ -49,17 +50,25 @@ def figures(report: dict) -> dict:
     return out | {k: report.get(k) for k in keys}
 
 
-def pretraining_comparison(preset: str, runs: Path) -> dict:
-    """Pretrained (MLM, then `train.epochs` of fine-tuning) against scratch given at least the same training time."""
+def pretraining_comparison(preset: str, runs: Path, report: dict) -> dict:
+    """Pretrained (MLM, then `train.epochs` of fine-tuning) against scratch given at least the same training time;
+    `report` is the preset's own run, the pretrained arm when the preset starts from the pretrained encoder."""
     from common.config import make_config
     from projects.chatbot.config import CONFIG, PRESETS
 
-    epochs = make_config(CONFIG, PRESETS, preset).train.epochs
-    pretrained = run_preset("chatbot", preset, runs / "pretrained", "model.weights=pretrained", export=False)
-    pretraining = json.loads((runs / "pretrained" / "pretrain" / "pretrain.json").read_text())
+    cfg = make_config(CONFIG, PRESETS, preset)
+    epochs = cfg.train.epochs
+    if cfg.model.weights == "pretrained":
+        pretrained, pretrained_dir = report, runs / preset
+    else:
+        pretrained_dir = runs / "pretrained"
+        pretrained = run_preset("chatbot", preset, pretrained_dir, "model.weights=pretrained", export=False)
+    pretraining = json.loads((pretrained_dir / "pretrain" / "pretrain.json").read_text())
     budget = pretraining["train_seconds"] + pretrained["train_seconds"]
     scratch_epochs = math.ceil(budget / (pretrained["train_seconds"] / epochs))
-    scratch = run_preset("chatbot", preset, runs / "scratch", f"train.epochs={scratch_epochs}", export=False)
+    scratch = run_preset(
+        "chatbot", preset, runs / "scratch", f"train.epochs={scratch_epochs}", "model.weights=none", export=False
+    )
     keys = ("perplexity", "hits_at_1_of_20", "token_accuracy")
     row = {
         "pretrained": {k: round(pretrained["metrics"][k], 4) for k in keys}
@@ -104,7 +113,7 @@ def main() -> None:
         "gru_baseline": (
             figures(run_preset("chatbot", "gru", args.runs / "gru", export=False)) if args.baseline else None
         ),
-        "pretraining": pretraining_comparison(args.preset, args.runs) if args.pretraining else None,
+        "pretraining": pretraining_comparison(args.preset, args.runs, report) if args.pretraining else None,
         "samples": report["metrics"]["tables"],
     }
     path = write_results("chatbot", result)

@@ -66,7 +66,7 @@ class Chatbot:
         if int(self.pieces.piece_ids(tf.constant([message])).row_lengths()[0]) > cfg.data.context_len:
             notes.append(f"(note: I only read the last {cfg.data.context_len} pieces of that)")
         earlier = self.history[-self.turns :] if self.turns else []
-        context = self.pieces.context_ids(tf.constant(["\n".join([*earlier, message])]), cfg.data.context_len)
+        context = self.pieces.context_ids(tf.constant(["\n".join([*earlier, message])]), retrieval.context_width(cfg))
         answer = self.generate(context.numpy(), seed=cfg.decode.seed + len(self.history))[0] or "..."
         self.history += [message, answer]
         return answer, notes

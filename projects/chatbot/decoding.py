@@ -10,7 +10,7 @@ after). Reply ids come back as (batch, reply_len) int32: the words, then <end>, 
 - nucleus: sample among the fewest likeliest words whose probabilities add up to `top_p`.
 - beam: keep the `beam_width` likeliest partial replies; finished ones are scored by
   log-probability / length ** `length_penalty`.
-- retrieve: the training reply whose vector is closest to the context's (`retrieval.ReplyBank`).
+- retrieve: the training reply scoring highest by the dual encoder's cosine plus TF-IDF's (`retrieval.ReplyBank`).
 - rerank: sample `retrieval.candidates` replies by nucleus sampling, keep the one whose reply vector
   is closest to the context's (`rerank`).
 """
@@ -159,7 +159,9 @@ def beam_search(
 
 
 class ReplyGenerator:
-    """Replies (texts) for contexts (batch, context_len) int32 with the strategy of `decode`.
+    """Replies (texts) for contexts (batch, width) int32 with the strategy of `decode`: the transformer reads the
+    last `data.context_len` ids, `retrieve`'s lexical score the last `retrieval.lexical_len`
+    (`retrieval.context_width`).
 
     `model` is the trained model; `bank` (retrieval.ReplyBank) is needed by `retrieve` only. The loops are traced
     once per input shape; the sampling seed is an argument, so a chat can vary it per turn.
@@ -187,6 +189,7 @@ class ReplyGenerator:
     def ids(self, context: np.ndarray, seed: int | None = None) -> np.ndarray:
         """Generated reply ids (batch, reply_len) int32 (every strategy but `retrieve`)."""
         d = self.decode
+        context = np.asarray(context)[:, -self.cfg.data.context_len :]
         if d.strategy == "beam":
             return np.stack([beam_search(self.encoder, self.step, c, d.beam_width, d.length_penalty) for c in context])
         seed = d.seed if seed is None else seed

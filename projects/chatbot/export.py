@@ -12,13 +12,14 @@
     (`*_float16.tflite`, half the size) and in int8 (`*_dynamic.tflite`, dynamic-range: a quarter), the same under
     export/onnx/*.onnx
     export/tfjs/model.json (the decoder step), export/tfjs/encoder/model.json, export/tfjs/vectors/model.json
-    export/vocabulary.json and export/reply_bank.json (the first BROWSER_BANK replies and their vectors),
+    export/vocabulary.json and export/reply_bank.json (the first BROWSER_BANK replies, their vectors
+    and TF-IDF rows),
     also in export/tfjs/ for the page
 - Parity (`parity.json`, `parity.md`): the fixed `PROMPTS` decoded greedily by Keras and by each format
   (`greedy_loop` over its encoder and step), and their context vectors; a format passes when every reply's
   token ids equal Keras's (`ChatbotProject.exact_answers`) and its first-step logits and context vectors are
   within the float bound. TF.js also tokenizes the prompts itself, in JavaScript (tfjs_greedy.mjs, with the
-  browser's own code).
+  browser's own code). The SavedModel's `retrieve` must find the Python reply bank's best scores for them.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from common.export.parity import Arrays
 from common.export.tools import ConversionError, run_tool
 
 from .config import ChatbotConfig
-from .model import dual_vectors, step_models, vocabulary_of
+from .model import dual_vectors, retrieval_models, step_models, vocabulary_of
 from .prompts import PROMPTS
-from .retrieval import ReplyBank, encode_texts
+from .retrieval import ReplyBank, context_width, encode_texts
 from .serving_model import write_text_savedmodel
 from .tokenizer import END, FIRST_PIECE, MASK, MAX_BYTES, PAD, START, PieceTokenizer
 
@@ -49,6 +50,7 @@ from .tokenizer import END, FIRST_PIECE, MASK, MAX_BYTES, PAD, START, PieceToken
 # 1 of the 8 fixed prompts). So it is held to the share of reply token ids equal to Keras's, at most this far off,
 # instead of word for word; a broken conversion answers near chance (1 in the vocabulary's size).
 DYNAMIC_TOKEN_BOUND = 0.25
+RETRIEVE_BOUND = 1e-4  # the SavedModel's best retrieve scores against the Python bank's (float32 sums)
 BROWSER_BANK = 3000  # replies of the bank the browser page retrieves from (the SavedModel keeps them all)
 GREEDY_SCRIPT = Path(__file__).with_name("tfjs_greedy.mjs")
 SIGNATURE = {
@@ -107,8 +109,21 @@ def vocabulary_json(vocabulary: list[str], cfg: ChatbotConfig) -> dict[str, Any]
 
 
 def bank_json(bank: ReplyBank, size: int) -> dict[str, Any]:
-    """The browser's reply bank: the first `size` replies and their vectors, rounded to 4 decimals."""
-    return {"texts": bank.texts[:size], "vectors": np.round(bank.vectors[:size], 4).tolist()}
+    """The browser's reply bank: the first `size` replies, their vectors and TF-IDF rows (`pieces` ids and
+    `weights` of each), rounded to 5 decimals, and what scores a context's pieces (`idf`, `lexical_len`,
+    `lexical_weight`)."""
+    rows = bank.lexical[:size]
+    pieces = [rows.indices[rows.indptr[i] : rows.indptr[i + 1]].tolist() for i in range(rows.shape[0])]
+    weights = [np.round(rows.data[rows.indptr[i] : rows.indptr[i + 1]], 5).tolist() for i in range(rows.shape[0])]
+    return {
+        "texts": bank.texts[:size],
+        "vectors": np.round(bank.vectors[:size], 5).tolist(),
+        "pieces": pieces,
+        "weights": weights,
+        "idf": np.round(bank.index.idf, 5).tolist(),
+        "lexical_len": bank.index.length,
+        "lexical_weight": bank.lexical_weight,
+    }
 
 
 def export_plan(cfg: ChatbotConfig, model: keras.Model, bank: ReplyBank, verbose: bool = False) -> ExportPlan:
@@ -125,6 +140,8 @@ def export_plan(cfg: ChatbotConfig, model: keras.Model, bank: ReplyBank, verbose
     context = encode_prompts(PROMPTS, vocabulary, cfg)
     ids, logits = greedy_loop(_keras_predict(encoder), _keras_predict(step), context, reply_len)
     vectors = _keras_predict(vector_model)({"ids": context})["vectors"][:, 0]
+    wide = encode_texts(vocabulary, PROMPTS, context_width(cfg))
+    retrieved_scores = bank.scores(retrieval_models(model)[0], wide).max(axis=1)  # what `retrieve` must find
 
     def run(fmt: Format, loaded: dict[str, Predict]) -> Arrays:
         """A format's greedy replies: TF.js in Node with the browser's tokenizer, the others through `greedy_loop`."""
@@ -142,6 +159,9 @@ def export_plan(cfg: ChatbotConfig, model: keras.Model, bank: ReplyBank, verbose
         text = PieceTokenizer(vocabulary).ids_to_text(ids).numpy()
         if np.array_equal(out["reply_ids"], ids) and not np.array_equal(out["reply"], text):
             raise ValueError("reply text differs from the pieces of Keras's reply ids")
+        retrieved = loaded.signatures["retrieve"](text=tf.constant(PROMPTS))["score"].numpy()
+        if np.max(np.abs(retrieved - retrieved_scores)) > RETRIEVE_BOUND:
+            raise ValueError(f"retrieve's best scores {retrieved} differ from the reply bank's {retrieved_scores}")
         return {"reply_ids": out["reply_ids"]}
 
     return ExportPlan(

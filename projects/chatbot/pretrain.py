@@ -192,7 +192,10 @@ def pretrain(cfg: ChatbotConfig, paths: ArtifactPaths) -> Path:
     """Masked-language modelling of the encoder on the training utterances, resuming a killed run; returns the
     encoder's weights file. A finished run with the same `settings(cfg)` is kept as it is."""
     if cfg.model.kind != "transformer":
-        raise ConfigError(f"pretrain trains a transformer encoder; model.kind={cfg.model.kind} has none: drop it")
+        raise ConfigError(
+            f"pretrain trains a transformer encoder; model.kind={cfg.model.kind} has none: "
+            "train it from scratch with --set model.weights=none (or use model.kind=transformer)"
+        )
     out = pretrain_paths(paths)
     weights = out.root / ENCODER_FILE
     if check_pretrained(cfg, paths) is not None:

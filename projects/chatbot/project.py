@@ -104,9 +104,10 @@ class ChatbotProject(Project):
         return check_pretrained(cfg, paths) or pretrain(cfg, paths)
 
     def evaluate(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
-        """Validation perplexity and token accuracy against a unigram baseline; the dual encoder's hits@1 of 20 on
-        test pairs against TF-IDF; BLEU, distinct-n and sample replies of every strategy (test pairs and the
-        everyday prompts); plots: curves, reply lengths."""
+        """Validation perplexity and token accuracy against a unigram baseline; retrieval's hits@1 of 20 on test
+        pairs (the dual encoder plus TF-IDF over pieces, and each alone) against TF-IDF over words; BLEU,
+        distinct-n and sample replies of every strategy (test pairs and the everyday prompts); plots: curves, reply
+        lengths."""
         vocabulary = vocabulary_of(model)
         print("Scoring the validation split (teacher forcing)...")
         val = m.teacher_forced(model, data.val)
@@ -118,19 +119,23 @@ class ChatbotProject(Project):
             "perplexity_ratio": val["perplexity"] / unigram,
             "token_accuracy": val["token_accuracy"],
         }
-        print("Ranking test replies (dual encoder and TF-IDF)...")
+        print("Ranking test replies (dual encoder, TF-IDF over pieces, both; TF-IDF over words)...")
         context_vector, reply_vector = retrieval_models(model)
         rows = retrieval.ranking_candidates(corpus.test, cfg.eval.generated, cfg.data.split_seed)
-        metrics["hits_at_1_of_20"] = retrieval.hits_at_1_of_20(
-            context_vector, reply_vector, vocabulary, corpus.test, rows, cfg.data.context_len
-        )
-        metrics["tfidf_hits_at_1_of_20"] = retrieval.tfidf_hits_at_1_of_20(corpus.train, corpus.test, rows)
         bank = retrieval.build_bank(model, reply_vector, corpus, cfg)
+        dense, lexical = retrieval.ranking_scores(
+            context_vector, reply_vector, bank.index, vocabulary, corpus.test, rows, cfg.data.context_len
+        )
+        metrics["hits_at_1_of_20"] = m.hits_at_1(dense + cfg.retrieval.lexical_weight * lexical)  # what retrieve does
+        metrics["dense_hits_at_1_of_20"] = m.hits_at_1(dense)
+        metrics["lexical_hits_at_1_of_20"] = m.hits_at_1(lexical)
+        metrics["tfidf_hits_at_1_of_20"] = retrieval.tfidf_hits_at_1_of_20(corpus.train, corpus.test, rows)
         metrics["bank_replies"] = len(bank.texts)
 
         picks = rows[:, 0]
-        contexts = retrieval.encode_texts(vocabulary, [corpus.test.contexts[i] for i in picks], cfg.data.context_len)
-        everyday = retrieval.encode_texts(vocabulary, EVERYDAY, cfg.data.context_len)
+        width = retrieval.context_width(cfg)
+        contexts = retrieval.encode_texts(vocabulary, [corpus.test.contexts[i] for i in picks], width)
+        everyday = retrieval.encode_texts(vocabulary, EVERYDAY, width)
         references = [corpus.test.replies[i].split() for i in picks]
         replies, answers = {}, {}
         for name in STRATEGIES:

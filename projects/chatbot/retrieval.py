@@ -1,12 +1,19 @@
-"""Retrieval with the dual encoder: the reply bank, and hits@1 of 20 against a TF-IDF baseline.
+"""Retrieval: the reply bank, scored by the dual encoder and by TF-IDF over subword pieces, and hits@1 of 20.
 
-- `ReplyBank`: distinct training replies (at most `retrieval.bank_size`, a seeded choice) with their unit
-  vectors (n, dim) from the reply side of the dual encoder; `best` answers a context with the bank reply
-  whose vector has the highest dot product with the context's vector. The SavedModel keeps the bank inside.
+- `LexicalIndex`: TF-IDF over the vocabulary's pieces (idf from the training turns; a piece's weight in a text is
+  (1 + ln count) * idf, each text's vector scaled to unit length), so the lexical score is the cosine of two
+  texts' piece vectors. It reads the last `retrieval.lexical_len` pieces of a context, more than the
+  `data.context_len` the transformer reads: a long context's early words still count.
+- `ReplyBank`: distinct training replies (at most `retrieval.bank_size`, a seeded choice), their unit vectors
+  (n, dim) from the reply side of the dual encoder and their piece TF-IDF rows (n, vocab); `scores` of a context
+  are the dual encoder's cosine plus `retrieval.lexical_weight` times the TF-IDF cosine (a hybrid, as search
+  engines rank: the dense score knows what a reply means, the lexical one which rare words it shares), and
+  `best` answers with the highest. The SavedModel keeps the bank inside; the browser gets its first replies.
 - `ranking_candidates`: for each test pair, its true reply and 19 other test replies (seeded).
-- `hits_at_1_of_20`: the share of test contexts whose true reply scores highest among its 20 candidates,
-  scored by the dual encoder; `tfidf_hits_at_1_of_20` scores the same candidates by the cosine of
-  scikit-learn TF-IDF vectors (fit on the training turns). Chance is 1 in 20 = 0.05.
+- `ranking_scores`: the dense and lexical scores of those candidates; `hits_at_1` of their sum is the
+  retrieval's hits@1 of 20, of each alone the dual encoder's and TF-IDF-over-pieces'. `tfidf_hits_at_1_of_20`
+  scores the same candidates by the cosine of scikit-learn TF-IDF word vectors (the baseline; fit on the
+  training turns). Chance is 1 in 20 = 0.05.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy import sparse
 
 from . import tokenizer
 from .config import ChatbotConfig
@@ -27,17 +35,76 @@ CANDIDATES = 20
 MAX_BANK_CHARS = 200  # longer training replies are left out of the bank: the reply side reads only context_len pieces
 
 
+def context_width(cfg: ChatbotConfig) -> int:
+    """Ids kept of a context: enough for the transformer (`data.context_len`) and the lexical score."""
+    return max(cfg.data.context_len, cfg.retrieval.lexical_len)
+
+
+@dataclass
+class LexicalIndex:
+    """TF-IDF over pieces: `idf` (vocab,) float32, 0 for the special ids; contexts read their last `length` ids."""
+
+    idf: np.ndarray
+    length: int
+
+    @classmethod
+    def fit(cls, ids: np.ndarray, vocab_size: int, length: int) -> LexicalIndex:
+        """Smoothed idf, ln((1 + n) / (1 + df)) + 1 as scikit-learn's, from training texts' ids (n, width) int32."""
+        rows = sparse.csr_matrix(
+            (np.ones(ids.size), (np.repeat(np.arange(len(ids)), ids.shape[1]), ids.ravel())),
+            shape=(len(ids), vocab_size),
+        )
+        df = np.asarray((rows > 0).sum(axis=0)).ravel()
+        idf = np.log((1 + len(ids)) / (1 + df)) + 1
+        idf[: tokenizer.FIRST_PIECE] = 0
+        return cls(idf.astype(np.float32), length)
+
+    def vectors(self, ids: np.ndarray) -> sparse.csr_matrix:
+        """Ids (n, width) int32 -> unit TF-IDF rows (n, vocab) float32 of their last `length` ids (0 for none)."""
+        ids = np.asarray(ids)[:, -self.length :]
+        n = len(ids)
+        counts = sparse.csr_matrix(
+            (np.ones(ids.size, np.float32), (np.repeat(np.arange(n), ids.shape[1]), ids.ravel())),
+            shape=(n, len(self.idf)),
+        )  # duplicates are summed: counts per piece
+        counts.data = (1 + np.log(counts.data)) * self.idf[counts.indices]
+        counts.eliminate_zeros()
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        return sparse.diags(1 / np.maximum(norms, 1e-12)).dot(counts).tocsr().astype(np.float32)
+
+
+def lexical_vectors(ids: tf.Tensor, idf: tf.Tensor, length: int) -> tf.Tensor:
+    """`LexicalIndex.vectors` in TensorFlow ops: ids (batch, width) int32 -> dense unit rows (batch, vocab) float32."""
+    counts = tf.math.bincount(ids[:, -length:], minlength=tf.size(idf), maxlength=tf.size(idf), axis=-1)
+    counts = tf.cast(counts, tf.float32)
+    weights = tf.where(counts > 0, 1 + tf.math.log(tf.maximum(counts, 1.0)), 0.0) * idf
+    return tf.math.l2_normalize(weights, axis=1)
+
+
 @dataclass
 class ReplyBank:
-    """Replies (n,) and their unit vectors (n, dim) float32."""
+    """Replies (n,), their unit vectors (n, dim) float32 and TF-IDF rows `lexical` (n, vocab), scored as
+    dense cosine + `lexical_weight` * TF-IDF cosine; contexts are ids (batch, width), the dual encoder reading
+    their last `context_len`."""
 
     texts: list[str]
     vectors: np.ndarray
+    lexical: sparse.csr_matrix
+    index: LexicalIndex
+    lexical_weight: float
+    context_len: int
+
+    def scores(self, context_vector: keras.Model, context: np.ndarray) -> np.ndarray:
+        """Every bank reply's score for each context (batch, width) int32 -> (batch, n) float32."""
+        ids = tf.constant(np.asarray(context)[:, -self.context_len :], tf.int32)
+        dense = context_vector(ids, training=False)["vector"].numpy() @ self.vectors.T
+        if not self.lexical_weight:
+            return dense
+        return dense + self.lexical_weight * (self.index.vectors(context) @ self.lexical.T).toarray()
 
     def best(self, context_vector: keras.Model, context: np.ndarray) -> list[str]:
-        """The bank reply closest to each context (batch, context_len) int32."""
-        vectors = context_vector(tf.constant(context, tf.int32), training=False)["vector"].numpy()
-        return [self.texts[i] for i in np.argmax(vectors @ self.vectors.T, axis=1)]
+        """The best-scoring bank reply for each context (batch, width) int32."""
+        return [self.texts[i] for i in np.argmax(self.scores(context_vector, context), axis=1)]
 
 
 def encode_texts(vocabulary: list[str], texts: list[str], length: int) -> np.ndarray:
@@ -56,13 +123,22 @@ def vectors_of(side: keras.Model, ids: np.ndarray, batch_size: int = 512) -> np.
     )
 
 
+def fit_lexical(vocabulary: list[str], train: Pairs, cfg: ChatbotConfig) -> LexicalIndex:
+    """The piece TF-IDF's idf from every training context and reply."""
+    length = cfg.retrieval.lexical_len
+    return LexicalIndex.fit(encode_texts(vocabulary, train.contexts + train.replies, length), len(vocabulary), length)
+
+
 def build_bank(model: keras.Model, reply_vector: keras.Model, corpus: Corpus, cfg: ChatbotConfig) -> ReplyBank:
     """The bank of `retrieval.bank_size` distinct training replies (of at most MAX_BANK_CHARS characters)."""
     texts = sorted({r.strip() for r in corpus.train.replies if 0 < len(r.strip()) <= MAX_BANK_CHARS})
     order = np.random.default_rng(cfg.data.split_seed).permutation(len(texts))[: cfg.retrieval.bank_size]
     texts = [texts[i] for i in np.sort(order)]
-    ids = encode_texts(vocabulary_of(model), texts, cfg.data.context_len)
-    return ReplyBank(texts, vectors_of(reply_vector, ids))
+    vocabulary = vocabulary_of(model)
+    index = fit_lexical(vocabulary, corpus.train, cfg)
+    ids = encode_texts(vocabulary, texts, context_width(cfg))
+    vectors = vectors_of(reply_vector, ids[:, -cfg.data.context_len :])
+    return ReplyBank(texts, vectors, index.vectors(ids), index, cfg.retrieval.lexical_weight, cfg.data.context_len)
 
 
 def ranking_candidates(pairs: Pairs, limit: int, seed: int) -> np.ndarray:
@@ -77,18 +153,26 @@ def ranking_candidates(pairs: Pairs, limit: int, seed: int) -> np.ndarray:
     return np.array(rows)
 
 
-def hits_at_1_of_20(
+def ranking_scores(
     context_vector: keras.Model,
     reply_vector: keras.Model,
+    index: LexicalIndex,
     vocabulary: list[str],
     pairs: Pairs,
     rows: np.ndarray,
-    length: int,
-) -> float:
-    """The dual encoder's hits@1 on candidate `rows` (n, 20) of `pairs` (the true reply in column 0)."""
-    contexts = vectors_of(context_vector, encode_texts(vocabulary, [pairs.contexts[r[0]] for r in rows], length))
-    replies = vectors_of(reply_vector, encode_texts(vocabulary, pairs.replies, length))
-    return hits_at_1(np.einsum("nd,ncd->nc", contexts, replies[rows]))
+    context_len: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The dual encoder's and the piece TF-IDF's cosines (n, 20) each for candidate `rows` (n, 20) of `pairs`
+    (the true reply in column 0)."""
+    width = max(context_len, index.length)
+    context_ids = encode_texts(vocabulary, [pairs.contexts[r[0]] for r in rows], width)
+    reply_ids = encode_texts(vocabulary, pairs.replies, width)
+    contexts = vectors_of(context_vector, context_ids[:, -context_len:])
+    replies = vectors_of(reply_vector, reply_ids[:, -context_len:])
+    dense = np.einsum("nd,ncd->nc", contexts, replies[rows])
+    lexical_contexts, lexical_replies = index.vectors(context_ids), index.vectors(reply_ids)
+    lexical = np.stack([(lexical_replies[row] @ lexical_contexts[k].T).toarray()[:, 0] for k, row in enumerate(rows)])
+    return dense, lexical
 
 
 def tfidf_hits_at_1_of_20(train: Pairs, pairs: Pairs, rows: np.ndarray) -> float:

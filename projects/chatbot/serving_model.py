@@ -8,7 +8,8 @@ inside the graph (the byte-level vocabulary and the reply bank are inside it). E
 - `greedy`: greedy decoding -> `reply` and `reply_ids` (batch, reply_len) int32.
 - `sample`: sampling, chosen per request with the scalars `temperature` (float), `top_k` (int; the
   vocabulary size or more turns it off), `top_p` (float; 1 turns it off) and `seed` (int) -> the same outputs.
-- `retrieve`: the reply bank's closest reply -> `reply` and `score` (batch,) float32, its cosine similarity.
+- `retrieve`: the reply bank's best reply (the dual encoder's cosine plus `retrieval.lexical_weight` times the
+  TF-IDF cosine over pieces, retrieval.py) -> `reply` and `score` (batch,) float32, that sum.
 - `rerank`: `retrieval.candidates` nucleus samples (`temperature`, `top_p`, `seed`), the dual encoder's
   favourite kept -> `reply` and `reply_ids`.
 
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import retrieval
 from .config import ChatbotConfig
 from .decoding import generate, rerank
 from .model import retrieval_models, step_models, vocabulary_of
@@ -42,6 +44,11 @@ def write_text_savedmodel(model: keras.Model, cfg: ChatbotConfig, bank: ReplyBan
     context_len, candidates, d = cfg.data.context_len, cfg.retrieval.candidates, cfg.decode
     bank_texts = tf.constant(bank.texts)
     bank_vectors = tf.Variable(bank.vectors, trainable=False, name="bank_vectors")
+    lexical = bank.lexical.tocoo()  # (n, vocab) TF-IDF rows, kept sparse: a few pieces per reply
+    lexical_indices = tf.Variable(np.stack([lexical.row, lexical.col], 1).astype(np.int64), trainable=False)
+    lexical_values = tf.Variable(lexical.data.astype(np.float32), trainable=False)
+    idf = tf.Variable(bank.index.idf, trainable=False, name="idf")
+    width = max(context_len, bank.index.length)
 
     def context_of(text: tf.Tensor) -> tf.Tensor:
         return pieces.context_ids(text, context_len)
@@ -56,7 +63,14 @@ def write_text_savedmodel(model: keras.Model, cfg: ChatbotConfig, bank: ReplyBan
         return answer(generate(encoder, step, context_of(text), "sample", temperature, top_k, top_p, seed))
 
     def retrieve(text: tf.Tensor) -> dict[str, tf.Tensor]:
-        scores = tf.matmul(context_vector(context_of(text), training=False)["vector"], bank_vectors, transpose_b=True)
+        ids = pieces.context_ids(text, width)
+        scores = tf.matmul(
+            context_vector(ids[:, -context_len:], training=False)["vector"], bank_vectors, transpose_b=True
+        )
+        if bank.lexical_weight:
+            rows = tf.SparseTensor(lexical_indices, lexical_values, bank.lexical.shape)
+            query = retrieval.lexical_vectors(ids, idf, bank.index.length)  # (batch, vocab)
+            scores += bank.lexical_weight * tf.transpose(tf.sparse.sparse_dense_matmul(rows, query, adjoint_b=True))
         best = tf.argmax(scores, axis=1, output_type=tf.int32)
         return {"reply": tf.gather(bank_texts, best), "score": tf.reduce_max(scores, axis=1)}
 
@@ -82,6 +96,7 @@ def write_text_savedmodel(model: keras.Model, cfg: ChatbotConfig, bank: ReplyBan
         archive.track(part)
     archive.track(pieces)
     archive.bank_vectors = bank_vectors
+    archive.bank_lexical = [lexical_indices, lexical_values, idf]
     scalar = {name: tf.TensorSpec((), dtype, name=name) for name, dtype in _SCALARS.items()}
     archive.add_endpoint("serving_default", default, input_signature=[TEXT])
     archive.add_endpoint("greedy", greedy, input_signature=[TEXT])

@@ -153,13 +153,39 @@ export async function vectors(tf, dual, rows, length, side) {
 
 const dot = (a, b) => a.reduce((sum, x, i) => sum + x * b[i], 0);
 
-// The bank reply ({"texts", "vectors"}, reply_bank.json) closest to the context: {text, score}.
-export async function retrieve(tf, dual, bank, contextIds) {
+// A context's TF-IDF over pieces, as projects/chatbot/retrieval.py's LexicalIndex: its last `lexical_len` piece ids
+// -> Map(id -> weight), (1 + ln count) * idf, scaled to unit length.
+export function lexicalQuery(bank, pieceIds) {
+  const counts = new Map();
+  for (const id of pieceIds.slice(-bank.lexical_len)) counts.set(id, (counts.get(id) || 0) + 1);
+  const weights = new Map();
+  let norm = 0;
+  for (const [id, count] of counts) {
+    const w = (1 + Math.log(count)) * bank.idf[id];
+    if (w > 0) {
+      weights.set(id, w);
+      norm += w * w;
+    }
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (const [id, w] of weights) weights.set(id, w / norm);
+  return weights;
+}
+
+// The best bank reply (reply_bank.json: "texts", "vectors", "pieces", "weights", "idf", ...) for a context: the dual
+// encoder's cosine plus `lexical_weight` times the TF-IDF cosine, as the SavedModel's `retrieve`: {text, score}.
+// contextIds: Int32Array(context_len), what the dual encoder reads; pieceIds: all the context's piece ids.
+export async function retrieve(tf, dual, bank, contextIds, pieceIds) {
   const [query] = await vectors(tf, dual, [contextIds], contextIds.length, 0);
+  const lexical = lexicalQuery(bank, pieceIds);
   let best = 0;
   let bestScore = -Infinity;
   bank.vectors.forEach((v, i) => {
-    const score = dot(query, v);
+    let shared = 0;
+    bank.pieces[i].forEach((id, k) => {
+      shared += (lexical.get(id) || 0) * bank.weights[i][k];
+    });
+    const score = dot(query, v) + bank.lexical_weight * shared;
     if (score > bestScore) [best, bestScore] = [i, score];
   });
   return { text: bank.texts[best], score: bestScore };

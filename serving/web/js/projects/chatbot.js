@@ -1,7 +1,7 @@
 // Chatbot page: a chat box running entirely in TF.js. The loader opens models/chatbot/model.json (the decoder
 // step); this page adds the encoder, the dual encoder (models/chatbot/<part>/), the vocabulary and
 // the reply bank, tokenizes in JavaScript and decodes here (chatbot-decoder.js): retrieval from the bank (the
-// default), rerank, greedy, top-k or nucleus sampling. Earlier turns can be kept as context.
+// default; the dual encoder's cosine plus TF-IDF over pieces), rerank, greedy, top-k or nucleus sampling. Earlier turns can be kept as context.
 /* global tf */
 import { makeTokenizer, replyIds, rerank, retrieve } from "./chatbot-decoder.js";
 
@@ -25,7 +25,7 @@ export async function mount(app, { model, samples }) {
     </form>
     <div class="row status" style="margin-top:.5rem;gap:1rem">
       <label>decoding <select id="strategy">
-        <option value="retrieve" selected>retrieve: the closest of ${bank.texts.length} training replies</option>
+        <option value="retrieve" selected>retrieve: the best of ${bank.texts.length} training replies</option>
         <option value="rerank">rerank: best of ${vocab.candidates} nucleus samples by the dual encoder</option>
         <option value="greedy">greedy</option>
         <option value="top_k">top-k sampling (k 20, temperature 0.8)</option>
@@ -57,9 +57,10 @@ export async function mount(app, { model, samples }) {
   }
 
   // The reply to context ids with a strategy of the select box.
-  async function answer(strategy, context) {
+  // `text`: the turns joined by newlines, `context` its ids as the transformer reads them.
+  async function answer(strategy, text, context) {
     const nucleus = { strategy: "sample", temperature: 0.8, topP: 0.9 };
-    if (strategy === "retrieve") return (await retrieve(tf, dual, bank, context)).text;
+    if (strategy === "retrieve") return (await retrieve(tf, dual, bank, context, tokenizer.pieceIds(text))).text;
     if (strategy === "rerank") return tokenizer.text((await rerank(tf, models, vocab, tokenizer, context, nucleus)).ids);
     const options = { greedy: {}, nucleus, top_k: { strategy: "sample", temperature: 0.8, topK: 20 } }[strategy];
     return tokenizer.text((await replyIds(tf, encoder, model, vocab, context, options)).ids);
@@ -70,8 +71,8 @@ export async function mount(app, { model, samples }) {
     if (!text) return null;
     say("you", text);
     const keep = app.querySelector("#context").checked ? history.slice(-1) : [];
-    const context = tokenizer.contextIds([...keep, text].join("\n"));
-    const reply = (await answer(app.querySelector("#strategy").value, context)) || "...";
+    const joined = [...keep, text].join("\n");
+    const reply = (await answer(app.querySelector("#strategy").value, joined, tokenizer.contextIds(joined))) || "...";
     say("bot", reply);
     history = [...history, text, reply];
     return reply;
@@ -102,5 +103,13 @@ export async function mount(app, { model, samples }) {
     for (const prompt of samples.prompts) rows.push(await greedy(prompt));
     return { context: rows.flatMap((r) => r.context), reply_ids: rows.flatMap((r) => r.ids) };
   }
-  return { send, greedy, answer, predictSamples, tokenizer };
+  // The sample prompts' retrieved replies and scores, [{text, score}] (the tests compare them with the SavedModel's).
+  async function retrieveSamples() {
+    const found = [];
+    for (const prompt of samples.prompts) {
+      found.push(await retrieve(tf, dual, bank, tokenizer.contextIds(prompt), tokenizer.pieceIds(prompt)));
+    }
+    return found;
+  }
+  return { send, greedy, answer, predictSamples, retrieveSamples, tokenizer };
 }
