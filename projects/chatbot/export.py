@@ -110,14 +110,14 @@ def vocabulary_json(vocabulary: list[str], cfg: ChatbotConfig) -> dict[str, Any]
 
 def bank_json(bank: ReplyBank, size: int) -> dict[str, Any]:
     """The browser's reply bank: the first `size` replies, their vectors and TF-IDF rows (`pieces` ids and
-    `weights` of each), rounded to 5 decimals, and what scores a context's pieces (`idf`, `lexical_len`,
+    `weights` of each), rounded to 4 decimals, and what scores a context's pieces (`idf`, `lexical_len`,
     `lexical_weight`)."""
     rows = bank.lexical[:size]
     pieces = [rows.indices[rows.indptr[i] : rows.indptr[i + 1]].tolist() for i in range(rows.shape[0])]
-    weights = [np.round(rows.data[rows.indptr[i] : rows.indptr[i + 1]], 5).tolist() for i in range(rows.shape[0])]
+    weights = [np.round(rows.data[rows.indptr[i] : rows.indptr[i + 1]], 4).tolist() for i in range(rows.shape[0])]
     return {
         "texts": bank.texts[:size],
-        "vectors": np.round(bank.vectors[:size], 5).tolist(),
+        "vectors": np.round(bank.vectors[:size], 4).tolist(),
         "pieces": pieces,
         "weights": weights,
         "idf": np.round(bank.index.idf, 5).tolist(),
