@@ -77,6 +77,9 @@ class RetrievalConfig:
     # retrieve's score: the dual encoder's cosine + lexical_weight * the cosine of TF-IDF over pieces (0: dense only)
     lexical_weight: float = bounded(1.0, 0.0)
     lexical_len: int = bounded(128, 1)  # the last pieces of a context the TF-IDF side reads
+    # retrieve skips a reply whose TF-IDF cosine with the context is above this: it repeats the message rather than
+    # answering it ("where are you from?" -> "Where are you from?"); 1 keeps every reply
+    max_overlap: float = bounded(0.3, 0.0, 1.0)
 
 
 @dataclass

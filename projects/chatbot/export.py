@@ -41,7 +41,7 @@ from common.export.tools import ConversionError, run_tool
 from .config import ChatbotConfig
 from .model import dual_vectors, retrieval_models, step_models, vocabulary_of
 from .prompts import PROMPTS
-from .retrieval import ReplyBank, context_width, encode_texts
+from .retrieval import CAPPED, ReplyBank, context_width, encode_texts
 from .serving_model import write_text_savedmodel
 from .tokenizer import END, FIRST_PIECE, MASK, MAX_BYTES, PAD, START, PieceTokenizer
 
@@ -111,7 +111,7 @@ def vocabulary_json(vocabulary: list[str], cfg: ChatbotConfig) -> dict[str, Any]
 def bank_json(bank: ReplyBank, size: int) -> dict[str, Any]:
     """The browser's reply bank: the first `size` replies, their vectors and TF-IDF rows (`pieces` ids and
     `weights` of each), rounded to 4 decimals, and what scores a context's pieces (`idf`, `lexical_len`,
-    `lexical_weight`)."""
+    `lexical_weight`, `max_overlap`, `capped`)."""
     rows = bank.lexical[:size]
     pieces = [rows.indices[rows.indptr[i] : rows.indptr[i + 1]].tolist() for i in range(rows.shape[0])]
     weights = [np.round(rows.data[rows.indptr[i] : rows.indptr[i + 1]], 4).tolist() for i in range(rows.shape[0])]
@@ -123,6 +123,8 @@ def bank_json(bank: ReplyBank, size: int) -> dict[str, Any]:
         "idf": np.round(bank.index.idf, 5).tolist(),
         "lexical_len": bank.index.length,
         "lexical_weight": bank.lexical_weight,
+        "max_overlap": bank.max_overlap,
+        "capped": CAPPED,
     }
 
 

@@ -105,7 +105,8 @@ class ChatbotProject(Project):
 
     def evaluate(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """Validation perplexity and token accuracy against a unigram baseline; retrieval's hits@1 of 20 on test
-        pairs (the dual encoder plus TF-IDF over pieces, and each alone) against TF-IDF over words; BLEU,
+        pairs (the dual encoder plus TF-IDF over pieces, with and without the overlap cap, and each alone) against
+        TF-IDF over words; BLEU,
         distinct-n and sample replies of every strategy (test pairs and the everyday prompts); plots: curves, reply
         lengths."""
         vocabulary = vocabulary_of(model)
@@ -126,7 +127,9 @@ class ChatbotProject(Project):
         dense, lexical = retrieval.ranking_scores(
             context_vector, reply_vector, bank.index, vocabulary, corpus.test, rows, cfg.data.context_len
         )
-        metrics["hits_at_1_of_20"] = m.hits_at_1(dense + cfg.retrieval.lexical_weight * lexical)  # what retrieve does
+        r = cfg.retrieval
+        metrics["hits_at_1_of_20"] = m.hits_at_1(retrieval.combined(dense, lexical, r.lexical_weight, r.max_overlap))
+        metrics["uncapped_hits_at_1_of_20"] = m.hits_at_1(retrieval.combined(dense, lexical, r.lexical_weight, 1.0))
         metrics["dense_hits_at_1_of_20"] = m.hits_at_1(dense)
         metrics["lexical_hits_at_1_of_20"] = m.hits_at_1(lexical)
         metrics["tfidf_hits_at_1_of_20"] = retrieval.tfidf_hits_at_1_of_20(corpus.train, corpus.test, rows)

@@ -4,14 +4,17 @@
   (1 + ln count) * idf, each text's vector scaled to unit length), so the lexical score is the cosine of two
   texts' piece vectors. It reads the last `retrieval.lexical_len` pieces of a context, more than the
   `data.context_len` the transformer reads: a long context's early words still count.
+- `combined`: a reply's score for a context, the dual encoder's cosine plus `retrieval.lexical_weight` times the
+  TF-IDF cosine (a hybrid, as search engines rank: the dense score knows what a reply means, the lexical one
+  which rare words it shares), or CAPPED where the TF-IDF cosine is above `retrieval.max_overlap`: a reply that
+  mostly repeats the message is no answer, and without the cap the bank's best was often the question itself.
 - `ReplyBank`: distinct training replies (at most `retrieval.bank_size`, a seeded choice), their unit vectors
-  (n, dim) from the reply side of the dual encoder and their piece TF-IDF rows (n, vocab); `scores` of a context
-  are the dual encoder's cosine plus `retrieval.lexical_weight` times the TF-IDF cosine (a hybrid, as search
-  engines rank: the dense score knows what a reply means, the lexical one which rare words it shares), and
-  `best` answers with the highest. The SavedModel keeps the bank inside; the browser gets its first replies.
+  (n, dim) from the reply side of the dual encoder and their piece TF-IDF rows (n, vocab); `best` answers a
+  context with the highest `combined` score. The SavedModel keeps the bank inside; the browser its first replies.
 - `ranking_candidates`: for each test pair, its true reply and 19 other test replies (seeded).
-- `ranking_scores`: the dense and lexical scores of those candidates; `hits_at_1` of their sum is the
-  retrieval's hits@1 of 20, of each alone the dual encoder's and TF-IDF-over-pieces'. `tfidf_hits_at_1_of_20`
+- `ranking_scores`: the dense and lexical scores of those candidates; `hits_at_1` of `combined` is the
+  retrieval's hits@1 of 20 (a true reply over the cap counts as missed), of each alone the dual encoder's and
+  TF-IDF-over-pieces'. `tfidf_hits_at_1_of_20`
   scores the same candidates by the cosine of scikit-learn TF-IDF word vectors (the baseline; fit on the
   training turns). Chance is 1 in 20 = 0.05.
 """
@@ -32,6 +35,7 @@ from .metrics import hits_at_1
 from .model import vocabulary_of
 
 CANDIDATES = 20
+CAPPED = -10.0  # the score of a reply over `retrieval.max_overlap`: below any real one (cosines are >= -1)
 MAX_BANK_CHARS = 200  # longer training replies are left out of the bank: the reply side reads only context_len pieces
 
 
@@ -81,26 +85,31 @@ def lexical_vectors(ids: tf.Tensor, idf: tf.Tensor, length: int) -> tf.Tensor:
     return tf.math.l2_normalize(weights, axis=1)
 
 
+def combined(dense: np.ndarray, lexical: np.ndarray, weight: float, max_overlap: float) -> np.ndarray:
+    """Retrieval scores from the dual encoder's and the TF-IDF cosines (same shapes): dense + weight * lexical, or
+    CAPPED where lexical > max_overlap."""
+    return np.where(lexical > max_overlap, CAPPED, dense + weight * lexical)
+
+
 @dataclass
 class ReplyBank:
-    """Replies (n,), their unit vectors (n, dim) float32 and TF-IDF rows `lexical` (n, vocab), scored as
-    dense cosine + `lexical_weight` * TF-IDF cosine; contexts are ids (batch, width), the dual encoder reading
-    their last `context_len`."""
+    """Replies (n,), their unit vectors (n, dim) float32 and TF-IDF rows `lexical` (n, vocab), scored by
+    `combined`; contexts are ids (batch, width), the dual encoder reading their last `context_len`."""
 
     texts: list[str]
     vectors: np.ndarray
     lexical: sparse.csr_matrix
     index: LexicalIndex
     lexical_weight: float
+    max_overlap: float
     context_len: int
 
     def scores(self, context_vector: keras.Model, context: np.ndarray) -> np.ndarray:
         """Every bank reply's score for each context (batch, width) int32 -> (batch, n) float32."""
         ids = tf.constant(np.asarray(context)[:, -self.context_len :], tf.int32)
         dense = context_vector(ids, training=False)["vector"].numpy() @ self.vectors.T
-        if not self.lexical_weight:
-            return dense
-        return dense + self.lexical_weight * (self.index.vectors(context) @ self.lexical.T).toarray()
+        lexical = (self.index.vectors(context) @ self.lexical.T).toarray()
+        return combined(dense, lexical, self.lexical_weight, self.max_overlap).astype(np.float32)
 
     def best(self, context_vector: keras.Model, context: np.ndarray) -> list[str]:
         """The best-scoring bank reply for each context (batch, width) int32."""
@@ -138,7 +147,8 @@ def build_bank(model: keras.Model, reply_vector: keras.Model, corpus: Corpus, cf
     index = fit_lexical(vocabulary, corpus.train, cfg)
     ids = encode_texts(vocabulary, texts, context_width(cfg))
     vectors = vectors_of(reply_vector, ids[:, -cfg.data.context_len :])
-    return ReplyBank(texts, vectors, index.vectors(ids), index, cfg.retrieval.lexical_weight, cfg.data.context_len)
+    r = cfg.retrieval
+    return ReplyBank(texts, vectors, index.vectors(ids), index, r.lexical_weight, r.max_overlap, cfg.data.context_len)
 
 
 def ranking_candidates(pairs: Pairs, limit: int, seed: int) -> np.ndarray:

@@ -9,7 +9,8 @@ inside the graph (the byte-level vocabulary and the reply bank are inside it). E
 - `sample`: sampling, chosen per request with the scalars `temperature` (float), `top_k` (int; the
   vocabulary size or more turns it off), `top_p` (float; 1 turns it off) and `seed` (int) -> the same outputs.
 - `retrieve`: the reply bank's best reply (the dual encoder's cosine plus `retrieval.lexical_weight` times the
-  TF-IDF cosine over pieces, retrieval.py) -> `reply` and `score` (batch,) float32, that sum.
+  TF-IDF cosine over pieces, replies over `retrieval.max_overlap` skipped: retrieval.py `combined`) -> `reply`
+  and `score` (batch,) float32, that score.
 - `rerank`: `retrieval.candidates` nucleus samples (`temperature`, `top_p`, `seed`), the dual encoder's
   favourite kept -> `reply` and `reply_ids`.
 
@@ -67,10 +68,10 @@ def write_text_savedmodel(model: keras.Model, cfg: ChatbotConfig, bank: ReplyBan
         scores = tf.matmul(
             context_vector(ids[:, -context_len:], training=False)["vector"], bank_vectors, transpose_b=True
         )
-        if bank.lexical_weight:
-            rows = tf.SparseTensor(lexical_indices, lexical_values, bank.lexical.shape)
-            query = retrieval.lexical_vectors(ids, idf, bank.index.length)  # (batch, vocab)
-            scores += bank.lexical_weight * tf.transpose(tf.sparse.sparse_dense_matmul(rows, query, adjoint_b=True))
+        rows = tf.SparseTensor(lexical_indices, lexical_values, bank.lexical.shape)
+        query = retrieval.lexical_vectors(ids, idf, bank.index.length)  # (batch, vocab)
+        lexical = tf.transpose(tf.sparse.sparse_dense_matmul(rows, query, adjoint_b=True))  # (batch, n)
+        scores = tf.where(lexical > bank.max_overlap, retrieval.CAPPED, scores + bank.lexical_weight * lexical)
         best = tf.argmax(scores, axis=1, output_type=tf.int32)
         return {"reply": tf.gather(bank_texts, best), "score": tf.reduce_max(scores, axis=1)}
 

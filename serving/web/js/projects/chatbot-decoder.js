@@ -173,7 +173,8 @@ export function lexicalQuery(bank, pieceIds) {
 }
 
 // The best bank reply (reply_bank.json: "texts", "vectors", "pieces", "weights", "idf", ...) for a context: the dual
-// encoder's cosine plus `lexical_weight` times the TF-IDF cosine, as the SavedModel's `retrieve`: {text, score}.
+// encoder's cosine plus `lexical_weight` times the TF-IDF cosine, or `capped` for a reply whose TF-IDF cosine is
+// above `max_overlap` (it repeats the message), as the SavedModel's `retrieve`: {text, score}.
 // contextIds: Int32Array(context_len), what the dual encoder reads; pieceIds: all the context's piece ids.
 export async function retrieve(tf, dual, bank, contextIds, pieceIds) {
   const [query] = await vectors(tf, dual, [contextIds], contextIds.length, 0);
@@ -185,7 +186,7 @@ export async function retrieve(tf, dual, bank, contextIds, pieceIds) {
     bank.pieces[i].forEach((id, k) => {
       shared += (lexical.get(id) || 0) * bank.weights[i][k];
     });
-    const score = dot(query, v) + bank.lexical_weight * shared;
+    const score = shared > bank.max_overlap ? bank.capped : dot(query, v) + bank.lexical_weight * shared;
     if (score > bestScore) [best, bestScore] = [i, score];
   });
   return { text: bank.texts[best], score: bestScore };
