@@ -42,7 +42,7 @@ def lstm_config():
 
 
 def test_the_lstm_preset_only_changes_the_kind_and_the_default_stays_a_transformer():
-    assert PRESETS["lstm"].changes == {"model.kind": "lstm"}
+    assert PRESETS["lstm"].changes == {"model.kind": "lstm", "model.weights": "none"}  # no MLM encoder to start from
     assert make_config(CONFIG, PRESETS, "default").model.kind == "transformer"
 
 
