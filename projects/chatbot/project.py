@@ -106,9 +106,8 @@ class ChatbotProject(Project):
     def evaluate(self, cfg: ChatbotConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """Validation perplexity and token accuracy against a unigram baseline; retrieval's hits@1 of 20 on test
         pairs (the dual encoder plus TF-IDF over pieces, with and without the overlap cap, and each alone) against
-        TF-IDF over words; BLEU,
-        distinct-n and sample replies of every strategy (test pairs and the everyday prompts); plots: curves, reply
-        lengths."""
+        TF-IDF over words; BLEU, distinct-n and sample replies of every strategy (test pairs and the everyday
+        prompts); plots: curves, reply lengths."""
         vocabulary = vocabulary_of(model)
         print("Scoring the validation split (teacher forcing)...")
         val = m.teacher_forced(model, data.val)

@@ -14,9 +14,8 @@
 - `ranking_candidates`: for each test pair, its true reply and 19 other test replies (seeded).
 - `ranking_scores`: the dense and lexical scores of those candidates; `hits_at_1` of `combined` is the
   retrieval's hits@1 of 20 (a true reply over the cap counts as missed), of each alone the dual encoder's and
-  TF-IDF-over-pieces'. `tfidf_hits_at_1_of_20`
-  scores the same candidates by the cosine of scikit-learn TF-IDF word vectors (the baseline; fit on the
-  training turns). Chance is 1 in 20 = 0.05.
+  TF-IDF-over-pieces'. `tfidf_hits_at_1_of_20` scores the same candidates by the cosine of scikit-learn TF-IDF
+  word vectors (the baseline; fit on the training turns). Chance is 1 in 20 = 0.05.
 """
 
 from __future__ import annotations
@@ -44,6 +43,12 @@ def context_width(cfg: ChatbotConfig) -> int:
     return max(cfg.data.context_len, cfg.retrieval.lexical_len)
 
 
+def _piece_counts(ids: np.ndarray, vocab_size: int) -> sparse.csr_matrix:
+    """Ids (n, width) int -> how often each piece occurs in each row, (n, vocab_size) float32 (padding included)."""
+    rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+    return sparse.csr_matrix((np.ones(ids.size, np.float32), (rows, ids.ravel())), shape=(len(ids), vocab_size))
+
+
 @dataclass
 class LexicalIndex:
     """TF-IDF over pieces: `idf` (vocab,) float32, 0 for the special ids; contexts read their last `length` ids."""
@@ -54,23 +59,14 @@ class LexicalIndex:
     @classmethod
     def fit(cls, ids: np.ndarray, vocab_size: int, length: int) -> LexicalIndex:
         """Smoothed idf, ln((1 + n) / (1 + df)) + 1 as scikit-learn's, from training texts' ids (n, width) int32."""
-        rows = sparse.csr_matrix(
-            (np.ones(ids.size), (np.repeat(np.arange(len(ids)), ids.shape[1]), ids.ravel())),
-            shape=(len(ids), vocab_size),
-        )
-        df = np.asarray((rows > 0).sum(axis=0)).ravel()
+        df = np.asarray((_piece_counts(ids, vocab_size) > 0).sum(axis=0)).ravel()
         idf = np.log((1 + len(ids)) / (1 + df)) + 1
         idf[: tokenizer.FIRST_PIECE] = 0
         return cls(idf.astype(np.float32), length)
 
     def vectors(self, ids: np.ndarray) -> sparse.csr_matrix:
         """Ids (n, width) int32 -> unit TF-IDF rows (n, vocab) float32 of their last `length` ids (0 for none)."""
-        ids = np.asarray(ids)[:, -self.length :]
-        n = len(ids)
-        counts = sparse.csr_matrix(
-            (np.ones(ids.size, np.float32), (np.repeat(np.arange(n), ids.shape[1]), ids.ravel())),
-            shape=(n, len(self.idf)),
-        )  # duplicates are summed: counts per piece
+        counts = _piece_counts(np.asarray(ids)[:, -self.length :], len(self.idf))
         counts.data = (1 + np.log(counts.data)) * self.idf[counts.indices]
         counts.eliminate_zeros()
         norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())

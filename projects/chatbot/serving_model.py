@@ -49,7 +49,7 @@ def write_text_savedmodel(model: keras.Model, cfg: ChatbotConfig, bank: ReplyBan
     lexical_indices = tf.Variable(np.stack([lexical.row, lexical.col], 1).astype(np.int64), trainable=False)
     lexical_values = tf.Variable(lexical.data.astype(np.float32), trainable=False)
     idf = tf.Variable(bank.index.idf, trainable=False, name="idf")
-    width = max(context_len, bank.index.length)
+    width = retrieval.context_width(cfg)
 
     def context_of(text: tf.Tensor) -> tf.Tensor:
         return pieces.context_ids(text, context_len)
