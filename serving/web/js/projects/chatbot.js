@@ -35,8 +35,9 @@ export async function mount(app, { model, samples }) {
       <button id="reset" type="button">New conversation</button>
     </div>
     <h3>Try one of these</h3><div class="examples" id="examples"></div>
-    <p class="status">Any text is read (the vocabulary has a piece for every byte), but only its last
-      ${vocab.context_len} pieces; generated replies are at most ${vocab.reply_len - 1} pieces.</p>`;
+    <p class="status">Any text is read (the vocabulary has a piece for every byte), but the transformer reads only
+      its last ${vocab.context_len} pieces (retrieve's TF-IDF its last ${bank.lexical_len}); generated replies are at
+      most ${vocab.reply_len - 1} pieces.</p>`;
   const log = app.querySelector("#log");
   const input = app.querySelector("#message");
   let history = [];
