@@ -81,7 +81,7 @@ PRESETS = {
     ),
     "default": Preset(
         "class-conditional GAN on Twemoji at 32x32: DiffAugment, hinge loss, spectral norm, EMA, 16 x 1,000 steps of 8",
-        # The goal: FID to held-out emoji at most twice the floor; measured 12.9 (benchmarks/results/gan.json).
+        # The goal: FID to held-out emoji at most twice the floor; measured 12.0 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
     "openclipart": Preset(
