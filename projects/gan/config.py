@@ -29,8 +29,9 @@ class ModelConfig:
 class GanTrainConfig:
     epochs: int = bounded(16, 1)  # epochs of `steps_per_epoch` steps
     steps_per_epoch: int = bounded(1000, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
-    # Small batches, many steps: on a CPU a step costs in proportion to its batch, and at the same images seen
-    # (and about the same time) batch 8 reached FID/floor 17.4, 16 23.7, 32 33.8 after 24,000 images.
+    # Small batches, many steps: on a CPU a step costs about in proportion to its batch, and at the same images
+    # seen (and about the same time) batch 8 reached FID/floor 17.4, 16 23.7, 32 33.8 after 24,000 images (one
+    # run each; two runs of one setting differed by a third there, so only 8-or-16 against 32 is clear).
     batch_size: int = bounded(8, 2)
     g_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, generator
     d_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, discriminator
