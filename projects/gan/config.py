@@ -23,6 +23,11 @@ class ModelConfig:
     label_smoothing: float = bounded(0.0, 0.0, 0.5)  # nonsaturating loss: real targets are 1 - label_smoothing
     ema_decay: float = bounded(0.999, 0.0, 1.0, inclusive=False)  # generator weights' moving average (sampling)
     conditional: bool = True  # class-conditional generator and projection discriminator (labelled data only)
+    # Conditional only: the discriminator also classifies real images (an auxiliary head, cross-entropy), and the
+    # generator is also trained to make that head name the class it was asked for (AC-GAN), times this weight
+    # (0: the projection alone). After 6 epochs, 1.0 drew the asked category (by the FID feature network) in 63% of
+    # images where 0.0 drew it in 36% (22% at batch 32), and FID/floor was 8.3 against 10.7.
+    class_loss_weight: float = bounded(1.0, 0.0)
 
 
 @dataclass
@@ -35,6 +40,8 @@ class GanTrainConfig:
     batch_size: int = bounded(8, 2)
     g_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, generator
     d_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, discriminator
+    # Both rates stay constant for this share of the steps, then fall to 0 along a half cosine (1.0: constant).
+    decay_from: float = bounded(1.0, 0.0, 1.0)
     beta_1: float = bounded(0.5, 0.0, 1.0)  # Adam's first-moment decay (0.5 or 0.0 is usual for GANs)
     beta_2: float = bounded(0.99, 0.0, 1.0)
     diff_augment: str = "color,translation,cutout"  # DiffAugment on real and fake images before D ("" = none)

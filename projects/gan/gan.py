@@ -18,6 +18,11 @@ import keras
 import tensorflow as tf
 
 
+def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean softmax cross-entropy of (batch,) int labels and (batch, classes) logits."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
 class GAN(keras.Model):
     """Trains `generator` against `discriminator`; `ema_generator` (same architecture) keeps the moving average.
 
@@ -35,6 +40,7 @@ class GAN(keras.Model):
         ema_decay: float = 0.999,
         conditional: bool = False,
         augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        class_loss_weight: float = 0.0,
     ) -> None:
         """`discriminator_loss(real, fake)` and `generator_loss(fake)` take the (batch, 1) logits, see loss.py;
         `augment` maps a (batch, size, size, 3) batch to the same shape (DiffAugment), or None for none."""
@@ -44,6 +50,7 @@ class GAN(keras.Model):
         self.ema_decay = ema_decay
         self.conditional = conditional
         self.augment = augment or (lambda x: x)
+        self.class_loss_weight = class_loss_weight
         self.latent_dim = generator.inputs[0].shape[-1]
         self.ema_generator.set_weights(generator.get_weights())
         self.trackers = {
@@ -78,8 +85,13 @@ class GAN(keras.Model):
             fake = self.generator(self._with_label(noise, labels), training=True)
             real_score = self.discriminator(self._with_label(self.augment(images), labels), training=True)
             fake_score = self.discriminator(self._with_label(self.augment(fake), labels), training=True)
+            if self.class_loss_weight > 0:  # the auxiliary head: classify real images, name the asked class on fakes
+                (real_score, real_classes), (fake_score, fake_classes) = real_score, fake_score
             d_loss = self.discriminator_loss(real_score, fake_score)
             g_loss = self.generator_loss(fake_score)
+            if self.class_loss_weight > 0:
+                d_loss += self.class_loss_weight * _cross_entropy(labels, real_classes)
+                g_loss += self.class_loss_weight * _cross_entropy(labels, fake_classes)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)

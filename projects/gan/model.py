@@ -64,7 +64,8 @@ def build_generator(cfg: ModelConfig, image_size: int, num_classes: int = 0, nam
 
 
 def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0) -> keras.Model:
-    """image (batch, size, size, 3) float32 in [-1, 1] [, label (batch,) int32] -> score (batch, 1) float32 logit."""
+    """image (batch, size, size, 3) float32 in [-1, 1] [, label (batch,) int32] -> score (batch, 1) float32 logit
+    [, class logits (batch, num_classes) when conditional with `class_loss_weight` > 0]."""
     if not cfg.d_filters or image_size % 2 ** len(cfg.d_filters):
         raise ValueError(
             f"model.d_filters has {len(cfg.d_filters)} entries: data.image_size={image_size} must halve that often"
@@ -81,4 +82,8 @@ def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0)
     label = keras.Input((), dtype="int32", name="label")
     embedded = layers.Embedding(num_classes, features.shape[-1], name="class_projection")(label)
     projection = layers.Dot(axes=1)([embedded, features])
-    return keras.Model([image, label], layers.Add()([score, projection]), name="discriminator")
+    score = layers.Add()([score, projection])
+    if cfg.class_loss_weight > 0:
+        class_logits = layers.Dense(num_classes, name="class_logits")(features)
+        return keras.Model([image, label], [score, class_logits], name="discriminator")
+    return keras.Model([image, label], score, name="discriminator")

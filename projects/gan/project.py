@@ -51,6 +51,15 @@ SAMPLE_SEED = 7  # the browser demo's fixed noise
 INT8_MEAN_IMAGE_BOUND = 8.0
 
 
+def _rate(rate: float, decay_from: float, total_steps: int) -> float | keras.optimizers.schedules.CosineDecay:
+    """`rate` for the first `decay_from` of `total_steps`, then a half cosine down to 0 (constant: 1.0 or no total)."""
+    start = int(decay_from * total_steps)
+    if decay_from >= 1.0 or start >= total_steps:
+        return rate
+    # CosineDecay's warm-up from `rate` to `rate` is the constant part.
+    return keras.optimizers.schedules.CosineDecay(rate, total_steps - start, warmup_target=rate, warmup_steps=start)
+
+
 class GanProject(Project):
     name = "gan"
     monitor = ("fid", "min")  # what the loop reports after every epoch (lower is better)
@@ -81,8 +90,11 @@ class GanProject(Project):
         num_classes = len(art_data.class_names(cfg.data)) if cfg.model.conditional else 0
         return build_generator(cfg.model, cfg.data.image_size, num_classes)
 
-    def build_gan(self, cfg: GanConfig, num_classes: int) -> GAN:
+    def build_gan(self, cfg: GanConfig, num_classes: int, total_steps: int = 0) -> GAN:
         """The generator, the discriminator and the generator's moving average, with their losses and optimizers.
+
+        `total_steps`, the steps the run will take, places the learning rates' decay (`train.decay_from`); with 0
+        the rates stay constant.
 
         Raises:
             ConfigError: a class-conditional GAN asked of data with fewer than two classes, sizes that do not fit
@@ -109,10 +121,12 @@ class GanProject(Project):
             ema_decay=m.ema_decay,
             conditional=m.conditional,
             augment=functools.partial(diff_augment, policy=policy) if policy else None,
+            class_loss_weight=m.class_loss_weight if m.conditional else 0.0,
         )
+        g_rate, d_rate = (_rate(rate, t.decay_from, total_steps) for rate in (t.g_learning_rate, t.d_learning_rate))
         gan.compile(
-            g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
-            d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+            g_optimizer=keras.optimizers.Adam(g_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+            d_optimizer=keras.optimizers.Adam(d_rate, beta_1=t.beta_1, beta_2=t.beta_2),
         )
         return gan
 
@@ -162,7 +176,9 @@ class GanProject(Project):
         """The GAN built and compiled, then trained (or resumed) in `paths` by the loop of training.py, scored by
         `scorer` after every epoch; returns the EMA generator."""
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
-        gan = self.build_gan(cfg, len(data.class_names))
+        t = cfg.train
+        total = t.epochs * (t.steps_per_epoch or max(1, data.sizes["train"] // t.batch_size))
+        gan = self.build_gan(cfg, len(data.class_names), total)
         return train_gan(
             gan,
             scorer,
