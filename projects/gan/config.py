@@ -41,7 +41,7 @@ class GanTrainConfig:
     g_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, generator
     d_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, discriminator
     # Both rates stay constant for this share of the steps, then fall to 0 along a half cosine (1.0: constant).
-    decay_from: float = bounded(1.0, 0.0, 1.0)
+    decay_from: float = bounded(0.5, 0.0, 1.0)
     beta_1: float = bounded(0.5, 0.0, 1.0)  # Adam's first-moment decay (0.5 or 0.0 is usual for GANs)
     beta_2: float = bounded(0.99, 0.0, 1.0)
     diff_augment: str = "color,translation,cutout"  # DiffAugment on real and fake images before D ("" = none)
