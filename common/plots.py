@@ -25,10 +25,10 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def read_history(history_csv: Path) -> dict[str, list[float]]:
-    """The CSVLogger file as {column: values}, one value per epoch."""
+    """The CSVLogger file as {column: values}, one value per epoch (an "NA", a value not logged, left out)."""
     with open(history_csv, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "")] for key in rows[0]} if rows else {}
+    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "", "NA")] for key in rows[0]} if rows else {}
 
 
 def training_curves(history_csv: Path, path: Path) -> Path:

@@ -236,6 +236,49 @@ def test_conditional_gan_trains_and_serves_uint8_images():
     np.testing.assert_array_equal(image, expected.astype(np.uint8))
 
 
+def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator():
+    """Three one-colour classes (red, green, blue): the discriminator's class head learns to name each, and the
+    generator, trained to make that head name the asked class, draws each class in its own colour."""
+    import keras
+    import tensorflow as tf
+
+    from projects.gan.project import PROJECT
+    from projects.gan.sampling import generate
+
+    keras.utils.set_random_seed(0)
+    cfg = _tiny_config(conditional=True)
+    cfg.model.class_loss_weight = 1.0
+    gan = PROJECT.build_gan(cfg, num_classes=3)
+    assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1), (None, 3)]
+    size, labels = cfg.data.image_size, np.arange(24, dtype=np.int32) % 3
+    colours = np.full((3, 3), -0.8, np.float32) + 1.6 * np.eye(3, dtype=np.float32)  # red, green, blue in [-1, 1]
+    images = np.broadcast_to(colours[labels][:, None, None, :], (24, size, size, 3)).copy()
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(24, seed=0).batch(8).repeat()
+    gan.fit(ds, steps_per_epoch=120, epochs=1, verbose=0)
+    _, class_logits = gan.discriminator([images, labels])
+    assert (np.argmax(class_logits, axis=-1) == labels).all()
+    noise = np.random.default_rng(1).standard_normal((24, cfg.model.latent_dim)).astype(np.float32)
+    drawn = generate(gan.ema_generator, {"noise": noise, "label": labels}).mean(axis=(1, 2))  # (24, 3) mean colour
+    assert (np.argmax(drawn, axis=-1) == labels).mean() >= 0.9, drawn.round()
+
+
+def test_learning_rates_fall_to_zero_after_decay_from():
+    from projects.gan.project import PROJECT
+
+    cfg = _tiny_config()
+    cfg.train.decay_from = 0.5
+    gan = PROJECT.build_gan(cfg, num_classes=1, total_steps=100)
+    rates = []
+    for step in (0, 50, 75, 100):
+        gan.g_optimizer.iterations.assign(step)
+        gan.d_optimizer.iterations.assign(step)
+        rates.append((float(gan.g_optimizer.learning_rate), float(gan.d_optimizer.learning_rate)))
+    np.testing.assert_allclose(rates, [(2e-3, 2e-3), (2e-3, 2e-3), (1e-3, 1e-3), (0, 0)], atol=1e-7)
+    cfg.train.decay_from = 1.0
+    constant = PROJECT.build_gan(cfg, num_classes=1, total_steps=100)
+    assert float(constant.g_optimizer.learning_rate) == pytest.approx(2e-3)
+
+
 def test_conditional_needs_labelled_data():
     from common.config import ConfigError
     from projects.gan.project import PROJECT
