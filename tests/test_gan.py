@@ -238,7 +238,8 @@ def test_conditional_gan_trains_and_serves_uint8_images():
 
 def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator():
     """Three one-colour classes (red, green, blue): the discriminator's class head learns to name each, and the
-    generator, trained to make that head name the asked class, draws each class in its own colour."""
+    generator, trained only to make that head name the asked class (its adversarial loss switched off here, so the
+    projection cannot teach it), draws each class in its own colour."""
     import keras
     import tensorflow as tf
 
@@ -249,6 +250,7 @@ def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator():
     cfg = _tiny_config(conditional=True)
     cfg.model.class_loss_weight = 1.0
     gan = PROJECT.build_gan(cfg, num_classes=3)
+    gan.generator_loss = lambda fake: 0.0 * tf.reduce_mean(fake)
     assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1), (None, 3)]
     size, labels = cfg.data.image_size, np.arange(24, dtype=np.int32) % 3
     colours = np.full((3, 3), -0.8, np.float32) + 1.6 * np.eye(3, dtype=np.float32)  # red, green, blue in [-1, 1]
@@ -259,7 +261,9 @@ def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator():
     assert (np.argmax(class_logits, axis=-1) == labels).all()
     noise = np.random.default_rng(1).standard_normal((24, cfg.model.latent_dim)).astype(np.float32)
     drawn = generate(gan.ema_generator, {"noise": noise, "label": labels}).mean(axis=(1, 2))  # (24, 3) mean colour
-    assert (np.argmax(drawn, axis=-1) == labels).mean() >= 0.9, drawn.round()
+    # Each class's own channel is brighter in its images than in the other classes' (an untrained generator: ~0).
+    lift = [drawn[labels == c, c].mean() - drawn[labels != c, c].mean() for c in range(3)]
+    assert min(lift) > 20, (lift, drawn.round())
 
 
 def test_learning_rates_fall_to_zero_after_decay_from():
