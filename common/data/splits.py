@@ -27,6 +27,10 @@ class DataSplits:
     class_names: list[str] = field(default_factory=list)
     skipped: int = 0
 
+    def epoch_steps(self, batch_size: int, steps_per_epoch: int = 0) -> int:
+        """Steps in an epoch of whole batches: `steps_per_epoch`, or with 0 one pass over the training split."""
+        return steps_per_epoch or max(1, self.sizes["train"] // batch_size)
+
     def describe(self) -> dict:
         """The report's `data` section."""
         out = {"source": self.source, "splits": dict(self.sizes)}

@@ -30,6 +30,7 @@ from keras import layers
 
 from common.config import ConfigError
 from common.paths import ArtifactPaths
+from common.plots import read_history
 from common.training import backup_epoch, keep_finished_epochs
 
 from .config import ClassifierConfig, PretrainConfig
@@ -243,28 +244,18 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
     tmp = out.root / f".tmp-{os.getpid()}.{BACKBONE_FILE}"
     backbone.save_weights(tmp)
     os.replace(tmp, weights)
-    history = _read_history(out.history_csv)
+    history = read_history(out.history_csv)
     summary = {
         "settings": settings(cfg),
         "pool": about,
         "train_seconds": round(seconds, 2),
         "resumed_from_epoch": done,
-        "loss": history.get("loss", []),
-        "contrastive_accuracy": history.get("contrastive_accuracy", []),
+        **{key: [round(x, 4) for x in history.get(key, [])] for key in ("loss", "contrastive_accuracy")},
     }
     (out.root / "pretrain.json").write_text(json.dumps(summary, indent=2))
     shutil.rmtree(out.backup_dir, ignore_errors=True)
     print(f"Backbone written to {weights}; train from it with --set model.weights=pretrained")
     return weights
-
-
-def _read_history(history_csv: Path) -> dict[str, list[float]]:
-    """history.csv as {column: values per epoch}; Keras's CSVLogger adds empty ("NA") val_ columns, left out."""
-    lines = history_csv.read_text().split()
-    columns = lines[0].split(",")
-    rows = [line.split(",") for line in lines[1:]]
-    keep = [i for i, name in enumerate(columns) if name != "epoch" and not name.startswith("val_")]
-    return {columns[i]: [round(float(row[i]), 4) for row in rows] for i in keep}
 
 
 def pretrained_encoder(cfg: ClassifierConfig, weights: Path | None) -> keras.Model:

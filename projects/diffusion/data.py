@@ -35,5 +35,4 @@ def training_batches(data: DataSplits, cfg: ArtDataConfig, batch_size: int, step
 
     ds = data.train.cache().shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
-    steps = steps_per_epoch or max(1, data.sizes["train"] // batch_size)
-    return Batches(ds.prefetch(tf.data.AUTOTUNE), steps)
+    return Batches(ds.prefetch(tf.data.AUTOTUNE), data.epoch_steps(batch_size, steps_per_epoch))

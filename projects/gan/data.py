@@ -33,5 +33,4 @@ def gan_batches(
 
     ds = data.train.cache().shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
-    steps = steps_per_epoch or max(1, data.sizes["train"] // batch_size)
-    return GanBatches(ds.prefetch(tf.data.AUTOTUNE), steps)
+    return GanBatches(ds.prefetch(tf.data.AUTOTUNE), data.epoch_steps(batch_size, steps_per_epoch))

@@ -177,8 +177,7 @@ class GanProject(Project):
         `scorer` after every epoch; returns the EMA generator."""
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial networks every run
         t = cfg.train
-        total = t.epochs * (t.steps_per_epoch or max(1, data.sizes["train"] // t.batch_size))
-        gan = self.build_gan(cfg, len(data.class_names), total)
+        gan = self.build_gan(cfg, len(data.class_names), t.epochs * data.epoch_steps(t.batch_size, t.steps_per_epoch))
         return train_gan(
             gan,
             scorer,
