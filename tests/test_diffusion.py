@@ -90,6 +90,48 @@ def test_the_loss_is_the_mean_squared_error_of_the_noise():
     assert float(noise_mse(tf.ones((1, 2, 2, 3)), tf.zeros((1, 2, 2, 3)))) == pytest.approx(1.0)
 
 
+def test_min_snr_weights_clamp_only_the_nearly_clean_timesteps():
+    import tensorflow as tf
+
+    from projects.diffusion.loss import min_snr_weights, noise_mse
+
+    # abar 0.5 -> SNR 1, 0.8 -> 4, 0.9 -> 9, 0.99 -> 99: gamma 5 leaves the first two alone and scales the others
+    abar = tf.constant([0.5, 0.8, 0.9, 0.99])
+    assert min_snr_weights(abar, 5.0).numpy() == pytest.approx([1.0, 1.0, 5 / 9, 5 / 99], rel=1e-4)
+    assert min_snr_weights(abar, 0.0).numpy().tolist() == [1.0, 1.0, 1.0, 1.0]  # off
+    # weighted per example: only the second example's error (4 per pixel) counts, at half weight
+    noise = tf.zeros((2, 2, 2, 3))
+    predicted = tf.concat([tf.zeros((1, 2, 2, 3)), tf.fill((1, 2, 2, 3), 2.0)], 0)
+    assert float(noise_mse(noise, predicted, tf.constant([1.0, 0.5]))) == pytest.approx((0 + 0.5 * 4) / 2)
+
+
+@pytest.mark.parametrize("scale_shift", [False, True])
+def test_the_class_steers_either_conditioning_and_the_denoiser_reloads(scale_shift, tmp_path):
+    import keras
+
+    from projects.diffusion.model import build_denoiser
+
+    cfg = smoke().model
+    cfg.scale_shift = scale_shift
+    keras.utils.set_random_seed(0)
+    denoiser = build_denoiser(cfg, 16, num_classes=3)
+    for layer in denoiser.layers:  # the zero-initialised output convolutions would hide every input's effect
+        if layer.name.endswith("conv2") or layer.name == "noise":
+            layer.kernel.assign(np.random.default_rng(1).normal(0, 0.05, layer.kernel.shape))
+    noisy = np.random.default_rng(2).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    timestep = np.array([100, 100], np.int32)
+
+    def noise(label: int) -> np.ndarray:
+        inputs = {"noisy": noisy, "timestep": timestep, "label": np.full(2, label, np.int32)}
+        return keras.ops.convert_to_numpy(denoiser(inputs)["noise"])
+
+    assert np.abs(noise(0) - noise(1)).mean() > 1e-4  # the class reaches the output
+    denoiser.save(tmp_path / "denoiser.keras")
+    reloaded = keras.models.load_model(tmp_path / "denoiser.keras")
+    inputs = {"noisy": noisy, "timestep": timestep, "label": np.zeros(2, np.int32)}
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(inputs)["noise"]), noise(0), atol=1e-5)
+
+
 def test_bad_sampling_settings_name_the_valid_range():
     from projects.diffusion.config import check_class, check_sampling
 

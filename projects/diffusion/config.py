@@ -18,6 +18,7 @@ class ModelConfig:
     multipliers: tuple[int, ...] = (1, 2, 2)  # filters of each level, times base_filters; each level halves the side
     res_blocks: int = bounded(1, 1, 4)  # residual blocks per level, on the way down (one more on the way up)
     attention: bool = True  # self-attention at the lowest resolution
+    scale_shift: bool = False  # time and class scale and shift each block's features (FiLM) instead of adding to them
     dropout: float = bounded(0.0, 0.0, 0.9)
     conditional: bool = True  # class-conditional (labelled data only), with classifier-free guidance
     class_dropout: float = bounded(0.1, 0.0, 1.0)  # share of training examples shown without their class
@@ -37,6 +38,7 @@ class DiffusionTrainConfig:
     batch_size: int = bounded(32, 2)
     learning_rate: float = bounded(1e-3, 0.0, inclusive=False)  # Adam, after a warm-up of `warmup_steps`
     warmup_steps: int = bounded(200, 0)
+    min_snr_gamma: float = bounded(0.0, 0.0)  # Min-SNR-gamma loss weights (loss.py; 5 in the paper), 0 = unweighted
     seed: int = 42  # seeds Python, NumPy and TensorFlow, and the fixed noise of the sample grids
     fid_samples: int = bounded(300, 16)  # generated images (and real training images, for the floor) per FID
 

@@ -2,10 +2,11 @@
 
 One step: a batch of real images x0 in [-1, 1], a random timestep t per image, Gaussian noise eps; the noisy
 images x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps (schedule.py) go through the denoiser, whose loss is the
-mean squared error to eps (loss.py). A class-conditional denoiser sees "no class" (id `num_classes`) for a
-`class_dropout` share of the batch, so one network learns both what classifier-free guidance needs. Then the
-EMA weights move towards the denoiser's: `ema = d * ema + (1 - d) * w`, d warming up as
-min(ema_decay, (1 + step) / (10 + step)). The EMA denoiser draws the progress grids, is scored and exported.
+mean squared error to eps (loss.py; weighted per timestep by Min-SNR-gamma if `min_snr_gamma` > 0). A
+class-conditional denoiser sees "no class" (id `num_classes`) for a `class_dropout` share of the batch, so one
+network learns both what classifier-free guidance needs. Then the EMA weights move towards the denoiser's:
+`ema = d * ema + (1 - d) * w`, d warming up as min(ema_decay, (1 + step) / (10 + step)). The EMA denoiser draws
+the progress grids, is scored and exported.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .loss import noise_mse
+from .loss import min_snr_weights, noise_mse
 
 
 class Diffusion(keras.Model):
@@ -32,6 +33,7 @@ class Diffusion(keras.Model):
         num_classes: int = 0,
         class_dropout: float = 0.1,
         ema_decay: float = 0.999,
+        min_snr_gamma: float = 0.0,
     ) -> None:
         super().__init__(name="diffusion")
         self.denoiser, self.ema_denoiser = denoiser, ema_denoiser
@@ -39,6 +41,7 @@ class Diffusion(keras.Model):
         self.abar = tf.constant(alphas_cumprod, tf.float32)
         self.timesteps = len(alphas_cumprod)
         self.num_classes, self.class_dropout, self.ema_decay = num_classes, class_dropout, ema_decay
+        self.min_snr_gamma = min_snr_gamma
         self.ema_denoiser.set_weights(denoiser.get_weights())
         self.tracker = keras.metrics.Mean(name="loss")
         self.step_loss = tf.Variable(0.0, trainable=False, name="step_loss")  # the last step's, for the step log
@@ -68,7 +71,8 @@ class Diffusion(keras.Model):
             dropped = tf.random.uniform((n,)) < self.class_dropout
             inputs["label"] = tf.where(dropped, self.num_classes, tf.cast(labels, tf.int32))
         with tf.GradientTape() as tape:
-            loss = noise_mse(noise, self.denoiser(inputs, training=True)["noise"])
+            weights = min_snr_weights(tf.gather(self.abar, timestep), self.min_snr_gamma)
+            loss = noise_mse(noise, self.denoiser(inputs, training=True)["noise"], weights)
         variables = self.denoiser.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         step = tf.cast(self.optimizer.iterations, tf.float32)

@@ -5,8 +5,9 @@ size, 3) float32. Read top to bottom:
 - the timestep as a sinusoidal embedding (as a Transformer's positions), through two dense layers; a
   class-conditional U-Net adds a learnt class embedding to it (id `num_classes` is "no class": classifier-free
   guidance trains one network for both);
-- down: per level `res_blocks` residual blocks (group norm, swish, 3x3 convolution, the time embedding added,
-  again), then a strided convolution halving the side;
+- down: per level `res_blocks` residual blocks (group norm, swish, 3x3 convolution, the embedding added, or
+  scaling and shifting the next group norm's output with `scale_shift`, again), then a strided convolution
+  halving the side;
 - middle, at the lowest resolution: a residual block, self-attention over its positions (by config), another;
 - up: per level `res_blocks + 1` residual blocks, each on the concatenated skip connection, then nearest
   upsampling and a convolution;
@@ -84,13 +85,24 @@ def groups_for(filters: int) -> int:
     return math.gcd(8, filters)
 
 
-def res_block(x, temb, filters: int, dropout: float, name: str):
-    """(batch, h, w, c) -> (batch, h, w, filters): two normed 3x3 convolutions, the time embedding added between."""
+def res_block(x, temb, filters: int, dropout: float, name: str, scale_shift: bool = False):
+    """(batch, h, w, c) -> (batch, h, w, filters): two normed 3x3 convolutions. The embedding (time and class)
+    enters between them: added to the first convolution's output, or, with `scale_shift`, as a per-channel scale
+    and shift of the second group norm's output (FiLM, the adaptive group norm of Dhariwal & Nichol, 2021), which
+    lets it switch features on and off instead of only moving them."""
     h = layers.Activation("swish")(layers.GroupNormalization(groups_for(x.shape[-1]), name=f"{name}_norm1")(x))
     h = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(h)
-    t = layers.Reshape((1, 1, filters))(layers.Dense(filters, name=f"{name}_time")(temb))
-    h = layers.Add()([h, t])
-    h = layers.Activation("swish")(layers.GroupNormalization(groups_for(filters), name=f"{name}_norm2")(h))
+    if scale_shift:
+        # the scale starts near 1 (its bias), so an untrained block passes its features on unchanged
+        scale = layers.Dense(filters, bias_initializer="ones", name=f"{name}_scale")(temb)
+        shift = layers.Dense(filters, name=f"{name}_shift")(temb)
+        h = layers.GroupNormalization(groups_for(filters), name=f"{name}_norm2")(h)
+        h = layers.Multiply()([h, layers.Reshape((1, 1, filters))(scale)])
+        h = layers.Add()([h, layers.Reshape((1, 1, filters))(shift)])
+    else:
+        t = layers.Reshape((1, 1, filters))(layers.Dense(filters, name=f"{name}_time")(temb))
+        h = layers.GroupNormalization(groups_for(filters), name=f"{name}_norm2")(layers.Add()([h, t]))
+    h = layers.Activation("swish")(h)
     if dropout:
         h = layers.Dropout(dropout)(h)
     h = layers.Conv2D(filters, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv2")(h)
@@ -129,20 +141,21 @@ def build_denoiser(cfg: ModelConfig, image_size: int, num_classes: int = 0, name
     skips = [x]
     for level, mult in enumerate(cfg.multipliers):
         for block in range(cfg.res_blocks):
-            x = res_block(x, temb, base * mult, cfg.dropout, f"down{level}_{block}")
+            x = res_block(x, temb, base * mult, cfg.dropout, f"down{level}_{block}", cfg.scale_shift)
             skips.append(x)
         if level < levels - 1:
             x = layers.Conv2D(base * mult, 3, strides=2, padding="same", name=f"down{level}_halve")(x)
             skips.append(x)
     deepest = base * cfg.multipliers[-1]
-    x = res_block(x, temb, deepest, cfg.dropout, "middle1")
+    x = res_block(x, temb, deepest, cfg.dropout, "middle1", cfg.scale_shift)
     if cfg.attention:
         x = SelfAttention(groups_for(deepest), name="middle_attention")(x)
-    x = res_block(x, temb, deepest, cfg.dropout, "middle2")
+    x = res_block(x, temb, deepest, cfg.dropout, "middle2", cfg.scale_shift)
     for level in reversed(range(levels)):
         for block in range(cfg.res_blocks + 1):
             x = layers.Concatenate()([x, skips.pop()])
-            x = res_block(x, temb, base * cfg.multipliers[level], cfg.dropout, f"up{level}_{block}")
+            filters = base * cfg.multipliers[level]
+            x = res_block(x, temb, filters, cfg.dropout, f"up{level}_{block}", cfg.scale_shift)
         if level > 0:
             x = layers.UpSampling2D(2, interpolation="nearest")(x)
             x = layers.Conv2D(base * cfg.multipliers[level], 3, padding="same", name=f"up{level}_double")(x)

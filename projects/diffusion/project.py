@@ -95,6 +95,7 @@ class DiffusionProject(Project):
             num_classes=classes,
             class_dropout=m.class_dropout,
             ema_decay=m.ema_decay,
+            min_snr_gamma=t.min_snr_gamma,
         )
         total = t.epochs * max(t.steps_per_epoch, 1)
         schedule = keras.optimizers.schedules.CosineDecay(
