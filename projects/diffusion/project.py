@@ -74,8 +74,8 @@ class DiffusionProject(Project):
         """(T,) abar_t of `schedule.kind`."""
         return alphas_cumprod(cfg.schedule.kind, cfg.schedule.timesteps)
 
-    def build_diffusion(self, cfg: DiffusionConfig, num_classes: int) -> Diffusion:
-        """The denoiser, its EMA copy and Adam (warm-up, then cosine decay to a tenth), compiled.
+    def build_diffusion(self, cfg: DiffusionConfig, num_classes: int, total_steps: int) -> Diffusion:
+        """The denoiser, its EMA copy and Adam (warm-up, then cosine decay to a tenth at `total_steps`), compiled.
 
         Raises:
             ConfigError: a class-conditional model asked of data with fewer than two classes, sizes that do not fit.
@@ -97,9 +97,12 @@ class DiffusionProject(Project):
             ema_decay=m.ema_decay,
             min_snr_gamma=t.min_snr_gamma,
         )
-        total = t.epochs * max(t.steps_per_epoch, 1)
         schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, max(total - t.warmup_steps, 1), alpha=0.1, warmup_target=t.learning_rate, warmup_steps=t.warmup_steps
+            0.0,
+            max(total_steps - t.warmup_steps, 1),
+            alpha=0.1,
+            warmup_target=t.learning_rate,
+            warmup_steps=t.warmup_steps,
         )
         model.compile(keras.optimizers.Adam(schedule))
         return model
@@ -145,7 +148,9 @@ class DiffusionProject(Project):
         """The Diffusion model built and compiled, then trained (or resumed) in `paths` by the loop of training.py;
         returns the EMA denoiser."""
         keras.utils.set_random_seed(cfg.train.seed)  # the same initial network every run
-        model = self.build_diffusion(cfg, len(data.class_names))
+        t = cfg.train
+        total = t.epochs * data.epoch_steps(t.batch_size, t.steps_per_epoch)
+        model = self.build_diffusion(cfg, len(data.class_names), total)
         return train_diffusion(model, cfg, data, paths, {"project": self.name, "config": to_dict(cfg)})
 
     def sampler(self, cfg: DiffusionConfig, model: keras.Model) -> Sampler:
