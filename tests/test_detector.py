@@ -347,7 +347,7 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
     import keras
 
     from common.export import onnx, savedmodel, tflite
-    from projects.detector.project import INT8_MAP_BOUND, PROJECT, detection_distance
+    from projects.detector.project import INT8_MAP_BOUND, PROJECT
     from projects.detector.serving_model import serving_outputs
 
     out = smoke_export
@@ -380,8 +380,27 @@ def test_export_round_trip_matches_keras_in_every_format(smoke_export):
     for name, run in runners.items():
         got = run({"image": images})
         assert got["classes"].dtype == np.int32 and got["num_detections"].dtype == np.int32, name
-        assert got["num_detections"].tolist() == reference["num_detections"].tolist(), name
-        assert detection_distance(got, reference, min_score=0.0) < 1e-3, name
+        _assert_same_detections(got, reference, name)
+
+
+SCORE_ROUNDING = 1e-4  # a format's float scores differ from Keras's by ~1e-6; this leaves a margin
+
+
+def _assert_same_detections(got: dict[str, np.ndarray], reference: dict[str, np.ndarray], name: str) -> None:
+    """The same boxes, scores and classes as Keras, up to the scores' rounding.
+
+    A box scoring within rounding of the smoke preset's NMS threshold (0.02, where the smoke model
+    puts many) may be kept by one format and dropped by the other, so each image's count must lie
+    between the other output's count of boxes scoring clearly above the threshold and its own.
+    """
+    from projects.detector.project import detection_distance
+
+    floor = smoke().postprocess.score_threshold + SCORE_ROUNDING
+    for a, b in ((got, reference), (reference, got)):
+        for i, count in enumerate(a["num_detections"]):
+            clear = int((b["scores"][i, : b["num_detections"][i]] >= floor).sum())
+            assert count >= clear, (name, i, count, clear)
+    assert detection_distance(got, reference, min_score=floor) < 1e-3, name
 
 
 def _assert_network_int8_and_postprocessing_float(path: Path) -> None:
@@ -422,7 +441,7 @@ def test_browser_page_draws_the_boxes_keras_finds(smoke_export, tmp_path):
 
     from common.paths import ArtifactPaths
     from common.web_demo import write_samples
-    from projects.detector.project import PROJECT, detection_distance
+    from projects.detector.project import PROJECT
 
     out = smoke_export
     cfg = smoke()
@@ -436,8 +455,7 @@ def test_browser_page_draws_the_boxes_keras_finds(smoke_export, tmp_path):
         browser_out = {k: np.asarray(v).reshape(shapes[k]) for k, v in in_browser.items()}
         keras_out = {k: np.asarray(v["data"]).reshape(v["shape"]) for k, v in samples["outputs"].items()}
         assert keras_out["num_detections"].sum() > 0
-        assert browser_out["num_detections"].tolist() == keras_out["num_detections"].tolist()
-        assert detection_distance(browser_out, keras_out, min_score=0.0) < 1e-3
+        _assert_same_detections(browser_out, keras_out, "tfjs")
 
         page.evaluate("window.demo.setThreshold(0)")
         everything = int(page.locator("#summary").get_attribute("data-count"))
