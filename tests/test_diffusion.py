@@ -79,6 +79,33 @@ def test_guidance_mixes_conditional_and_unconditional_noise():
     assert guided(cond, uncond, [3.0, 0.5]).numpy().ravel().tolist() == [3.0, 0.5]  # per image
 
 
+def test_guidance_applies_only_inside_its_interval_in_python_and_in_the_graph():
+    import tensorflow as tf
+
+    from projects.diffusion.sampling import Sampler, guidance_at, guided_timesteps
+    from projects.diffusion.schedule import alphas_cumprod
+
+    assert guided_timesteps((0.0, 0.94), 1000) == (0, 940) and guided_timesteps((0.0, 1.0), 200) == (0, 200)
+    bounds = guided_timesteps((0.2, 0.5), 100)
+    python = [guidance_at(t, 4.0, bounds) for t in (0, 19, 20, 50, 51, 99)]
+    graph = [float(guidance_at(tf.constant(t), tf.constant([4.0]), bounds)[0]) for t in (0, 19, 20, 50, 51, 99)]
+    assert python == graph == [1.0, 1.0, 4.0, 4.0, 1.0, 1.0]
+
+    rows = []  # (timestep, batch) of each denoiser call: guidance runs the class and "no class" together
+
+    def record(noisy, timestep, label):
+        rows.append((int(timestep[0]), len(noisy)))
+        return np.zeros_like(noisy)
+
+    abar = alphas_cumprod("cosine", 100).astype(np.float32)
+    x = tf.zeros((3, 4, 4, 3))
+    Sampler(record, abar, 5, 4, (0.2, 0.5)).ddim(x, np.zeros(3, np.int32), 4, guidance=3.0)
+    assert rows == [(99, 3), (66, 3), (33, 6), (0, 3)]  # timesteps 99, 66, 33, 0: only 33 lies in [20, 50]
+    rows.clear()
+    Sampler(record, abar, 5, 4).ddim(x, np.zeros(3, np.int32), 4, guidance=3.0)
+    assert rows == [(99, 6), (66, 6), (33, 6), (0, 6)]  # the default interval guides every step
+
+
 def test_the_loss_is_the_mean_squared_error_of_the_noise():
     import tensorflow as tf
 
@@ -141,6 +168,10 @@ def test_bad_sampling_settings_name_the_valid_range():
         check_sampling(201, 200, 1.0)
     with pytest.raises(ConfigError, match=">= 0"):
         check_sampling(10, 200, -0.5)
+    with pytest.raises(ConfigError, match="0 <= start <= end <= 1"):
+        check_sampling(10, 200, 2.0, (0.5, 0.2))
+    with pytest.raises(ConfigError, match="0 <= start <= end <= 1"):
+        check_sampling(10, 200, 2.0, (0.0, 0.5, 1.0))
     with pytest.raises(ConfigError, match="0 to 8"):
         check_class(9, 9)
     check_sampling(200, 200, 0.0)
@@ -281,6 +312,7 @@ def test_browser_page_runs_ddim_in_tfjs_and_its_denoiser_matches_keras(smoke_exp
         samples = page.evaluate("window.demo.samples")
         assert samples["timesteps"] == 200 and len(samples["alphas_cumprod"]) == 200
         assert samples["class_names"][2] == "Animals & Nature"
+        assert samples["guided_timesteps"] == [0, 188]  # the smoke preset's guidance interval, 0 to 0.94 of T
         in_browser = np.asarray(page.evaluate("window.demo.predictSamples()")["noise"])
         in_keras = np.asarray(samples["outputs"]["noise"]["data"])
         assert in_browser.shape == in_keras.shape and np.max(np.abs(in_browser - in_keras)) < 1e-3

@@ -41,8 +41,8 @@ def export_plan(cfg: DiffusionConfig, model: keras.Model, data: DataSplits, abar
     """The sampling SavedModel served; the denoiser converted to TF Lite float32, TF.js and ONNX (see above)."""
     classes, size = num_classes_of(model), image_size_of(model)
     seeds, labels = parity_inputs(cfg, classes)
-    guidance = cfg.sampling.guidance
-    reference = generate(Sampler.for_keras(model, abar), seeds, labels, PARITY_STEPS, 0.0, guidance)
+    guidance, interval = cfg.sampling.guidance, cfg.sampling.guidance_interval
+    reference = generate(Sampler.for_keras(model, abar, interval), seeds, labels, PARITY_STEPS, 0.0, guidance)
     targets, _ = dataset_to_numpy(data.test.take(PARITY_SEEDS))
 
     def run(fmt: Format, loaded: dict[str, Predict]) -> dict[str, np.ndarray]:
@@ -55,7 +55,7 @@ def export_plan(cfg: DiffusionConfig, model: keras.Model, data: DataSplits, abar
                 inputs["label"] = np.asarray(label, np.int32)
             return np.asarray(predict(inputs)["noise"], np.float32)
 
-        sampler = Sampler(denoise, abar, classes, size)
+        sampler = Sampler(denoise, abar, classes, size, interval)
         return {"image": generate(sampler, seeds, labels, PARITY_STEPS, 0.0, guidance)}
 
     def run_savedmodel(path: Path) -> dict[str, np.ndarray]:
@@ -69,7 +69,7 @@ def export_plan(cfg: DiffusionConfig, model: keras.Model, data: DataSplits, abar
     conditional = {"label": "int32 (None,)"} if classes else {}
     return ExportPlan(
         serving=model,
-        writer=lambda served, directory: write_sampler_savedmodel(served, abar, directory),
+        writer=lambda served, directory: write_sampler_savedmodel(served, abar, directory, interval),
         reference={"image": reference},
         targets=targets,
         data_source=f"{PARITY_SEEDS} seeds sampled with {PARITY_STEPS} DDIM steps (guidance {guidance:g})",

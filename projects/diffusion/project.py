@@ -41,7 +41,7 @@ from .evaluation import (
 )
 from .export import export_plan, sample_inputs
 from .model import build_denoiser, num_classes_of
-from .sampling import Sampler, class_labels, generate
+from .sampling import Sampler, class_labels, generate, guided_timesteps
 from .schedule import alphas_cumprod
 from .training import grid_seeds_and_labels, train_diffusion
 
@@ -109,7 +109,9 @@ class DiffusionProject(Project):
 
     def train(self, cfg: DiffusionConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
         """The Diffusion model built and compiled, then its loop (training.py); returns the EMA denoiser."""
-        check_sampling(cfg.sampling.steps, cfg.schedule.timesteps, cfg.sampling.guidance)
+        check_sampling(
+            cfg.sampling.steps, cfg.schedule.timesteps, cfg.sampling.guidance, cfg.sampling.guidance_interval
+        )
         return self._train(cfg, data, paths)
 
     def search_space(self, cfg: DiffusionConfig) -> dict[str, list]:
@@ -136,7 +138,7 @@ class DiffusionProject(Project):
             ConfigError: DDIM steps or guidance out of range, or a validation split of fewer than 2 images.
         """
         s = cfg.sampling
-        check_sampling(s.tune_steps, cfg.schedule.timesteps, s.guidance)
+        check_sampling(s.tune_steps, cfg.schedule.timesteps, s.guidance, s.guidance_interval)
         check_tune_reference(data)
         ref = Reference(cfg, feature_space(cfg.data, cfg.features), data, held_out="val")
         sampler = self.sampler(cfg, self._train(cfg, data, paths))
@@ -154,13 +156,13 @@ class DiffusionProject(Project):
         return train_diffusion(model, cfg, data, paths, {"project": self.name, "config": to_dict(cfg)})
 
     def sampler(self, cfg: DiffusionConfig, model: keras.Model) -> Sampler:
-        return Sampler.for_keras(model, self.schedule(cfg))
+        return Sampler.for_keras(model, self.schedule(cfg), cfg.sampling.guidance_interval)
 
     def evaluate(self, cfg: DiffusionConfig, model: keras.Model, data: DataSplits, paths: ArtifactPaths):
         """The EMA denoiser against held-out real images at each DDIM step count: FID to the floor, KID, precision,
         recall, seconds per image; pure noise's FID; the GAN's committed figures; grids, a strip and DDPM."""
         s = cfg.sampling
-        check_sampling(s.steps, cfg.schedule.timesteps, s.guidance)
+        check_sampling(s.steps, cfg.schedule.timesteps, s.guidance, s.guidance_interval)
         space = feature_space(cfg.data, cfg.features)
         ref = Reference(cfg, space, data)
         sampler = self.sampler(cfg, model)
@@ -175,6 +177,7 @@ class DiffusionProject(Project):
             **precision_and_recall(ref, images),
             "ddim_steps": s.steps,
             "guidance": s.guidance,
+            "guidance_interval": list(s.guidance_interval),
             "seconds_per_image": chosen["seconds_per_image"],
             "fid_samples": ref.count,
             "feature_net_test_accuracy": space.test_accuracy,
@@ -236,6 +239,7 @@ class DiffusionProject(Project):
             "timesteps": cfg.schedule.timesteps,
             "image_size": cfg.data.image_size,
             "guidance": cfg.sampling.guidance,
+            "guided_timesteps": list(guided_timesteps(cfg.sampling.guidance_interval, cfg.schedule.timesteps)),
             "default_steps": cfg.sampling.steps,
             "num_classes": classes,
             "class_names": names if len(names) == classes else [f"class {k}" for k in range(classes)],
@@ -254,7 +258,7 @@ class DiffusionProject(Project):
         if count < 1:
             raise ConfigError(f"generate makes at least 1 image, got {count}")
         s = cfg.sampling
-        check_sampling(s.steps, cfg.schedule.timesteps, s.guidance)
+        check_sampling(s.steps, cfg.schedule.timesteps, s.guidance, s.guidance_interval)
         model = load_trained_model(self.name, paths)
         classes = num_classes_of(model)
         check_class(label, classes)

@@ -3,7 +3,8 @@
 Signature `serving_default`:
     seed (batch,) int32: each image's noise, `sampling.noise_from_seeds` (the same image as `generate` draws);
     steps (batch,) int32: DDIM steps, one value for the whole batch, in [1, T];
-    label (batch,) int32 and guidance (batch,) float32 >= 0: class-conditional models only;
+    label (batch,) int32 and guidance (batch,) float32 >= 0: class-conditional models only, guidance applied at
+    the timesteps of the export's `sampling.guidance_interval` (the plain conditional model elsewhere);
     -> image (batch, size, size, 3) uint8.
 A request outside those ranges fails with InvalidArgument naming the range (the server's 400).
 TF Lite, TF.js and ONNX get the denoiser alone (export.py): their clients run the loop (the browser page does).
@@ -18,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .model import image_size_of, num_classes_of
-from .sampling import ddim_step, guided, noise_from_seeds, timestep_at
+from .sampling import ddim_step, guidance_at, guided, guided_timesteps, noise_from_seeds, timestep_at
 
 
 def to_pixels(images: tf.Tensor) -> tf.Tensor:
@@ -26,9 +27,12 @@ def to_pixels(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
-def sampling_function(denoiser: keras.Model, alphas_cumprod: np.ndarray):
+def sampling_function(
+    denoiser: keras.Model, alphas_cumprod: np.ndarray, guidance_interval: tuple[float, ...] = (0.0, 1.0)
+):
     """The graph's sampler: (seed, steps[, label, guidance]) -> {"image"}, checking its inputs first."""
     timesteps = len(alphas_cumprod)
+    guided_steps = guided_timesteps(guidance_interval, timesteps)
     size, num_classes = image_size_of(denoiser), num_classes_of(denoiser)
     abar = tf.constant(np.append(alphas_cumprod, 1.0), tf.float32)
 
@@ -60,7 +64,7 @@ def sampling_function(denoiser: keras.Model, alphas_cumprod: np.ndarray):
                 both = tf.concat([x, x], 0)
                 ids = tf.concat([label, tf.fill([n], num_classes)], 0)
                 eps = denoiser({"noisy": both, "timestep": tf.fill([2 * n], t), "label": ids}, training=False)["noise"]
-                eps = guided(eps[:n], eps[n:], guidance)
+                eps = guided(eps[:n], eps[n:], guidance_at(t, guidance, guided_steps))
             else:
                 eps = denoiser({"noisy": x, "timestep": tf.fill([n], t)}, training=False)["noise"]
             x, _ = ddim_step(x, eps, abar[t], abar[t_next])
@@ -80,11 +84,18 @@ def input_specs(denoiser: keras.Model) -> list[tf.TensorSpec]:
     return specs
 
 
-def write_sampler_savedmodel(denoiser: keras.Model, alphas_cumprod: np.ndarray, directory: Path) -> None:
+def write_sampler_savedmodel(
+    denoiser: keras.Model,
+    alphas_cumprod: np.ndarray,
+    directory: Path,
+    guidance_interval: tuple[float, ...] = (0.0, 1.0),
+) -> None:
     """Write the signature above, the (EMA) denoiser's weights inside, to `directory`."""
     archive = keras.export.ExportArchive()
     archive.track(denoiser)
     archive.add_endpoint(
-        "serving_default", sampling_function(denoiser, alphas_cumprod), input_signature=input_specs(denoiser)
+        "serving_default",
+        sampling_function(denoiser, alphas_cumprod, guidance_interval),
+        input_signature=input_specs(denoiser),
     )
     archive.write_out(str(directory), verbose=False)

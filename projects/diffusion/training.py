@@ -60,7 +60,7 @@ class Progress(keras.callbacks.Callback):
 
     def grid(self, denoiser: keras.Model, epoch: int) -> Path:
         s = self.cfg.sampling
-        sampler = Sampler.for_keras(denoiser, self.abar)
+        sampler = Sampler.for_keras(denoiser, self.abar, s.guidance_interval)
         picture = mosaic(generate(sampler, self.seeds, self.labels, s.grid_steps, 0.0, s.guidance), cols=GRID_COLS)
         with self.writer.as_default(step=epoch):
             tf.summary.image("fixed_seed_samples", picture[None], step=epoch)

@@ -2,7 +2,8 @@
 // (batch, size, size, 3) float32, `timestep` (batch,) int32 [and `label` (batch,) int32] and returns `noise`; the
 // schedule (abar per timestep), the class names and the guidance scale come from samples.json. The loop is the one
 // of projects/diffusion/sampling.py: the same timesteps (integer arithmetic), the clipped clean estimate, eta 0,
-// classifier-free guidance with "no class" = num_classes.
+// classifier-free guidance with "no class" = num_classes, applied at the timesteps samples.guided_timesteps spans
+// (first and last, inclusive; the plain conditional model elsewhere).
 /* global tf */
 
 const IMAGES = 4;
@@ -31,6 +32,7 @@ function drawImages(container, x, size) {
 export async function mount(app, { predict, samples }) {
   const abar = samples.alphas_cumprod;
   const T = samples.timesteps;
+  const guidedSteps = samples.guided_timesteps;
   const size = samples.image_size;
   const classes = samples.num_classes;
   const names = samples.class_names ?? [];
@@ -61,8 +63,9 @@ export async function mount(app, { predict, samples }) {
   showSteps();
 
   // The (guided) predicted noise in x at timestep t.
-  async function noiseAt(x, t, label, guidance) {
+  async function noiseAt(x, t, label, scale) {
     const n = x.shape[0];
+    const guidance = t >= guidedSteps[0] && t <= guidedSteps[1] ? scale : 1;
     const both = classes && guidance !== 1;
     const feeds = {
       noisy: both ? tf.concat([x, x]) : x,
