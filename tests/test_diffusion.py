@@ -82,14 +82,14 @@ def test_guidance_mixes_conditional_and_unconditional_noise():
 def test_guidance_applies_only_inside_its_interval_in_python_and_in_the_graph():
     import tensorflow as tf
 
-    from projects.diffusion.sampling import Sampler, guidance_at, guided_timesteps
+    from projects.diffusion.sampling import Sampler, guided_timesteps, is_guided
     from projects.diffusion.schedule import alphas_cumprod
 
     assert guided_timesteps((0.0, 0.94), 1000) == (0, 940) and guided_timesteps((0.0, 1.0), 200) == (0, 200)
     bounds = guided_timesteps((0.2, 0.5), 100)
-    python = [guidance_at(t, 4.0, bounds) for t in (0, 19, 20, 50, 51, 99)]
-    graph = [float(guidance_at(tf.constant(t), tf.constant([4.0]), bounds)[0]) for t in (0, 19, 20, 50, 51, 99)]
-    assert python == graph == [1.0, 1.0, 4.0, 4.0, 1.0, 1.0]
+    python = [is_guided(t, bounds) for t in (0, 19, 20, 50, 51, 99)]
+    graph = [bool(is_guided(tf.constant(t), bounds)) for t in (0, 19, 20, 50, 51, 99)]
+    assert python == graph == [False, False, True, True, False, False]
 
     rows = []  # (timestep, batch) of each denoiser call: guidance runs the class and "no class" together
 
@@ -132,18 +132,36 @@ def test_min_snr_weights_clamp_only_the_nearly_clean_timesteps():
     assert float(noise_mse(noise, predicted, tf.constant([1.0, 0.5]))) == pytest.approx((0 + 0.5 * 4) / 2)
 
 
-@pytest.mark.parametrize("scale_shift", [False, True])
-def test_the_class_steers_either_conditioning_and_the_denoiser_reloads(scale_shift, tmp_path):
+def test_a_v_prediction_becomes_exactly_the_noise_it_implies():
+    from projects.diffusion.model import NoiseFromVelocity
+    from projects.diffusion.schedule import alphas_cumprod
+
+    abar = alphas_cumprod("cosine", 100)
+    timestep = np.array([0, 50, 99], np.int32)  # nearly clean, half, nearly pure noise (abar ~ 1e-9)
+    rng = np.random.default_rng(0)
+    x0, eps = rng.uniform(-1, 1, (3, 4, 4, 3)), rng.normal(size=(3, 4, 4, 3))
+    a = abar[timestep].reshape(-1, 1, 1, 1)
+    noisy, velocity = np.sqrt(a) * x0 + np.sqrt(1 - a) * eps, np.sqrt(a) * eps - np.sqrt(1 - a) * x0
+    layer = NoiseFromVelocity(abar)
+    out = np.asarray(layer([noisy.astype(np.float32), velocity.astype(np.float32), timestep]))
+    np.testing.assert_allclose(out, eps, atol=1e-5)
+    wrong = np.asarray(layer([noisy.astype(np.float32), velocity.astype(np.float32), timestep[::-1].copy()]))
+    assert np.abs(wrong - eps).max() > 0.1  # the timestep's abar, not another's
+
+
+@pytest.mark.parametrize(("scale_shift", "prediction"), [(False, "noise"), (True, "v")])
+def test_the_class_steers_either_conditioning_and_the_denoiser_reloads(scale_shift, prediction, tmp_path):
     import keras
 
     from projects.diffusion.model import build_denoiser
+    from projects.diffusion.schedule import alphas_cumprod
 
     cfg = smoke().model
-    cfg.scale_shift = scale_shift
+    cfg.scale_shift, cfg.prediction = scale_shift, prediction
     keras.utils.set_random_seed(0)
-    denoiser = build_denoiser(cfg, 16, num_classes=3)
+    denoiser = build_denoiser(cfg, 16, alphas_cumprod("cosine", 200), num_classes=3)
     for layer in denoiser.layers:  # the zero-initialised output convolutions would hide every input's effect
-        if layer.name.endswith("conv2") or layer.name == "noise":
+        if layer.name.endswith("conv2") or (layer.name in ("noise", "velocity") and hasattr(layer, "kernel")):
             layer.kernel.assign(np.random.default_rng(1).normal(0, 0.05, layer.kernel.shape))
     noisy = np.random.default_rng(2).normal(size=(2, 16, 16, 3)).astype(np.float32)
     timestep = np.array([100, 100], np.int32)

@@ -56,9 +56,10 @@ class Diffusion(keras.Model):
     def metrics(self) -> list:
         return [self.tracker]
 
-    def noisy(self, images: tf.Tensor, timestep: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
-        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps for (batch, h, w, 3) images and (batch,) timesteps."""
-        abar = tf.reshape(tf.gather(self.abar, timestep), (-1, 1, 1, 1))
+    @staticmethod
+    def noisy(images: tf.Tensor, abar: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps for (batch, h, w, 3) images and their (batch,) abar_t."""
+        abar = tf.reshape(abar, (-1, 1, 1, 1))
         return tf.sqrt(abar) * images + tf.sqrt(1.0 - abar) * noise
 
     def train_step(self, data):
@@ -66,12 +67,13 @@ class Diffusion(keras.Model):
         n = tf.shape(images)[0]
         timestep = tf.random.uniform((n,), 0, self.timesteps, dtype=tf.int32)
         noise = tf.random.normal(tf.shape(images))
-        inputs = {"noisy": self.noisy(images, timestep, noise), "timestep": timestep}
+        abar = tf.gather(self.abar, timestep)
+        inputs = {"noisy": self.noisy(images, abar, noise), "timestep": timestep}
         if self.num_classes:
             dropped = tf.random.uniform((n,)) < self.class_dropout
             inputs["label"] = tf.where(dropped, self.num_classes, tf.cast(labels, tf.int32))
         with tf.GradientTape() as tape:
-            weights = min_snr_weights(tf.gather(self.abar, timestep), self.min_snr_gamma)
+            weights = min_snr_weights(abar, self.min_snr_gamma)
             loss = noise_mse(noise, self.denoiser(inputs, training=True)["noise"], weights)
         variables = self.denoiser.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))

@@ -11,13 +11,15 @@ size, 3) float32. Read top to bottom:
 - middle, at the lowest resolution: a residual block, self-attention over its positions (by config), another;
 - up: per level `res_blocks + 1` residual blocks, each on the concatenated skip connection, then nearest
   upsampling and a convolution;
-- out: group norm, swish, a 3x3 convolution to the 3 noise channels.
+- out: group norm, swish, a 3x3 convolution to 3 channels: the noise, or (`model.prediction=v`, the default) v,
+  which `NoiseFromVelocity` turns into the noise with the schedule's abar_t.
 Only layers every export format runs (no einsum, no custom ops): TF Lite, TF.js and ONNX take it as it is.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import keras
 from keras import layers, ops
@@ -80,6 +82,34 @@ class SelfAttention(keras.layers.Layer):
         return {**super().get_config(), "groups": self.groups}
 
 
+@keras.saving.register_keras_serializable(package="diffusion")
+class NoiseFromVelocity(keras.layers.Layer):
+    """[x_t (batch, h, w, 3), v (batch, h, w, 3), timestep (batch,)] -> the noise, sqrt(abar_t) v + sqrt(1 - abar_t)
+    x_t, with the schedule's (T,) abar held in the layer (v-prediction, Salimans & Ho, 2022).
+
+    A network that predicts the noise must, at the noisiest timesteps (abar near 0), be exact to a ten-thousandth
+    for the clean image it implies, (x_t - sqrt(1 - abar) eps) / sqrt(abar), to mean anything; one that predicts v
+    implies x0 = sqrt(abar) x_t - sqrt(1 - abar) v, an error of the same size as its own. The noise-space loss is
+    unchanged (an error in v is sqrt(abar) times that in the noise, and Min-SNR's weights carry over), and so is
+    every client: the output is still the noise."""
+
+    def __init__(self, alphas_cumprod: list[float], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.alphas_cumprod = [float(a) for a in alphas_cumprod]
+
+    def call(self, inputs):
+        noisy, velocity, timestep = inputs
+        abar = ops.take(ops.convert_to_tensor(self.alphas_cumprod, "float32"), ops.cast(timestep, "int32"), axis=0)
+        abar = ops.reshape(abar, (-1, 1, 1, 1))
+        return ops.sqrt(abar) * velocity + ops.sqrt(1.0 - abar) * noisy
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alphas_cumprod": self.alphas_cumprod}
+
+
 def groups_for(filters: int) -> int:
     """Group norm's groups: 8, or fewer when `filters` is not a multiple of 8."""
     return math.gcd(8, filters)
@@ -110,8 +140,15 @@ def res_block(x, temb, filters: int, dropout: float, name: str, scale_shift: boo
     return layers.Add(name=f"{name}_out")([skip, h])
 
 
-def build_denoiser(cfg: ModelConfig, image_size: int, num_classes: int = 0, name: str = "denoiser") -> keras.Model:
-    """The U-Net: {"noisy", "timestep"[, "label"]} -> {"noise"}; class-conditional when `num_classes` > 0.
+def build_denoiser(
+    cfg: ModelConfig,
+    image_size: int,
+    alphas_cumprod: Sequence[float],
+    num_classes: int = 0,
+    name: str = "denoiser",
+) -> keras.Model:
+    """The U-Net: {"noisy", "timestep"[, "label"]} -> {"noise"}; class-conditional when `num_classes` > 0; the
+    schedule's (T,) `alphas_cumprod` turn a v-prediction (`model.prediction`) into the noise.
 
     Raises:
         ConfigError: `image_size` cannot be halved once per level.
@@ -152,15 +189,19 @@ def build_denoiser(cfg: ModelConfig, image_size: int, num_classes: int = 0, name
         x = SelfAttention(groups_for(deepest), name="middle_attention")(x)
     x = res_block(x, temb, deepest, cfg.dropout, "middle2", cfg.scale_shift)
     for level in reversed(range(levels)):
+        filters = base * cfg.multipliers[level]
         for block in range(cfg.res_blocks + 1):
             x = layers.Concatenate()([x, skips.pop()])
-            filters = base * cfg.multipliers[level]
             x = res_block(x, temb, filters, cfg.dropout, f"up{level}_{block}", cfg.scale_shift)
         if level > 0:
             x = layers.UpSampling2D(2, interpolation="nearest")(x)
-            x = layers.Conv2D(base * cfg.multipliers[level], 3, padding="same", name=f"up{level}_double")(x)
+            x = layers.Conv2D(filters, 3, padding="same", name=f"up{level}_double")(x)
     x = layers.Activation("swish")(layers.GroupNormalization(groups_for(base), name="out_norm")(x))
-    noise = layers.Conv2D(CHANNELS, 3, padding="same", kernel_initializer="zeros", name="noise")(x)
+    if cfg.prediction == "noise":
+        noise = layers.Conv2D(CHANNELS, 3, padding="same", kernel_initializer="zeros", name="noise")(x)
+    else:
+        velocity = layers.Conv2D(CHANNELS, 3, padding="same", kernel_initializer="zeros", name="velocity")(x)
+        noise = NoiseFromVelocity(alphas_cumprod, name="noise")([noisy, velocity, timestep])
     return keras.Model(inputs, {"noise": noise}, name=name)
 
 

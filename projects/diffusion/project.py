@@ -68,7 +68,7 @@ class DiffusionProject(Project):
 
     def build_model(self, cfg: DiffusionConfig) -> keras.Model:
         """The denoiser alone (what `model.keras` holds after training: the EMA weights)."""
-        return build_denoiser(cfg.model, cfg.data.image_size, self.num_classes(cfg))
+        return build_denoiser(cfg.model, cfg.data.image_size, self.schedule(cfg), self.num_classes(cfg))
 
     def schedule(self, cfg: DiffusionConfig) -> np.ndarray:
         """(T,) abar_t of `schedule.kind`."""
@@ -87,11 +87,11 @@ class DiffusionProject(Project):
                 f"has {num_classes}: set model.conditional=false"
             )
         classes = num_classes if m.conditional else 0
-        size = cfg.data.image_size
+        size, abar = cfg.data.image_size, self.schedule(cfg)
         model = Diffusion(
-            build_denoiser(m, size, classes),
-            build_denoiser(m, size, classes, name="ema_denoiser"),
-            self.schedule(cfg),
+            build_denoiser(m, size, abar, classes),
+            build_denoiser(m, size, abar, classes, name="ema_denoiser"),
+            abar,
             num_classes=classes,
             class_dropout=m.class_dropout,
             ema_decay=m.ema_decay,

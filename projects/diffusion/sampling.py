@@ -83,13 +83,11 @@ def guided_timesteps(interval: tuple[float, ...], timesteps: int) -> tuple[int, 
     return round(interval[0] * timesteps), round(interval[1] * timesteps)
 
 
-def guidance_at(t, guidance, bounds: tuple[int, int]):
-    """The guidance scale at timestep t: `guidance` for t within `bounds` (guided_timesteps), else 1 (the plain
-    conditional model); numpy or TensorFlow alike, so the graph's loop guides exactly the Python loop's steps."""
+def is_guided(t, bounds: tuple[int, int]):
+    """Whether timestep t lies within `bounds` (guided_timesteps): a Python bool for an int t, a boolean tensor for
+    a tensor, so that the graph's loop guides exactly the Python loop's steps."""
     lo, hi = bounds
-    if isinstance(t, tf.Tensor):
-        return tf.where((t >= lo) & (t <= hi), guidance, tf.ones_like(guidance))
-    return guidance if lo <= t <= hi else 1.0
+    return (t >= lo) & (t <= hi)
 
 
 def ddim_step(x: tf.Tensor, eps: tf.Tensor, abar: tf.Tensor, abar_prev: tf.Tensor, eta=0.0, z=None):
@@ -134,11 +132,10 @@ class Sampler:
     def noise(self, x: tf.Tensor, t: int, labels: np.ndarray | None, guidance: float) -> tf.Tensor:
         """The (guided) predicted noise in x at timestep t."""
         n = x.shape[0]
-        guidance = guidance_at(t, guidance, self.guided)
         timestep = np.full(n, t, np.int32)
         if not self.num_classes:
             return tf.constant(self.denoise(x.numpy(), timestep, None))
-        if guidance == 1.0:
+        if guidance == 1.0 or not is_guided(t, self.guided):  # the plain conditional model: one pass
             return tf.constant(self.denoise(x.numpy(), timestep, labels))
         both = np.concatenate([x.numpy(), x.numpy()])
         ids = np.concatenate([labels, np.full(n, self.num_classes, np.int32)])

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .model import image_size_of, num_classes_of
-from .sampling import ddim_step, guidance_at, guided, guided_timesteps, noise_from_seeds, timestep_at
+from .sampling import ddim_step, guided, guided_timesteps, is_guided, noise_from_seeds, timestep_at
 
 
 def to_pixels(images: tf.Tensor) -> tf.Tensor:
@@ -61,10 +61,16 @@ def sampling_function(
         def body(i, x):
             t, t_next = timestep_at(i, count, timesteps), timestep_at(i + 1, count, timesteps)
             if num_classes:
-                both = tf.concat([x, x], 0)
-                ids = tf.concat([label, tf.fill([n], num_classes)], 0)
-                eps = denoiser({"noisy": both, "timestep": tf.fill([2 * n], t), "label": ids}, training=False)["noise"]
-                eps = guided(eps[:n], eps[n:], guidance_at(t, guidance, guided_steps))
+
+                def with_guidance():  # the class and "no class" in one doubled batch
+                    both, ids = tf.concat([x, x], 0), tf.concat([label, tf.fill([n], num_classes)], 0)
+                    eps = denoiser({"noisy": both, "timestep": tf.fill([2 * n], t), "label": ids}, training=False)
+                    return guided(eps["noise"][:n], eps["noise"][n:], guidance)
+
+                def conditional():  # outside the guidance interval: the plain conditional model, half the work
+                    return denoiser({"noisy": x, "timestep": tf.fill([n], t), "label": label}, training=False)["noise"]
+
+                eps = tf.cond(is_guided(t, guided_steps), with_guidance, conditional)
             else:
                 eps = denoiser({"noisy": x, "timestep": tf.fill([n], t)}, training=False)["noise"]
             x, _ = ddim_step(x, eps, abar[t], abar[t_next])
