@@ -5,7 +5,8 @@ Runs `python -m projects.diffusion all --preset default` (feature network if not
 FID is computed in the feature space shared with the GAN
 (common/feature_space.py), generated images against held-out real emoji, divided by the floor (real training
 emoji against the same held-out ones, as many), at 10, 25, 50 and 250 DDIM steps. Sampling time per image at 50
-steps is measured twice: the Python loop of `evaluate` (Keras) and the SavedModel's own loop (batch of 16).
+steps is measured three times: the Python loop of `evaluate` (Keras), the SavedModel's own loop (batch of 16) and
+the browser page's TF.js loop in headless Chromium (benchmarks/diffusion_browser.py, its own results file).
 Goals: `fid_to_floor_ratio` <= 3 at 50 DDIM steps, within 30 minutes of training on 2 CPU cores.
 
 Run: `make project=diffusion bench` (or `python -m benchmarks.diffusion [--preset default] [--output-dir DIR]`).
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from common.runtime import quiet_tensorflow
 
+from .diffusion_browser import browser_figures
 from .generative import IMAGES, generated_image_figures, run_keeping_pictures
 from .runs import write_results
 
@@ -63,6 +65,7 @@ def main() -> None:
         out = args.output_dir or Path(tmp)
         report = run_keeping_pictures("diffusion", args.preset, out, PICTURES)
         served = savedmodel_seconds_per_image(out)
+        browser = browser_figures(out, args.preset)
         model_bytes = (out / "model.keras").stat().st_size
     m = report["metrics"]
     result = {
@@ -81,6 +84,7 @@ def main() -> None:
     }
     print(json.dumps({k: v for k, v in result.items() if k != "data"}, indent=2))
     write_results("diffusion", result)
+    write_results("diffusion_browser", browser)
     print(f"wrote {', '.join(str(IMAGES / t) for t in PICTURES.values())}")
 
 

@@ -27,6 +27,16 @@ from common.project import Project
 
 WEB_ROOT = REPO_ROOT / "serving" / "web"
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Debian's Chromium (`make install-all`), as the browser tests and the browser timings run it: headless, offline.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def tfjs_dir(artifacts: Path, project: str) -> Path:

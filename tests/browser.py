@@ -11,17 +11,9 @@ from typing import Any
 
 import pytest
 
-from common.web_demo import make_server
+from common.web_demo import CHROMIUM, make_server
+from common.web_demo import CHROMIUM_FLAGS as FLAGS
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 # Skipped only outside CI: under CI=true a missing browser fails the run instead of passing quietly.
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium missing: run `make install-all`"
