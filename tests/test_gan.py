@@ -236,10 +236,32 @@ def test_conditional_gan_trains_and_serves_uint8_images():
     np.testing.assert_array_equal(image, expected.astype(np.uint8))
 
 
-def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator():
+def test_class_norm_scales_and_shifts_each_class_on_its_own():
+    """`model.class_norm`: every batch norm of the generator takes a per-class scale and shift, zero at the start
+    (plain batch norm); a shift given to class 2 alone changes class 2's images and leaves the others'."""
+    from projects.gan.config import ModelConfig
+    from projects.gan.model import build_generator
+
+    generator = build_generator(ModelConfig(latent_dim=8, g_filters=(16, 8), class_norm=True), 8, 3)
+    shifts = [layer for layer in generator.layers if layer.name.startswith("class_shift_")]
+    assert len(shifts) == 2 and len([la for la in generator.layers if la.name.startswith("class_gain_")]) == 2
+    noise = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    labels = np.arange(3, dtype=np.int32)
+    before = np.asarray(generator([noise, labels], training=False))
+    table = np.zeros((3, 8), np.float32)
+    table[2] = 3.0
+    shifts[-1].set_weights([table])
+    after = np.asarray(generator([noise, labels], training=False))
+    np.testing.assert_array_equal(after[:2], before[:2])
+    assert np.abs(after[2] - before[2]).mean() > 0.05
+
+
+@pytest.mark.parametrize("class_norm", [False, True], ids=["input-embedding", "class-norm"])
+def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator(class_norm):
     """Three one-colour classes (red, green, blue): the discriminator's class head learns to name each, and the
     generator, trained only to make that head name the asked class (its adversarial loss switched off here, so the
-    projection cannot teach it), draws each class in its own colour."""
+    projection cannot teach it), draws each class in its own colour: with the class beside the noise alone, and
+    with per-class batch-norm scales and shifts as well (`model.class_norm`)."""
     import keras
     import tensorflow as tf
 
@@ -248,7 +270,7 @@ def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator():
 
     keras.utils.set_random_seed(0)
     cfg = _tiny_config(conditional=True)
-    cfg.model.class_loss_weight = 1.0
+    cfg.model.class_loss_weight, cfg.model.class_norm = 1.0, class_norm
     gan = PROJECT.build_gan(cfg, num_classes=3)
     gan.generator_loss = lambda fake: 0.0 * tf.reduce_mean(fake)
     assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1), (None, 3)]

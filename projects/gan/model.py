@@ -26,6 +26,24 @@ def _spectral(layer: keras.Layer, cfg: ModelConfig) -> keras.Layer:
     return layers.SpectralNormalization(layer) if cfg.spectral_norm else layer
 
 
+def _batch_norm(
+    x: keras.KerasTensor, label: keras.KerasTensor | None, num_classes: int, index: int
+) -> keras.KerasTensor:
+    """Batch norm of (batch, h, w, c) features; given the (batch,) labels, a class-conditional one (BigGAN's): the
+    scale and shift are looked up per class, x_hat * (1 + gain[label]) + shift[label], both tables zero at first."""
+    if label is None:
+        return layers.BatchNormalization()(x)
+    filters = x.shape[-1]
+    x = layers.BatchNormalization(center=False, scale=False)(x)
+    gain, shift = (
+        layers.Reshape((1, 1, filters))(
+            layers.Embedding(num_classes, filters, embeddings_initializer="zeros", name=f"class_{kind}_{index}")(label)
+        )
+        for kind in ("gain", "shift")
+    )
+    return layers.Add()([x, layers.Multiply()([x, gain]), shift])
+
+
 def start_side(cfg: ModelConfig, image_size: int) -> int:
     """The side of the generator's first map: `image_size` halved once per upsampling block.
 
@@ -54,11 +72,12 @@ def build_generator(cfg: ModelConfig, image_size: int, num_classes: int = 0, nam
         z = layers.Concatenate()([z, layers.Embedding(num_classes, cfg.latent_dim, name="class_embedding")(label)])
     x = layers.Dense(side * side * cfg.g_filters[0], use_bias=False)(z)
     x = layers.Reshape((side, side, cfg.g_filters[0]))(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
-    for filters in cfg.g_filters[1:]:
+    per_class = label if cfg.conditional and cfg.class_norm else None
+    x = layers.ReLU()(_batch_norm(x, per_class, num_classes, 0))
+    for index, filters in enumerate(cfg.g_filters[1:], 1):
         x = layers.UpSampling2D(interpolation="bilinear")(x)
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(_batch_norm(x, per_class, num_classes, index))
     image = layers.Conv2D(CHANNELS, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model(inputs if cfg.conditional else noise, image, name=name)
 
