@@ -215,17 +215,26 @@ def test_training_moves_the_ema_generator_towards_the_data():
     assert any(not np.allclose(e, w) for e, w in zip(ema, raw, strict=True))  # a moving average, not a copy
 
 
-def test_conditional_gan_trains_and_serves_uint8_images():
+@pytest.mark.parametrize("twin", [False, True], ids=["class-head", "twin-class-head"])
+def test_conditional_gan_trains_and_serves_uint8_images(twin):
+    """A conditional GAN with its class head (AC-GAN), or with the twin head as well (TAC-GAN, a third output of
+    the discriminator, trained on the generated images), trains and serves uint8 images."""
     import tensorflow as tf
 
     from projects.gan.project import PROJECT
     from projects.gan.serving_model import build_serving_model
 
-    gan = PROJECT.build_gan(_tiny_config(conditional=True), num_classes=3)
+    cfg = _tiny_config(conditional=True)
+    cfg.model.twin_class_head = twin
+    gan = PROJECT.build_gan(cfg, num_classes=3)
+    assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1)] + [(None, 3)] * (2 if twin else 1)
+    twin_before = gan.discriminator.get_layer("twin_class_logits").get_weights()[0].copy() if twin else None
     images = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((images, np.arange(8, dtype=np.int32) % 3)).batch(4)
     history = gan.fit(ds, epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
+    if twin:  # the twin head is trained (it has no other loss than the one on generated images)
+        assert np.abs(gan.discriminator.get_layer("twin_class_logits").get_weights()[0] - twin_before).max() > 0
     serving = build_serving_model(gan.ema_generator)
     assert {t.name for t in serving.inputs} == {"noise", "label"}
     noise = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
@@ -271,6 +280,7 @@ def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator(class_
     keras.utils.set_random_seed(0)
     cfg = _tiny_config(conditional=True)
     cfg.model.class_loss_weight, cfg.model.class_norm = 1.0, class_norm
+    cfg.model.twin_class_head = False  # the class head alone teaches the generator here
     gan = PROJECT.build_gan(cfg, num_classes=3)
     gan.generator_loss = lambda fake: 0.0 * tf.reduce_mean(fake)
     assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1), (None, 3)]

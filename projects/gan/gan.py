@@ -85,13 +85,19 @@ class GAN(keras.Model):
             fake = self.generator(self._with_label(noise, labels), training=True)
             real_score = self.discriminator(self._with_label(self.augment(images), labels), training=True)
             fake_score = self.discriminator(self._with_label(self.augment(fake), labels), training=True)
+            twin = isinstance(fake_score, list | tuple) and len(fake_score) == 3
             if self.class_loss_weight > 0:  # the auxiliary head: classify real images, name the asked class on fakes
-                (real_score, real_classes), (fake_score, fake_classes) = real_score, fake_score
+                real_score, real_classes = real_score[0], real_score[1]
+                fake_score, fake_classes, *fake_twin = fake_score
             d_loss = self.discriminator_loss(real_score, fake_score)
             g_loss = self.generator_loss(fake_score)
             if self.class_loss_weight > 0:
                 d_loss += self.class_loss_weight * _cross_entropy(labels, real_classes)
                 g_loss += self.class_loss_weight * _cross_entropy(labels, fake_classes)
+            if twin:  # TAC-GAN: the twin head learns the fakes' classes; G cancels the entropy the first head rewards
+                twin_loss = _cross_entropy(labels, fake_twin[0])
+                d_loss += self.class_loss_weight * twin_loss
+                g_loss -= self.class_loss_weight * twin_loss
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)

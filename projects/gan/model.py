@@ -103,6 +103,8 @@ def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0)
     projection = layers.Dot(axes=1)([embedded, features])
     score = layers.Add()([score, projection])
     if cfg.class_loss_weight > 0:
-        class_logits = layers.Dense(num_classes, name="class_logits")(features)
-        return keras.Model([image, label], [score, class_logits], name="discriminator")
+        heads = [layers.Dense(num_classes, name="class_logits")(features)]
+        if cfg.twin_class_head:
+            heads.append(layers.Dense(num_classes, name="twin_class_logits")(features))
+        return keras.Model([image, label], [score, *heads], name="discriminator")
     return keras.Model([image, label], score, name="discriminator")
