@@ -215,10 +215,12 @@ def test_training_moves_the_ema_generator_towards_the_data():
     assert any(not np.allclose(e, w) for e, w in zip(ema, raw, strict=True))  # a moving average, not a copy
 
 
-@pytest.mark.parametrize("twin", [False, True], ids=["class-head", "twin-class-head"])
-def test_conditional_gan_trains_and_serves_uint8_images(twin):
-    """A conditional GAN with its class head (AC-GAN), or with the twin head as well (TAC-GAN, a third output of
-    the discriminator, trained on the generated images), trains and serves uint8 images."""
+@pytest.mark.parametrize(
+    ("twin", "lecam"), [(False, True), (True, True), (False, False)], ids=["class-head", "twin", "no-lecam"]
+)
+def test_conditional_gan_trains_and_serves_uint8_images(twin, lecam):
+    """A conditional GAN with its class head (AC-GAN), or with the twin head as well (TAC-GAN, a third output of the
+    discriminator, trained on the generated images), with or without LeCam, trains and serves uint8 images."""
     import tensorflow as tf
 
     from projects.gan.project import PROJECT
@@ -226,6 +228,7 @@ def test_conditional_gan_trains_and_serves_uint8_images(twin):
 
     cfg = _tiny_config(conditional=True)
     cfg.model.twin_class_head = twin
+    cfg.model.lecam_weight = 0.3 if lecam else 0.0
     gan = PROJECT.build_gan(cfg, num_classes=3)
     assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1)] + [(None, 3)] * (2 if twin else 1)
     twin_before = gan.discriminator.get_layer("twin_class_logits").get_weights()[0].copy() if twin else None
@@ -235,6 +238,7 @@ def test_conditional_gan_trains_and_serves_uint8_images(twin):
     assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
     if twin:  # the twin head is trained (it has no other loss than the one on generated images)
         assert np.abs(gan.discriminator.get_layer("twin_class_logits").get_weights()[0] - twin_before).max() > 0
+    assert (np.abs(gan.score_anchors.numpy()) > 0).all() == lecam  # LeCam's anchors move only when it is on
     serving = build_serving_model(gan.ema_generator)
     assert {t.name for t in serving.inputs} == {"noise", "label"}
     noise = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
@@ -313,6 +317,23 @@ def test_learning_rates_fall_to_zero_after_decay_from():
     cfg.train.decay_from = 1.0
     constant = PROJECT.build_gan(cfg, num_classes=1, total_steps=100)
     assert float(constant.g_optimizer.learning_rate) == pytest.approx(2e-3)
+
+
+def test_lecam_pulls_scores_towards_the_other_sides_moving_average():
+    """LeCam: no penalty while real scores sit below the fake anchor and fake scores above the real one; a real
+    score 2 above the fake anchor costs 2 squared; each call moves the anchors 1% towards the batch means."""
+    import tensorflow as tf
+
+    from projects.gan.project import PROJECT
+
+    cfg = _tiny_config()
+    cfg.model.lecam_weight = 0.3
+    gan = PROJECT.build_gan(cfg, num_classes=1)
+    gan.score_anchors.assign([1.0, -1.0])  # real anchor, fake anchor
+    assert float(gan._lecam(tf.fill((4, 1), -2.0), tf.fill((4, 1), 2.0))) == 0.0
+    np.testing.assert_allclose(gan.score_anchors.numpy(), [0.99 - 0.02, -0.99 + 0.02], atol=1e-6)
+    gan.score_anchors.assign([1.0, -1.0])
+    assert float(gan._lecam(tf.fill((4, 1), 1.0), tf.fill((4, 1), 2.0))) == pytest.approx(4.0)
 
 
 def test_conditional_needs_labelled_data():

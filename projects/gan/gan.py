@@ -41,9 +41,11 @@ class GAN(keras.Model):
         conditional: bool = False,
         augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
         class_loss_weight: float = 0.0,
+        lecam_weight: float = 0.0,
     ) -> None:
         """`discriminator_loss(real, fake)` and `generator_loss(fake)` take the (batch, 1) logits, see loss.py;
-        `augment` maps a (batch, size, size, 3) batch to the same shape (DiffAugment), or None for none."""
+        `augment` maps a (batch, size, size, 3) batch to the same shape (DiffAugment), or None for none.
+        `lecam_weight` > 0 adds LeCam's term to the discriminator's loss (`_lecam`)."""
         super().__init__(name="gan")
         self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
         self.discriminator_loss, self.generator_loss = discriminator_loss, generator_loss
@@ -51,6 +53,9 @@ class GAN(keras.Model):
         self.conditional = conditional
         self.augment = augment or (lambda x: x)
         self.class_loss_weight = class_loss_weight
+        self.lecam_weight = lecam_weight
+        # LeCam's anchors: moving averages of the discriminator's mean real and fake scores (saved with the weights).
+        self.score_anchors = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="score_anchors")
         self.latent_dim = generator.inputs[0].shape[-1]
         self.ema_generator.set_weights(generator.get_weights())
         self.trackers = {
@@ -78,6 +83,18 @@ class GAN(keras.Model):
     def _with_label(self, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
         return [x, labels] if self.conditional else x
 
+    def _lecam(self, real_score: tf.Tensor, fake_score: tf.Tensor) -> tf.Tensor:
+        """LeCam regularisation (Tseng et al., 2021) of (batch, 1) scores: real scores are pulled towards the moving
+        average of past fake scores and fake towards real, which keeps the discriminator from running away on
+        small data; the anchors then move (decay 0.99)."""
+        real_anchor, fake_anchor = self.score_anchors[0], self.score_anchors[1]
+        penalty = tf.reduce_mean(tf.nn.relu(real_score - fake_anchor) ** 2) + tf.reduce_mean(
+            tf.nn.relu(real_anchor - fake_score) ** 2
+        )
+        means = tf.stop_gradient(tf.stack([tf.reduce_mean(real_score), tf.reduce_mean(fake_score)]))
+        self.score_anchors.assign(0.99 * self.score_anchors + 0.01 * means)
+        return penalty
+
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, labels = data
         noise = tf.random.normal((tf.shape(images)[0], self.latent_dim))
@@ -95,9 +112,11 @@ class GAN(keras.Model):
                 d_loss += self.class_loss_weight * _cross_entropy(labels, real_classes)
                 g_loss += self.class_loss_weight * _cross_entropy(labels, fake_classes)
             if twin:  # TAC-GAN: the twin head learns the fakes' classes; G cancels the entropy the first head rewards
-                twin_loss = _cross_entropy(labels, fake_twin[0])
-                d_loss += self.class_loss_weight * twin_loss
-                g_loss -= self.class_loss_weight * twin_loss
+                twin_loss = self.class_loss_weight * _cross_entropy(labels, fake_twin[0])
+                d_loss += twin_loss
+                g_loss -= twin_loss
+            if self.lecam_weight > 0:
+                d_loss += self.lecam_weight * self._lecam(real_score, fake_score)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
