@@ -17,6 +17,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from .loss import lecam_penalty
+
 
 def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Mean softmax cross-entropy of (batch,) int labels and (batch, classes) logits."""
@@ -84,13 +86,9 @@ class GAN(keras.Model):
         return [x, labels] if self.conditional else x
 
     def _lecam(self, real_score: tf.Tensor, fake_score: tf.Tensor) -> tf.Tensor:
-        """LeCam regularisation (Tseng et al., 2021) of (batch, 1) scores: real scores are pulled towards the moving
-        average of past fake scores and fake towards real, which keeps the discriminator from running away on
-        small data; the anchors then move (decay 0.99)."""
-        real_anchor, fake_anchor = self.score_anchors[0], self.score_anchors[1]
-        penalty = tf.reduce_mean(tf.nn.relu(real_score - fake_anchor) ** 2) + tf.reduce_mean(
-            tf.nn.relu(real_anchor - fake_score) ** 2
-        )
+        """LeCam's penalty (loss.py) of (batch, 1) scores against the anchors: real scores are pulled towards the
+        moving average of past fake scores and fake towards real; the anchors then move (decay 0.99)."""
+        penalty = lecam_penalty(real_score, fake_score, self.score_anchors[0], self.score_anchors[1])
         means = tf.stop_gradient(tf.stack([tf.reduce_mean(real_score), tf.reduce_mean(fake_score)]))
         self.score_anchors.assign(0.99 * self.score_anchors + 0.01 * means)
         return penalty
@@ -112,9 +110,9 @@ class GAN(keras.Model):
                 d_loss += self.class_loss_weight * _cross_entropy(labels, real_classes)
                 g_loss += self.class_loss_weight * _cross_entropy(labels, fake_classes)
             if twin:  # TAC-GAN: the twin head learns the fakes' classes; G cancels the entropy the first head rewards
-                twin_loss = self.class_loss_weight * _cross_entropy(labels, fake_twin[0])
-                d_loss += twin_loss
-                g_loss -= twin_loss
+                twin_loss = _cross_entropy(labels, fake_twin[0])
+                d_loss += self.class_loss_weight * twin_loss
+                g_loss -= self.class_loss_weight * twin_loss
             if self.lecam_weight > 0:
                 d_loss += self.lecam_weight * self._lecam(real_score, fake_score)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables

@@ -6,6 +6,8 @@
   The generator maximizes log D(G(z)) rather than minimizing log(1 - D(G(z))), whose gradient
   vanishes while the discriminator easily rejects its images; one-sided label smoothing stops
   rewarding ever more confident scores on real images.
+
+Beside either, `lecam_penalty` (Tseng et al., 2021) regularises the discriminator (`model.lecam_weight`).
 """
 
 from __future__ import annotations
@@ -28,3 +30,9 @@ def generator_loss(kind: str, fake: tf.Tensor) -> tf.Tensor:
     if kind == "hinge":
         return -tf.reduce_mean(fake)
     return tf.reduce_mean(tf.nn.softplus(-fake))  # = BCE(fake, 1): the non-saturating loss
+
+
+def lecam_penalty(real: tf.Tensor, fake: tf.Tensor, real_anchor: tf.Tensor, fake_anchor: tf.Tensor) -> tf.Tensor:
+    """Scalar LeCam penalty from (batch, 1) logits: mean(relu(real - fake_anchor)^2) + mean(relu(real_anchor -
+    fake)^2), the anchors being moving averages of past mean real and fake logits (scalars)."""
+    return tf.reduce_mean(tf.nn.relu(real - fake_anchor) ** 2) + tf.reduce_mean(tf.nn.relu(real_anchor - fake) ** 2)
