@@ -4,7 +4,8 @@ Run: `make bench-serving` (or `python -m benchmarks.serving [--model mnist] [--s
 Writes benchmarks/results/serving.json.
 
 In one run, on one model: the signature called in-process; the embedded server
-(`python -m serving.server`) over REST and gRPC; and the naive peer
+(`python -m serving.server --grpc-processes 2`) over REST and gRPC, and gRPC of the
+same server with one process beside it (batch 1); and the naive peer
 (`benchmarks/naive_server.py`: FastAPI, `await request.json()`, call the signature,
 return lists, no batching) over REST. Every setting runs for `--seconds` at
 concurrency 1, 8 and 32 with batches of 1 and 32 examples. REST load comes from
@@ -309,8 +310,11 @@ def load_test(
 ) -> tuple[list[dict], dict]:
     """Start both servers, run every setting and the soak; returns (rows, soak)."""
     rest_port, grpc_port, naive_port = free_port(), free_port(), free_port()
+    served = ["serving.server", "--repository", str(args.repository), "--poll-seconds", "5"]
     ports = ["--rest-port", str(rest_port), "--grpc-port", str(grpc_port)]
-    server = start(["serving.server", "--repository", str(args.repository), *ports, "--poll-seconds", "5"])
+    server = start([*served, *ports, "--grpc-processes", str(args.grpc_processes)])
+    single_rest_port, single_grpc_port = free_port(), free_port()  # the same server with one gRPC process
+    single = start([*served, "--rest-port", str(single_rest_port), "--grpc-port", str(single_grpc_port)])
     naive = start(["benchmarks.naive_server", "--model-dir", str(path), "--port", str(naive_port)])
     script = scratch / "post.lua"
     script.write_text(WRK_SCRIPT)
@@ -323,6 +327,7 @@ def load_test(
     try:
         wait_for(server, rest_port, "GET", f"/v1/models/{model}")
         wait_for(naive, naive_port, "POST", predict, bodies[1].read_bytes())
+        wait_for(single, single_rest_port, "GET", f"/v1/models/{model}")
         for batch in BATCHES:
             inputs = sample_inputs(signature, batch)
             for concurrency in CONCURRENCY:
@@ -336,14 +341,20 @@ def load_test(
                     "embedded grpc": lambda c=concurrency, i=inputs: grpc_load(
                         grpc_port, model, i, c, args.seconds, scratch
                     ),
+                    "embedded grpc, 1 process": lambda c=concurrency, i=inputs: grpc_load(
+                        single_grpc_port, model, i, c, args.seconds, scratch
+                    ),
                 }
+                if batch != 1:
+                    del runs["embedded grpc, 1 process"]
                 for name, run in runs.items():
                     result = run()
                     result["examples_per_s"] = round(batch * result["requests_per_s"], 1)
                     rows.append({"server": name, "batch": batch, "concurrency": concurrency, **result})
                     shown = {k: result[k] for k in ("requests_per_s", "examples_per_s", "p50_ms", "p99_ms")}
-                    print(f"{name:<13} batch {batch:>2} concurrency {concurrency:>2}: {shown}", flush=True)
+                    print(f"{name:<24} batch {batch:>2} concurrency {concurrency:>2}: {shown}", flush=True)
         stop(naive)
+        stop(single)
         url = f"http://127.0.0.1:{rest_port}{predict}"
         rate = row_of(rows, "embedded rest", 1, max(CONCURRENCY))["requests_per_s"]
         bound = min(600.0, 10 + 3 * args.soak_requests / rate)  # 3x the time the c=32 rate needs, at most 10 min
@@ -361,6 +372,7 @@ def load_test(
         print(f"soak: {soak}", flush=True)
     finally:
         stop(naive)
+        stop(single)
         stop(server)
     return rows, soak
 
@@ -375,6 +387,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per setting")
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--soak-concurrency", type=int, default=32)
+    parser.add_argument("--grpc-processes", type=int, default=2, help="the embedded server's --grpc-processes")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -401,7 +414,8 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     load_after = [round(x, 2) for x in os.getloadavg()]
 
-    rest_b1, naive_b1, grpc_b1 = (row_of(rows, name, 1, 8) for name in ("embedded rest", "naive rest", "embedded grpc"))
+    names = ("embedded rest", "naive rest", "embedded grpc", "embedded grpc, 1 process")
+    rest_b1, naive_b1, grpc_b1, grpc_single_b1 = (row_of(rows, name, 1, 8) for name in names)
     rest_b32 = max(
         (r for r in rows if r["server"] == "embedded rest" and r["batch"] == 32), key=lambda r: r["examples_per_s"]
     )
@@ -409,6 +423,9 @@ def main() -> None:
         "rest_b1_c8_vs_naive_requests_per_s": round(rest_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
         "rest_b1_c8_p99_ms_vs_naive": [rest_b1["p99_ms"], naive_b1["p99_ms"]],
         "grpc_b1_c8_vs_naive_rest_requests_per_s": round(grpc_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
+        "grpc_1_process_b1_c8_vs_naive_rest_requests_per_s": round(
+            grpc_single_b1["requests_per_s"] / naive_b1["requests_per_s"], 2
+        ),
         "rest_b32_best_examples_per_s": rest_b32["examples_per_s"],
         "rest_b32_examples_per_s_before": BEFORE_REST_B32_EXAMPLES_PER_S,
         "rest_b32_vs_before": round(rest_b32["examples_per_s"] / BEFORE_REST_B32_EXAMPLES_PER_S, 2),
@@ -434,6 +451,7 @@ def main() -> None:
         "load_average_before": load_before,
         "load_average_after": load_after,
         "model": {"name": model, "version": version, "inputs": signature.describe_inputs()},
+        "grpc_processes": args.grpc_processes,
         "seconds_per_setting": args.seconds,
         "load_generators": {
             "rest": "wrk 4.1 (Debian), one connection per concurrent client",

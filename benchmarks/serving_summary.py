@@ -38,7 +38,8 @@ def summary(document: dict[str, Any]) -> str:
         f"(`make bench-serving`; {_measured_where(document)}): REST at batch 1 and concurrency 8 answers "
         f"{ratios['rest_b1_c8_vs_naive_requests_per_s']}x the naive server's requests per second (p99 "
         f"{rest['p99_ms']:.0f} ms against {naive['p99_ms']:,.0f} ms), gRPC "
-        f"{ratios['grpc_b1_c8_vs_naive_rest_requests_per_s']}x; REST at batch 32 reaches "
+        f"{ratios['grpc_b1_c8_vs_naive_rest_requests_per_s']}x with `--grpc-processes {document['grpc_processes']}` "
+        f"({ratios['grpc_1_process_b1_c8_vs_naive_rest_requests_per_s']}x with one); REST at batch 32 reaches "
         f"{best['examples_per_s']:,.0f} examples/s ({ratios['rest_b32_vs_before']}x the server before its "
         f"profile-driven rewrite; goal 10x); {soak['requests']:,} requests at concurrency 32 gave {errors} errors "
         f"and {soak['rss_growth_percent']:+}% resident memory.\n"
@@ -48,7 +49,9 @@ def summary(document: dict[str, Any]) -> str:
 def goals_table(document: dict[str, Any]) -> str:
     """Where and when it was measured, then a table of each goal, what was measured and whether it was met."""
     rows, ratios, soak, goals = _rows(document), document["ratios"], document["soak"], document["goals"]
-    rest, naive, grpc = (rows[name, 1, 8] for name in ("embedded rest", "naive rest", "embedded grpc"))
+    rest, naive, grpc, single = (
+        rows[name, 1, 8] for name in ("embedded rest", "naive rest", "embedded grpc", "embedded grpc, 1 process")
+    )
     best = _best_rest_b32(document)
     peer = rows["naive rest", 32, best["concurrency"]]
     grpc_b32 = [r["examples_per_s"] for r in document["servers"] if r["server"] == "embedded grpc" and r["batch"] == 32]
@@ -68,7 +71,9 @@ def goals_table(document: dict[str, Any]) -> str:
         f"| REST, batch 1, c=8: p99 below the peer's | {rest['p99_ms']:,.1f} ms vs {naive['p99_ms']:,.1f} ms | "
         f"{met('rest_b1_c8_p99_below_naive')} |",
         f"| gRPC, batch 1, c=8: at least 3x the peer's REST requests/s | {grpc['requests_per_s']:,.1f} vs "
-        f"{naive['requests_per_s']:,.1f} req/s: **{ratios['grpc_b1_c8_vs_naive_rest_requests_per_s']}x** | "
+        f"{naive['requests_per_s']:,.1f} req/s: **{ratios['grpc_b1_c8_vs_naive_rest_requests_per_s']}x** "
+        f"(`--grpc-processes {document['grpc_processes']}`; one process: {single['requests_per_s']:,.1f} req/s, "
+        f"{ratios['grpc_1_process_b1_c8_vs_naive_rest_requests_per_s']}x) | "
         f"{met('grpc_b1_c8_at_least_3x_naive_rest')} |",
         f"| REST, batch 32: at least 10x the {ratios['rest_b32_examples_per_s_before']:,.1f} examples/s of before | "
         f"{best['examples_per_s']:,.1f} examples/s (c={best['concurrency']}): **{ratios['rest_b32_vs_before']}x**; "

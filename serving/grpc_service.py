@@ -201,14 +201,20 @@ class GrpcServer:
     """
 
     def __init__(
-        self, registry: ModelRegistry, host: str, port: int, max_message_bytes: int, workers: int = 16
+        self,
+        registry: ModelRegistry,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        workers: int = 16,
+        share_port: bool = False,
     ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc")
         self._server = grpc.server(
             self._pool,
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
+                ("grpc.so_reuseport", int(share_port)),  # else a second server on the same port fails
             ],
         )
         prediction = PredictionService(registry, max_message_bytes)
@@ -253,11 +259,15 @@ class GrpcServer:
         self._pool.shutdown(wait=False)
 
 
-def start_grpc_server(registry: ModelRegistry, host: str, port: int, max_message_bytes: int) -> tuple[GrpcServer, int]:
+def start_grpc_server(
+    registry: ModelRegistry, host: str, port: int, max_message_bytes: int, share_port: bool = False
+) -> tuple[GrpcServer, int]:
     """Serve both services on host:port (0: any free port); returns the running server and its port.
+
+    With `share_port`, other processes may bind the same port (SO_REUSEPORT; see grpc_processes.py).
 
     Raises:
         OSError: the port cannot be bound (in use, or a host that is not this machine's).
     """
-    server = GrpcServer(registry, host, port, max_message_bytes)
+    server = GrpcServer(registry, host, port, max_message_bytes, share_port=share_port)
     return server, server.port

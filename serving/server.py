@@ -47,6 +47,7 @@ class ModelServer:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_MB * 2**20,
         batching: bool = True,
         report: Callable[[str], None] = print,
+        grpc_processes: int = 1,
     ) -> None:
         from .model_version import LoadedVersion
         from .registry import ModelRegistry
@@ -54,9 +55,11 @@ class ModelServer:
         self.registry = ModelRegistry(repository, partial(LoadedVersion, batching=batching))
         self.host, self.rest_port, self.grpc_port = host, rest_port, grpc_port
         self.poll_seconds, self.max_request_bytes, self.report = poll_seconds, max_request_bytes, report
+        self.batching, self.grpc_processes = batching, grpc_processes
         self._stop_polling = threading.Event()
         self._threads: list[threading.Thread] = []
         self._grpc = None
+        self._more_grpc = None
         self._uvicorn = None
 
     def start(self) -> list[str]:
@@ -66,6 +69,7 @@ class ModelServer:
             RepositoryError: models.config is invalid.
             OSError: a port cannot be bound.
         """
+        from .grpc_processes import GrpcProcesses, check_port_free
         from .grpc_service import start_grpc_server
         from .rest import create_app
 
@@ -79,12 +83,29 @@ class ModelServer:
             rest_socket.close()
             raise OSError(f"cannot listen for REST on {self.host}:{self.rest_port} ({err.strerror})") from None
         self.rest_port = rest_socket.getsockname()[1]
+        shared = self.grpc_processes > 1
         try:
+            if shared and self.grpc_port:
+                check_port_free(self.host, self.grpc_port)
             self._grpc, self.grpc_port = start_grpc_server(
-                self.registry, self.host, self.grpc_port, self.max_request_bytes
+                self.registry, self.host, self.grpc_port, self.max_request_bytes, share_port=shared
             )
+            if shared:
+                self._more_grpc = GrpcProcesses(
+                    self.grpc_processes - 1,
+                    self.registry.repository,
+                    self.host,
+                    self.grpc_port,
+                    self.max_request_bytes,
+                    self.batching,
+                    self.poll_seconds,
+                )
+                self._more_grpc.start()
         except OSError:
             rest_socket.close()
+            if self._grpc is not None:
+                self._grpc.stop(grace=0)
+                self._grpc = None
             raise
         app = create_app(self.registry, self.max_request_bytes)
         # loop and http "auto": uvloop and httptools, pinned in requirements.txt (asyncio and h11 without them).
@@ -112,6 +133,8 @@ class ModelServer:
             self._uvicorn.should_exit = True
         if self._grpc is not None:
             self._grpc.stop(grace=2)
+        if self._more_grpc is not None:
+            self._more_grpc.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         self.registry.close()
@@ -120,6 +143,10 @@ class ModelServer:
     def running(self) -> bool:
         """True while the REST server and the polling thread run."""
         return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
+    def exited_grpc_processes(self) -> list[int]:
+        """The exit codes of the extra gRPC processes that have ended (the others and the main one keep serving)."""
+        return self._more_grpc.exited() if self._more_grpc is not None else []
 
     @property
     def rest_url(self) -> str:
@@ -157,7 +184,8 @@ def describe(server: ModelServer) -> str:
     if not served:
         lines.append("  no models yet: export one (make project=mnist export); it is picked up while this runs")
     lines.append(f"REST: {server.rest_url}/v1/models/<name>[:predict]")
-    lines.append(f"gRPC: {server.grpc_address} (tensorflow_serving PredictionService, ModelService)")
+    processes = f", {server.grpc_processes} processes" if server.grpc_processes > 1 else ""
+    lines.append(f"gRPC: {server.grpc_address} (tensorflow_serving PredictionService, ModelService{processes})")
     lines.append(f"Polling for new versions every {server.poll_seconds:g} s. Ctrl-C stops.")
     return "\n".join(lines)
 
@@ -177,10 +205,16 @@ def main(argv: list[str] | None = None) -> None:
         default=True,
         help="run concurrent requests of a model together, as one batch (default: on)",
     )
+    parser.add_argument(
+        "--grpc-processes",
+        type=int,
+        default=1,
+        help="processes answering gRPC on its port, each with its own copy of the models (default: 1)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up logs")
     args = parser.parse_args(argv)
-    if args.poll_seconds <= 0 or args.max_request_mb <= 0:
-        parser.error("--poll-seconds and --max-request-mb must be positive")
+    if args.poll_seconds <= 0 or args.max_request_mb <= 0 or args.grpc_processes < 1:
+        parser.error("--poll-seconds, --max-request-mb and --grpc-processes must be positive")
 
     quiet_tensorflow(args.verbose)
     from .repository import RepositoryError
@@ -194,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         int(args.max_request_mb * 2**20),
         args.batching,
         report=lambda line: print(line, flush=True),
+        grpc_processes=args.grpc_processes,
     )
     try:
         for line in server.start():
@@ -205,9 +240,13 @@ def main(argv: list[str] | None = None) -> None:
     print(describe(server), flush=True)
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `kill` stop it cleanly, in the background too
         signal.signal(signum, signal.default_int_handler)
+    exited: list[int] = []
     try:
         while server.running:
             time.sleep(0.5)
+            if len(server.exited_grpc_processes()) > len(exited):
+                exited = server.exited_grpc_processes()
+                print(f"warning: a gRPC process exited (code {exited[-1]}); the others keep answering", flush=True)
     except KeyboardInterrupt:
         print("Stopping...", flush=True)
     finally:
