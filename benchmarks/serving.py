@@ -8,7 +8,9 @@ In one run, on one model: the signature called in-process; the embedded server
 same server with one process beside it (batch 1); and the naive peer
 (`benchmarks/naive_server.py`: FastAPI, `await request.json()`, call the signature,
 return lists, no batching) over REST. Every setting runs for `--seconds` at
-concurrency 1, 8 and 32 with batches of 1 and 32 examples. REST load comes from
+concurrency 1, 8 and 32 with batches of 1 and 32 examples, `--rounds` times with the
+servers taking turns; each row is its median round (the machine's speed drifts by
+tens of percent over minutes, which a single pass would read as a server's). REST load comes from
 wrk (C, one connection per concurrent client; `make bench-serving` installs it),
 gRPC load from h2load (nghttp2's HTTP/2 load generator, C; the same install; grpc.aio
 in this process without it: a Python client is slower than the server). Then a soak: `--soak-requests` REST
@@ -347,8 +349,13 @@ def load_test(
                 }
                 if batch != 1:
                     del runs["embedded grpc, 1 process"]
-                for name, run in runs.items():
-                    result = run()
+                measured: dict[str, list[dict]] = {name: [] for name in runs}
+                for _ in range(args.rounds):  # the servers take turns: a slow minute of the machine hits each
+                    for name, run in runs.items():
+                        measured[name].append(run())
+                for name, results in measured.items():
+                    result = sorted(results, key=lambda r: r["requests_per_s"])[len(results) // 2]  # the median
+                    result["rounds_requests_per_s"] = [r["requests_per_s"] for r in results]
                     result["examples_per_s"] = round(batch * result["requests_per_s"], 1)
                     rows.append({"server": name, "batch": batch, "concurrency": concurrency, **result})
                     shown = {k: result[k] for k in ("requests_per_s", "examples_per_s", "p50_ms", "p99_ms")}
@@ -384,7 +391,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
     parser.add_argument("--model", default="mnist", help="a model of the repository (else: the tests' digits)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per setting")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per setting and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per setting, servers in turn; the median counts")
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--soak-concurrency", type=int, default=32)
     parser.add_argument("--grpc-processes", type=int, default=2, help="the embedded server's --grpc-processes")
@@ -453,6 +461,7 @@ def main() -> None:
         "model": {"name": model, "version": version, "inputs": signature.describe_inputs()},
         "grpc_processes": args.grpc_processes,
         "seconds_per_setting": args.seconds,
+        "rounds_per_setting": args.rounds,
         "load_generators": {
             "rest": "wrk 4.1 (Debian), one connection per concurrent client",
             "grpc": "h2load (Debian nghttp2-client; grpc.aio if absent), one connection per concurrent client",

@@ -61,7 +61,8 @@ def goals_table(document: dict[str, Any]) -> str:
 
     lines = [
         f"Last run: {_measured_where(document)}; the `{document['model']['name']}` model, "
-        f"{document['seconds_per_setting']:g} s per setting.",
+        f"{document['seconds_per_setting']:g} s per setting, the median of {document['rounds_per_setting']} rounds "
+        "with the servers in turn.",
         "",
         "| goal | measured | |",
         "|---|---|---|",
