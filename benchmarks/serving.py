@@ -10,7 +10,8 @@ same server with one process beside it (batch 1); and the naive peer
 return lists, no batching) over REST. Every setting runs for `--seconds` at
 concurrency 1, 8 and 32 with batches of 1 and 32 examples, `--rounds` times with the
 servers taking turns; each row is its median round (the machine's speed drifts by
-tens of percent over minutes, which a single pass would read as a server's). REST load comes from
+tens of percent over minutes, which a single pass would read as a server's). The
+goals' ratios are the median over rounds of the ratio within each round. REST load comes from
 wrk (C, one connection per concurrent client; `make bench-serving` installs it),
 gRPC load from h2load (nghttp2's HTTP/2 load generator, C; the same install; grpc.aio
 in this process without it: a Python client is slower than the server). Then a soak: `--soak-requests` REST
@@ -302,6 +303,11 @@ def git_state() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
+def paired_ratios(row: dict, peer: dict) -> list[float]:
+    """requests/s of `row` over `peer`'s in each round (measured a few seconds apart, so drift cancels)."""
+    return [round(a / b, 2) for a, b in zip(row["rounds_requests_per_s"], peer["rounds_requests_per_s"], strict=True)]
+
+
 def row_of(rows: list[dict], server: str, batch: int, concurrency: int) -> dict:
     """The result of one setting."""
     return next(r for r in rows if (r["server"], r["batch"], r["concurrency"]) == (server, batch, concurrency))
@@ -427,13 +433,15 @@ def main() -> None:
     rest_b32 = max(
         (r for r in rows if r["server"] == "embedded rest" and r["batch"] == 32), key=lambda r: r["examples_per_s"]
     )
+    by_round = {
+        "rest_b1_c8_vs_naive_requests_per_s": paired_ratios(rest_b1, naive_b1),
+        "grpc_b1_c8_vs_naive_rest_requests_per_s": paired_ratios(grpc_b1, naive_b1),
+        "grpc_1_process_b1_c8_vs_naive_rest_requests_per_s": paired_ratios(grpc_single_b1, naive_b1),
+    }
     ratios = {
-        "rest_b1_c8_vs_naive_requests_per_s": round(rest_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
+        **{name: round(float(np.median(values)), 2) for name, values in by_round.items()},
+        "by_round": by_round,
         "rest_b1_c8_p99_ms_vs_naive": [rest_b1["p99_ms"], naive_b1["p99_ms"]],
-        "grpc_b1_c8_vs_naive_rest_requests_per_s": round(grpc_b1["requests_per_s"] / naive_b1["requests_per_s"], 2),
-        "grpc_1_process_b1_c8_vs_naive_rest_requests_per_s": round(
-            grpc_single_b1["requests_per_s"] / naive_b1["requests_per_s"], 2
-        ),
         "rest_b32_best_examples_per_s": rest_b32["examples_per_s"],
         "rest_b32_examples_per_s_before": BEFORE_REST_B32_EXAMPLES_PER_S,
         "rest_b32_vs_before": round(rest_b32["examples_per_s"] / BEFORE_REST_B32_EXAMPLES_PER_S, 2),
