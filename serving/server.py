@@ -1,6 +1,7 @@
 """The embedded model server: TF Serving's REST API (FastAPI on uvicorn) and gRPC API over one model repository.
 
     python -m serving.server [--repository artifacts/serving] [--rest-port 8501] [--grpc-port 8500] [--host 127.0.0.1]
+                             [--grpc-processes 1]
 
 `make serve` runs it. It serves every model of the repository (as models.config
 lists them, or every model folder), polls the repository so that a version
@@ -33,8 +34,9 @@ DEFAULT_MAX_REQUEST_MB = 64
 class ModelServer:
     """REST and gRPC servers sharing one ModelRegistry, plus the thread that polls the repository.
 
-    Ports of 0 pick free ones (see `rest_port`, `grpc_port` after `start`). Use as a context manager,
-    or call `start` and `stop`.
+    Ports of 0 pick free ones (see `rest_port`, `grpc_port` after `start`). With `grpc_processes` > 1,
+    that many processes answer gRPC on its port, the extra ones with registries of their own
+    (grpc_processes.py). Use as a context manager, or call `start` and `stop`.
     """
 
     def __init__(
