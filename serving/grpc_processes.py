@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import threading
+from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,16 +40,19 @@ def check_port_free(host: str, port: int) -> None:
             raise OSError(f"cannot listen for gRPC on {host}:{port} ({err.strerror})") from None
 
 
-def _serve(
-    repository: Path,
-    host: str,
-    port: int,
-    max_request_bytes: int,
-    batching: bool,
-    poll_seconds: float,
-    threads: int,
-    parent: Connection,
-) -> None:
+@dataclass(frozen=True)
+class Served:
+    """What every extra process serves, and where: the repository, the shared address, the server's settings."""
+
+    repository: Path
+    host: str
+    port: int
+    max_request_bytes: int
+    batching: bool
+    poll_seconds: float
+
+
+def _serve(served: Served, threads: int, parent: Connection) -> None:
     """A child process: load the repository, answer gRPC on the shared port until the parent says stop or ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops us
     import tensorflow as tf
@@ -59,16 +63,16 @@ def _serve(
     from .model_version import LoadedVersion
     from .registry import ModelRegistry
 
-    registry = ModelRegistry(repository, partial(LoadedVersion, batching=batching))
+    registry = ModelRegistry(served.repository, partial(LoadedVersion, batching=served.batching))
     try:
         registry.refresh()
-        server = GrpcServer(registry, host, port, max_request_bytes, share_port=True)
+        server = GrpcServer(registry, served.host, served.port, served.max_request_bytes, share_port=True)
     except Exception as err:  # reported to the parent, which stops the server's start with it
         parent.send(f"{type(err).__name__}: {err}")
         registry.close()
         return
     stop = threading.Event()
-    poller = threading.Thread(target=registry.poll, args=(poll_seconds, stop, lambda line: None), daemon=True)
+    poller = threading.Thread(target=registry.poll, args=(served.poll_seconds, stop, lambda line: None), daemon=True)
     poller.start()
     parent.send(None)
     with contextlib.suppress(EOFError):  # EOF: the parent is gone
@@ -80,24 +84,15 @@ def _serve(
 
 
 class GrpcProcesses:
-    """`count` child processes serving gRPC on host:port beside the parent's own server (which shares the port).
+    """`count` child processes serving gRPC as `served` says, beside the parent's own server (which shares the port).
 
     Raises (from `start`):
         OSError: a process could not load the repository or bind the port; the others are stopped.
     """
 
-    def __init__(
-        self,
-        count: int,
-        repository: Path,
-        host: str,
-        port: int,
-        max_request_bytes: int,
-        batching: bool,
-        poll_seconds: float,
-    ) -> None:
+    def __init__(self, count: int, served: Served) -> None:
         threads = max(1, (os.cpu_count() or 1) // (count + 1))  # the cores, shared with the main process
-        self._arguments = (repository, host, port, max_request_bytes, batching, poll_seconds, threads)
+        self._arguments = (served, threads)
         self._count = count
         self._children: list[tuple[multiprocessing.Process, Connection]] = []
 

@@ -71,7 +71,7 @@ class ModelServer:
             RepositoryError: models.config is invalid.
             OSError: a port cannot be bound.
         """
-        from .grpc_processes import GrpcProcesses, check_port_free
+        from .grpc_processes import GrpcProcesses, Served, check_port_free
         from .grpc_service import start_grpc_server
         from .rest import create_app
 
@@ -93,8 +93,7 @@ class ModelServer:
                 self.registry, self.host, self.grpc_port, self.max_request_bytes, share_port=shared
             )
             if shared:
-                self._more_grpc = GrpcProcesses(
-                    self.grpc_processes - 1,
+                served = Served(
                     self.registry.repository,
                     self.host,
                     self.grpc_port,
@@ -102,6 +101,7 @@ class ModelServer:
                     self.batching,
                     self.poll_seconds,
                 )
+                self._more_grpc = GrpcProcesses(self.grpc_processes - 1, served)
                 self._more_grpc.start()
         except OSError:
             rest_socket.close()

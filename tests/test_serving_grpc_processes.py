@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import server as server_module
-from serving.grpc_processes import GrpcProcesses
+from serving.grpc_processes import GrpcProcesses, Served
 from serving.server import ModelServer
 
 from .serving_models import add_version, digit_images, digits_savedmodel, wait_until
@@ -62,7 +62,7 @@ def test_a_process_that_cannot_bind_reports_why(tmp_path):
     with socket.socket() as taken:  # a listener without SO_REUSEPORT: no other socket may join its port
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        processes = GrpcProcesses(1, tmp_path, "127.0.0.1", taken.getsockname()[1], 2**20, True, 1.0)
+        processes = GrpcProcesses(1, Served(tmp_path, "127.0.0.1", taken.getsockname()[1], 2**20, True, 1.0))
         with pytest.raises(OSError, match="a gRPC process failed: OSError: cannot listen for gRPC"):
             processes.start()
     assert processes.exited() == []  # stopped and forgotten
