@@ -28,6 +28,8 @@ from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from common.runtime import quiet_tensorflow
+
 
 def check_port_free(host: str, port: int) -> None:
     """Raise OSError if something listens on host:port already: a shared port must not join another server's."""
@@ -55,6 +57,7 @@ class Served:
 def _serve(served: Served, threads: int, parent: Connection) -> None:
     """A child process: load the repository, answer gRPC on the shared port until the parent says stop or ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops us
+    quiet_tensorflow()  # the main process shows TensorFlow's start-up logs (with --verbose); these never repeat them
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
