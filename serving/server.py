@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         while server.running:
             time.sleep(0.5)
-            if len(server.exited_grpc_processes()) > len(exited):
-                exited = server.exited_grpc_processes()
+            if len(now := server.exited_grpc_processes()) > len(exited):
+                exited = now
                 print(f"warning: a gRPC process exited (code {exited[-1]}); the others keep answering", flush=True)
     except KeyboardInterrupt:
         print("Stopping...", flush=True)
