@@ -15,10 +15,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from common.config import make_config
+from common.data.emoji import VENDORS, load_emoji
 from common.data.image_folders import FolderLayoutError, decode_folder, list_class_files
 from common.paths import ArtifactPaths
 from projects.classifier.config import CONFIG, PRESETS, ClassifierConfig
-from projects.classifier.data import split
+from projects.classifier.data import pretrain_pool, split
 
 from .browser import demo_page, needs_chromium
 from .conftest import run_project
@@ -263,6 +264,19 @@ def _shapes_cfg(shapes_dir: Path, out: Path) -> ClassifierConfig:
     cfg.data.dir, cfg.data.cache_dir, cfg.data.image_size = str(shapes_dir), str(out / "cache"), SIZE
     cfg.data.max_per_class = 0
     return cfg
+
+
+def test_the_pretraining_pool_adds_both_vendors_emoji_art_when_asked(shapes_dir, tmp_path):
+    cfg = _shapes_cfg(shapes_dir, tmp_path)
+    cfg.pretrain.max_images = 0
+    alone, _ = pretrain_pool(cfg)
+    cfg.pretrain.emoji = True
+    pool, about = pretrain_pool(cfg)
+    emoji = load_emoji(VENDORS, size=SIZE, skin_tones=True, cache_dir=tmp_path / "cache")
+    assert set(emoji.vendors) == set(VENDORS) and about["sources"][emoji.source] == len(emoji.images) > 7000
+    digests = {image.tobytes() for image in pool}
+    assert {image.tobytes() for image in alone} <= digests and {image.tobytes() for image in emoji.images} <= digests
+    assert len(pool) == len(digests) == about["images"]  # each picture once
 
 
 @pytest.mark.slow

@@ -20,8 +20,9 @@ labels (for label-efficiency runs). Examples are (image, label) with image
 
 `pretrain_pool` is the unlabelled pool of `pretrain`: every image of the source
 outside the test split (openclipart-png: all its categories, not only the six
-labelled ones), plus `pretrain.extra_dir`; an image equal to a test image is left
-out wherever it comes from.
+labelled ones), plus `pretrain.extra_dir` and, with `pretrain.emoji`, the emoji
+art of the npm packages; an image equal to a test image is left out wherever it
+comes from.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from common.config import ConfigError
+from common.data.emoji import VENDORS, load_emoji
 from common.data.image_folders import (
     OPENCLIPART,
     LabelledImages,
@@ -214,7 +216,8 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     """The unlabelled images `pretrain` learns from: (n, size, size, 3) uint8, and a description for pretrain.json.
 
     Every image of the labelled source outside its test split; with openclipart-png as the source, every one of its
-    categories (labelled or not); plus every image under `pretrain.extra_dir`. Images equal to a test image are
+    categories (labelled or not); plus every image under `pretrain.extra_dir`; plus, with `pretrain.emoji`, the
+    emoji art of the npm packages (common/data/emoji.py, on white). Images equal to a test image are
     left out, and duplicates kept once. `pretrain.max_images` caps the pool (a seeded choice).
     """
     data_cfg, pcfg = cfg.data, cfg.pretrain
@@ -250,6 +253,9 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
             exif_transpose=True,
         )
         parts.append((f"pretrain.extra_dir {root}", extra.images))
+    if pcfg.emoji:
+        emoji = load_emoji(VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
+        parts.append((emoji.source, emoji.images))
     seen, keep = set(test), []
     for _, images in parts:
         for image, digest in zip(images, _digests(images), strict=True):
