@@ -73,12 +73,12 @@ class PretrainConfig:
     projection_dim: int = bounded(64, 2)  # output of the projection head, where the loss is computed
     projection_hidden: int = bounded(256, 2)  # the projection head's hidden layer
     extra_dir: str = ""  # another folder of images (any layout, no labels needed) added to the pool
-    # Add the emoji art of the npm packages emoji-datasource-twitter and -google (7,572 pictures with skin tones,
+    # Add the emoji art of the npm packages emoji-datasource-twitter and -google (7,562 pictures with skin tones,
     # composited on white; `make install` installs them) to the pool. Measured once each on the `pretrained`
     # preset's fine-tuning (30 epochs, every label): openclipart alone, 60 epochs (6,395 images): macro F1 0.5993;
-    # with the emoji, 27 epochs (13,914 images, 872 s): 0.6350. But the benchmark run of that preset (stopped after
-    # the pretrained runs) gave 0.6018 with every label, 0.5084 with 25%, 0.4301 with 10% (the preset without them:
-    # 0.6096, 0.5319, 0.4375): no gain beyond the runs' spread, so the preset leaves them out.
+    # with the emoji (the 7,572 files), 27 epochs (13,914 images, 872 s): 0.6350. But the benchmark run of that
+    # preset (stopped after the pretrained runs) gave 0.6018 with every label, 0.5084 with 25%, 0.4301 with 10%
+    # (the preset without them: 0.6096, 0.5319, 0.4375): no gain beyond the runs' spread; the preset leaves them out.
     emoji: bool = False
     max_images: int = bounded(0, 0)  # use at most N pool images, a seeded random choice (0 = all)
     crop_scale: float = bounded(0.35, 0.05, 1.0)  # random crops keep at least this share of the image side
