@@ -19,8 +19,9 @@ FILE_SIZE_LIMIT = 64 * 1024  # bytes any one file of the export may reach: the S
 
 
 # Runs the command after it with writes past FILE_SIZE_LIMIT failing with EFBIG (as ENOSPC would) instead of killing
-# it: the limit and the ignored SIGXFSZ survive exec. Not a preexec_fn: forking this test process, whose gRPC threads
-# earlier serving tests started, ran gRPC's fork handlers in the child, which died before exec with nothing said.
+# it: the limit and the ignored SIGXFSZ survive exec. Not a preexec_fn, which forks this test process (its gRPC
+# threads started by earlier serving tests, whose fork handlers then run in the child): in one CI run that child
+# printed only a gRPC poller error and exited without running the export.
 DISK_FULL = f"""
 import os, resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
