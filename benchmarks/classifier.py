@@ -1,12 +1,14 @@
-"""Measure what self-supervised pretraining buys the classifier: pretrained vs from scratch, with few and all labels.
+"""Measure what pretraining buys the classifier: pretrained vs from scratch, with few and all labels.
 
-1. `pretrain` once (SimCLR on every image outside the test split), timed;
+1. `pretrain` once with the preset (`pretrained`: supervised on other classes' pictures), timed;
 2. for each label fraction (10%, 25%, 100% of each class's training images): `all` from the
    pretrained backbone (a linear probe, then fine-tuning) and `all` from scratch, on the same
    val and test images. From scratch trains for as many epochs as fit in the pretrained run's
    total time (pretraining + fine-tuning, at the fine-tuning phase's seconds per epoch), so
    both get the same CPU time;
-3. the majority-class baseline, a plot of macro F1 against the label fraction and a t-SNE of
+3. the same fractions from a second pretraining method in the same run (`pretrained`: the
+   `simclr` preset, self-supervised on the unlabelled images), fine-tuned likewise;
+4. the majority-class baseline, a plot of macro F1 against the label fraction and a t-SNE of
    the pretrained features of the test images, coloured by class (docs/images/classifier-*.png).
 
 Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset pretrained]`);
@@ -25,11 +27,13 @@ import time
 from pathlib import Path
 
 from common import registry
+from common.config import make_config
 from common.runtime import quiet_tensorflow
 
 from .runs import REPO, run_preset, write_results
 
 IMAGES = REPO / "docs" / "images"
+COMPARED = {"pretrained": "simclr"}  # preset -> the preset of the other pretraining method measured beside it
 
 
 def pretrain(preset: str, out: Path) -> dict:
@@ -66,7 +70,6 @@ def majority_macro_f1(preset: str) -> float:
     """Macro F1 of always answering the most frequent training class, on the preset's test split."""
     import numpy as np
 
-    from common.config import make_config
     from common.data.splits import dataset_to_numpy
     from common.evaluation import classification_metrics
 
@@ -80,15 +83,15 @@ def majority_macro_f1(preset: str) -> float:
     return round(classification_metrics(y_test, majority, data.class_names)["macro_f1"], 4)
 
 
-def plot_label_efficiency(rows: dict[str, dict[str, dict]], path: Path) -> Path:
-    """Macro F1 (test) against the share of training labels, pretrained and from scratch."""
+def plot_label_efficiency(rows: dict[str, dict[str, dict]], labels: dict[str, str], path: Path) -> Path:
+    """Macro F1 (test) against the share of training labels, one line per start in `rows` (named by `labels`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for start, label in (("pretrained", "SimCLR-pretrained, fine-tuned"), ("scratch", "from scratch")):
+    for start, label in labels.items():
         fractions = sorted(float(f) for f in rows[start])
         ax.plot(
             [100 * f for f in fractions], [rows[start][str(f)]["macro_f1"] for f in fractions], marker="o", label=label
@@ -115,7 +118,6 @@ def plot_tsne(preset: str, out: Path, path: Path) -> Path:
     import matplotlib.pyplot as plt
     from sklearn.manifold import TSNE
 
-    from common.config import make_config
     from common.data.splits import dataset_to_numpy
     from common.paths import ArtifactPaths
 
@@ -176,14 +178,35 @@ def main() -> None:
                 f"train.epochs={scratch_epochs}",
             )
         tsne = plot_tsne(args.preset, root / "pretrain_run", IMAGES / "classifier-pretrained-tsne.png")
+        other = COMPARED.get(args.preset)
+        if other:
+            pre_other = pretrain(other, root / "other_run")
+            rows[other] = {
+                str(f): run(other, root / f"{other}_{f}", root / "other_run" / "pretrain", f"data.label_fraction={f}")
+                for f in fractions
+            }
 
-    chart = plot_label_efficiency(rows, IMAGES / "classifier-label-efficiency.png")
+    method = make_config(config.CONFIG, config.PRESETS, args.preset).pretrain.method
+    labels = {"pretrained": f"{method}-pretrained, fine-tuned", "scratch": "from scratch"}
+    if other:
+        labels[other] = f"{other}-pretrained, fine-tuned"
+    chart = plot_label_efficiency(rows, labels, IMAGES / "classifier-label-efficiency.png")
     top, low = str(max(fractions)), str(min(fractions))
+    compared = {}
+    if other:
+        compared = {
+            f"{other}_preset": other,
+            f"{other}_macro_f1": rows[other][top]["macro_f1"],
+            f"{other}_pretrain_seconds": pre_other["train_seconds"],
+            f"{other}_pretrain_pool": pre_other["pool"],
+        }
     result = {
-        "benchmark": "SimCLR pretraining + fine-tuning against training from scratch for the same CPU time",
+        "benchmark": f"{method} pretraining + fine-tuning against training from scratch for the same CPU time",
         "preset": args.preset,
+        "pretrain_method": method,
         "macro_f1": rows["pretrained"][top]["macro_f1"],
         "scratch_macro_f1": rows["scratch"][top]["macro_f1"],
+        **compared,
         "majority_macro_f1": majority_macro_f1(args.preset),
         "pretrain_seconds": pre["train_seconds"],
         "pretrain_pool": pre["pool"],

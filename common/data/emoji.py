@@ -31,7 +31,7 @@ from common.paths import REPO_ROOT
 NODE_MODULES = REPO_ROOT / "serving" / "web" / "node_modules"
 VENDORS = ("twitter", "google")
 LEFT_OUT = ("Component",)  # skin-tone swatches and hair styles: not pictures of anything
-CACHE_VERSION = 1  # bump when the decoding changes, so that old caches are not reused
+CACHE_VERSION = 2  # bump when the decoding changes, so that old caches are not reused
 
 
 class EmojiError(ValueError):
@@ -46,6 +46,7 @@ class EmojiImages:
     labels: np.ndarray  # (n,) int64 category ids, indices into `class_names`
     class_names: list[str]  # the categories, in categories.json's order
     names: np.ndarray  # (n,) str: the emoji's short name, the same for every vendor and skin tone of it
+    subcategories: np.ndarray  # (n,) str: "<category>: <subcategory>", e.g. "Animals & Nature: animal-mammal"
     vendors: np.ndarray  # (n,) str: "twitter" or "google"
     source: str  # e.g. "npm:emoji-datasource-twitter@16.0.0", for the report
 
@@ -86,8 +87,8 @@ def check_categories(chosen: Sequence[str], vendor: str = VENDORS[0], root: Path
     return [c for c in known if c in chosen] if chosen else known
 
 
-def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, str]]:
-    """(short name, category, image file) of every emoji `vendor` draws, skin-tone variants when asked."""
+def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, str, str]]:
+    """(short name, category, subcategory, image file) of every emoji `vendor` draws, skin-tone variants when asked."""
     path = package_dir(vendor, root)
     table = json.loads((path / "categories.json").read_text())
     category_of = {name: category for category, subs in table.items() for names in subs.values() for name in names}
@@ -97,7 +98,10 @@ def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, 
         if category in LEFT_OUT:
             continue
         variants = [emoji, *(emoji.get("skin_variations") or {}).values()] if skin_tones else [emoji]
-        found += [(emoji["short_name"], category, v["image"]) for v in variants if v.get(f"has_img_{vendor}")]
+        subcategory = f"{category}: {emoji['subcategory']}"
+        found += [
+            (emoji["short_name"], category, subcategory, v["image"]) for v in variants if v.get(f"has_img_{vendor}")
+        ]
     return found
 
 
@@ -147,24 +151,38 @@ def load_emoji(
         if cache.exists():
             with np.load(cache) as stored:
                 return EmojiImages(
-                    stored["images"], stored["labels"], class_names, stored["names"], stored["vendors"], source
+                    stored["images"],
+                    stored["labels"],
+                    class_names,
+                    stored["names"],
+                    stored["subcategories"],
+                    stored["vendors"],
+                    source,
                 )
-    images, labels, names, owners = [], [], [], []
+    images, labels, names, subcategories, owners = [], [], [], [], []
     for vendor in vendors:
         folder = package_dir(vendor, root) / "img" / vendor / "64"
-        for name, category, file in _entries(vendor, root, skin_tones):
+        for name, category, subcategory, file in _entries(vendor, root, skin_tones):
             if category in class_names:
                 images.append(read_on_white(folder / file, size))
                 labels.append(class_names.index(category))
                 names.append(name)
+                subcategories.append(subcategory)
                 owners.append(vendor)
     data = EmojiImages(
-        np.stack(images), np.asarray(labels, np.int64), class_names, np.asarray(names), np.asarray(owners), source
+        np.stack(images),
+        np.asarray(labels, np.int64),
+        class_names,
+        np.asarray(names),
+        np.asarray(subcategories),
+        np.asarray(owners),
+        source,
     )
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.stem}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, images=data.images, labels=data.labels, names=data.names, vendors=data.vendors)
+        arrays = {"names": data.names, "subcategories": data.subcategories, "vendors": data.vendors}
+        np.savez(tmp, images=data.images, labels=data.labels, **arrays)
         os.replace(tmp, cache)
     return data
 

@@ -18,11 +18,14 @@ proportions; `data.label_fraction` keeps a seeded share of each class's training
 labels (for label-efficiency runs). Examples are (image, label) with image
 (size, size, 3) uint8 RGB and label int64.
 
-`pretrain_pool` is the unlabelled pool of `pretrain`: every image of the source
+`pretrain_pool` is the unlabelled pool of SimCLR: every image of the source
 outside the test split (openclipart-png: all its categories, not only the six
 labelled ones), plus `pretrain.extra_dir` and, with `pretrain.emoji`, the emoji
-art of the npm packages; an image equal to a test image is left out wherever it
-comes from.
+art of the npm packages. `supervised_pool` is the labelled pool of
+`pretrain.method=supervised`: pictures of other classes than the classifier's
+(the emoji packages' subcategories, the openclipart categories it does not use),
+the offline stand-in for ImageNet. An image equal to a test image is left out of
+either pool wherever it comes from.
 """
 
 from __future__ import annotations
@@ -212,6 +215,13 @@ def _digests(images: np.ndarray) -> list[bytes]:
     return [hashlib.sha1(image.tobytes()).digest() for image in images]
 
 
+def _with_test_split(cfg: DataConfig) -> tuple[LabelledImages, np.ndarray, set[bytes]]:
+    """The classifier's labelled images, the indices of its test split and the digests of those test images."""
+    labelled = load_images(cfg)
+    test_ids = split_ids(labelled, cfg)["test"] if len(labelled.class_names) else np.zeros(0, np.int64)
+    return labelled, test_ids, set(_digests(labelled.images[test_ids]))
+
+
 def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     """The unlabelled images `pretrain` learns from: (n, size, size, 3) uint8, and a description for pretrain.json.
 
@@ -221,10 +231,8 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     left out, and duplicates kept once. `pretrain.max_images` caps the pool (a seeded choice).
     """
     data_cfg, pcfg = cfg.data, cfg.pretrain
-    labelled = load_images(data_cfg)
-    ids = split_ids(labelled, data_cfg) if len(labelled.class_names) else {"test": np.zeros(0, np.int64)}
-    test = set(_digests(labelled.images[ids["test"]]))
-    parts = [("labelled, outside the test split", np.delete(labelled.images, ids["test"], axis=0))]
+    labelled, test_ids, test = _with_test_split(data_cfg)
+    parts = [("labelled, outside the test split", np.delete(labelled.images, test_ids, axis=0))]
     if labelled.source == "debian:openclipart-png":
         categories = sorted(p.name for p in OPENCLIPART.iterdir() if p.is_dir() and not p.name.startswith("."))
         per_category = -(-pcfg.max_images // len(categories)) if pcfg.max_images else 0
@@ -268,6 +276,57 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     about = {
         "images": len(pool),
         "sources": {name: len(images) for name, images in parts},
-        "left_out_test_images": len(ids["test"]),
+        "left_out_test_images": len(test_ids),
     }
     return pool, about
+
+
+def supervised_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+    """The labelled pictures `pretrain.method=supervised` learns from, none of the classifier's own classes.
+
+    Every emoji picture of both npm vendors (skin tones included, on white) labelled by its subcategory
+    ("Animals & Nature: animal-mammal", ...), and every openclipart-png category the classifier does not use (all of
+    them when it reads another source) labelled by its folder: (n, size, size, 3) uint8 images, (n,) int64 labels,
+    the class names, and a description for pretrain.json. Images equal to a test image are left out, duplicates
+    kept once (the first label); `pretrain.max_images` caps the pool (a seeded choice).
+    """
+    data_cfg, pcfg = cfg.data, cfg.pretrain
+    labelled, _, test = _with_test_split(data_cfg)
+    emoji = load_emoji(VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
+    subcategories = sorted(set(emoji.subcategories.tolist()))
+    parts = [(emoji.source, emoji.images, np.searchsorted(subcategories, emoji.subcategories), subcategories)]
+    if OPENCLIPART.is_dir():
+        own = set(labelled.class_names) if labelled.source == "debian:openclipart-png" else set()
+        categories = sorted(
+            p.name for p in OPENCLIPART.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in own
+        )
+        clipart = decode_folder(
+            OPENCLIPART,
+            "debian:openclipart-png",
+            size=data_cfg.image_size,
+            cache_dir=cache_dir(data_cfg),
+            classes=categories,
+            max_pixels=data_cfg.max_pixels,
+            exif_transpose=True,
+        )
+        names = [f"openclipart: {name}" for name in clipart.class_names]
+        parts.append((f"openclipart-png, {len(categories)} categories", clipart.images, clipart.labels, names))
+    seen, images, labels, class_names = set(test), [], [], []
+    for _, part_images, part_labels, names in parts:
+        for image, label, digest in zip(part_images, part_labels, _digests(part_images), strict=True):
+            if digest not in seen:
+                seen.add(digest)
+                images.append(image)
+                labels.append(label + len(class_names))
+        class_names += names
+    x, y = np.stack(images), np.asarray(labels, np.int64)
+    if pcfg.max_images and len(x) > pcfg.max_images:
+        keep = np.sort(np.random.default_rng(pcfg.seed).permutation(len(x))[: pcfg.max_images])
+        x, y = x[keep], y[keep]
+    about = {
+        "images": len(x),
+        "classes": len(class_names),
+        "sources": {name: len(part_images) for name, part_images, _, _ in parts},
+        "left_out_test_images": len(test),
+    }
+    return x, y, class_names, about

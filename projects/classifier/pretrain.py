@@ -1,16 +1,23 @@
-"""Self-supervised pretraining of the backbone: SimCLR (Chen et al., 2020) on unlabelled images.
+"""Pretraining of the backbone: SimCLR (Chen et al., 2020) on unlabelled images, or supervised on other classes.
 
-Each image of a batch is augmented twice (random crop, flip, shift, colour jitter,
-grey); the backbone and a projection head map both views to vectors, and the
-NT-Xent loss pulls the two views of an image together while pushing them away
-from every other image of the batch. What the backbone learns on the way (shapes,
-parts, textures that survive the augmentations) is what a classifier needs; no
-label is used. The projection head is thrown away: `train` with
-`model.weights=pretrained` loads the backbone's weights, trains a head on the
-frozen backbone (a linear probe) and then fine-tunes it.
+`pretrain.method=simclr`: each image of a batch is augmented twice (random crop,
+flip, shift, colour jitter, grey); the backbone and a projection head map both
+views to vectors, and the NT-Xent loss pulls the two views of an image together
+while pushing them away from every other image of the batch. What the backbone
+learns on the way (shapes, parts, textures that survive the augmentations) is
+what a classifier needs; no label is used.
+
+`pretrain.method=supervised`: what ImageNet weights are, made offline: the
+backbone and a softmax head learn to name pictures of *other* classes than the
+classifier's (the emoji packages' subcategories and the openclipart categories
+it does not use, `supervised_pool` in data.py), one augmented view each.
+
+Either head is thrown away: `train` with `model.weights=pretrained` loads the
+backbone's weights, trains a head on the frozen backbone (a linear probe) and
+then fine-tunes it.
 
 `pretrain` writes under `<output>/pretrain/`: backbone.weights.h5, pretrain.json
-(the settings, the pool, the loss per epoch), history.csv and the resume backup:
+(the settings, the pool, the loss and accuracy per epoch), history.csv and the resume backup:
 a killed run resumes, and a finished one with the same settings is not repeated.
 """
 
@@ -34,11 +41,12 @@ from common.plots import read_history
 from common.training import backup_epoch, keep_finished_epochs
 
 from .config import ClassifierConfig, PretrainConfig
-from .data import pretrain_pool
+from .data import pretrain_pool, supervised_pool
 from .model import build_encoder
 
 WHITE = 255.0  # what a shifted view uncovers: the white the images were padded with
 BACKBONE_FILE = "backbone.weights.h5"
+NOT_SUMMARISED = ("epoch", "learning_rate")  # history.csv columns pretrain.json leaves out (it keeps loss, accuracy)
 
 
 def pretrain_paths(paths: ArtifactPaths) -> ArtifactPaths:
@@ -159,6 +167,37 @@ class SimCLR(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
+def supervised_model(encoder: keras.Model, pcfg: PretrainConfig, classes: int) -> keras.Model:
+    """The encoder under a softmax head: (batch, size, size, 3) in [0, 255] -> (batch, classes) logits.
+
+    In training each batch is augmented first (one view of `view_augmentation`).
+    """
+    inputs = keras.Input(encoder.input_shape[1:], name="image")
+    features = encoder(view_augmentation(pcfg)(inputs))
+    logits = layers.Dense(classes, name="other_classes")(layers.Dropout(0.2)(features))
+    return keras.Model(inputs, logits, name="supervised")
+
+
+def _task(cfg: ClassifierConfig, encoder: keras.Model) -> tuple[keras.Model, tuple, dict]:
+    """The model `pretrain.method` trains around `encoder`, the arrays it learns from, and the pool's description.
+
+    Raises:
+        ConfigError: `pretrain.extra_dir` with the supervised method (its images have no labels).
+    """
+    pcfg = cfg.pretrain
+    if pcfg.method == "supervised":
+        if pcfg.extra_dir:
+            raise ConfigError(
+                f"pretrain.extra_dir={pcfg.extra_dir}: unlabelled images, which pretrain.method=supervised cannot "
+                "learn from; pretrain them with pretrain.method=simclr, or leave pretrain.extra_dir empty"
+            )
+        images, labels, class_names, about = supervised_pool(cfg)
+        model = supervised_model(encoder, pcfg, len(class_names))
+        return model, (images, labels), about
+    images, about = pretrain_pool(cfg)
+    return SimCLR(encoder, pcfg, name="simclr"), (images,), about
+
+
 def _finished(out: ArtifactPaths, cfg: ClassifierConfig) -> bool:
     summary = out.root / "pretrain.json"
     if not (summary.exists() and (out.root / BACKBONE_FILE).exists()):
@@ -186,7 +225,7 @@ def check_pretrained(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path | None
 
 
 def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
-    """SimCLR on `pretrain_pool(cfg)`, resuming a killed run; returns the backbone's weights file.
+    """`pretrain.method` (SimCLR or supervised), resuming a killed run; returns the backbone's weights file.
 
     A finished run with the same `settings(cfg)` is kept as it is.
     """
@@ -195,23 +234,29 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
     if _finished(out, cfg):
         print(f"Pretrained backbone already in {out.root} for these settings; delete the folder to pretrain again.")
         return out.root / BACKBONE_FILE
-    pool, about = pretrain_pool(cfg)
+    keras.utils.set_random_seed(pcfg.seed)
+    encoder, backbone = build_encoder(cfg.model, cfg.data.image_size)
+    model, arrays, about = _task(cfg, encoder)
+    pool = arrays[0]
     if len(pool) < pcfg.batch_size:
         raise ConfigError(
             f"the pretraining pool has {len(pool)} images, fewer than pretrain.batch_size={pcfg.batch_size}; "
             "lower the batch size or add images with pretrain.extra_dir=PATH"
         )
-    print(f"Pretraining pool: {about['images']} images ({', '.join(f'{k}: {v}' for k, v in about['sources'].items())})")
+    classes = f", {about['classes']} classes" if "classes" in about else ""
+    sources = ", ".join(f"{k}: {v}" for k, v in about["sources"].items())
+    print(f"Pretraining pool ({pcfg.method}): {about['images']} images{classes} ({sources})")
 
-    keras.utils.set_random_seed(pcfg.seed)
-    encoder, backbone = build_encoder(cfg.model, cfg.data.image_size)
-    model = SimCLR(encoder, pcfg, name="simclr")
     steps = len(pool) // pcfg.batch_size
     warmup = min(steps, steps * pcfg.epochs // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, max(1, steps * pcfg.epochs - warmup), warmup_target=pcfg.learning_rate, warmup_steps=warmup
     )
-    model.compile(optimizer=keras.optimizers.Adam(schedule))
+    if pcfg.method == "supervised":
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(schedule))
     model(tf.zeros((1, *pool.shape[1:])))  # build the variables, so a backup can be restored into them
     model.optimizer.build(model.trainable_variables)
 
@@ -222,8 +267,8 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
         print(f"Resuming from the backup in {out.backup_dir}: {done} of {pcfg.epochs} epochs already done.")
         keep_finished_epochs(out)
     out.root.mkdir(parents=True, exist_ok=True)
-    images = (
-        tf.data.Dataset.from_tensor_slices(pool)
+    batches = (
+        tf.data.Dataset.from_tensor_slices(arrays if len(arrays) > 1 else pool)  # (images, labels) or images
         .shuffle(len(pool), seed=pcfg.seed, reshuffle_each_iteration=True)
         .batch(pcfg.batch_size, drop_remainder=True)  # NT-Xent needs whole batches of negatives
         .prefetch(tf.data.AUTOTUNE)
@@ -234,7 +279,7 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
     ]
     start = time.perf_counter()
     try:
-        model.fit(images, epochs=pcfg.epochs, callbacks=callbacks, verbose=2 if os.environ.get("CI") else 1)
+        model.fit(batches, epochs=pcfg.epochs, callbacks=callbacks, verbose=2 if os.environ.get("CI") else 1)
     except KeyboardInterrupt:
         print(f"\nInterrupted. The last finished epoch is kept in {out.backup_dir}; rerun the same command to resume.")
         raise
@@ -244,13 +289,13 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
     tmp = out.root / f".tmp-{os.getpid()}.{BACKBONE_FILE}"
     backbone.save_weights(tmp)
     os.replace(tmp, weights)
-    history = read_history(out.history_csv)
+    history = {key: values for key, values in read_history(out.history_csv).items() if values}
     summary = {
         "settings": settings(cfg),
         "pool": about,
         "train_seconds": round(seconds, 2),
         "resumed_from_epoch": done,
-        **{key: [round(x, 4) for x in history.get(key, [])] for key in ("loss", "contrastive_accuracy")},
+        **{key: [round(x, 4) for x in values] for key, values in history.items() if key not in NOT_SUMMARISED},
     }
     (out.root / "pretrain.json").write_text(json.dumps(summary, indent=2))
     shutil.rmtree(out.backup_dir, ignore_errors=True)
