@@ -78,7 +78,7 @@ demo: install ## the browser demo (TF.js) on http://127.0.0.1:8080/, exporting f
 tune: install ## keras-tuner search (resumes if killed): artifacts/<project>/tuning/results.md, best.json for --config
 	$(RUN) tune $(RUN_ARGS)
 
-pretrain: install ## classifier: SimCLR pretraining of the backbone; chatbot: masked-language pretraining of the encoder
+pretrain: install ## classifier: pretraining of the backbone (SimCLR; preset=pretrained: supervised on other classes); chatbot: masked-language pretraining of the encoder
 	$(RUN) pretrain $(RUN_ARGS)
 
 compare: install ## one training per value of a key, curves overlaid: make project=mnist compare ARGS="--vary train.learning_rate=1e-3,3e-3"

@@ -1,5 +1,6 @@
-"""The image classifier on a small generated folder: layout errors, unreadable files, preprocessing, SimCLR
-pretraining, fine-tuning from it, predict on any image, export, the Gradio app, the browser page and `optimize`."""
+"""The image classifier on a small generated folder: layout errors, unreadable files, preprocessing, SimCLR and
+supervised pretraining, fine-tuning from it, predict on any image, export, the Gradio app, the browser page and
+`optimize`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from common.data.emoji import VENDORS, load_emoji
 from common.data.image_folders import FolderLayoutError, decode_folder, list_class_files
 from common.paths import ArtifactPaths
 from projects.classifier.config import CONFIG, PRESETS, ClassifierConfig
-from projects.classifier.data import pretrain_pool, split
+from projects.classifier.data import pretrain_pool, split, supervised_pool
 
 from .browser import demo_page, needs_chromium
 from .conftest import run_project
@@ -277,6 +278,62 @@ def test_the_pretraining_pool_adds_both_vendors_emoji_art_when_asked(shapes_dir,
     digests = {image.tobytes() for image in pool}
     assert {image.tobytes() for image in alone} <= digests and {image.tobytes() for image in emoji.images} <= digests
     assert len(pool) == len(digests) == about["images"]  # each picture once
+
+
+@pytest.mark.slow
+def test_the_supervised_pool_names_other_classes_never_the_classifiers_own(shapes_dir, tmp_path):
+    cfg = _shapes_cfg(shapes_dir, tmp_path)
+    cfg.pretrain.max_images = 200  # about 10 pictures of each openclipart category are decoded, not 8,000
+    images, labels, names, about = supervised_pool(cfg)
+    assert images.shape == (200, SIZE, SIZE, 3) and labels.shape == (200,) and about["images"] == 200
+    assert len(names) == about["classes"] > 100 and labels.min() >= 0 and labels.max() < len(names)
+    # A folder of shapes is classified: every openclipart category is another class, each emoji its subcategory.
+    assert {"openclipart: animals", "openclipart: food", "Animals & Nature: animal-mammal"} <= set(names)
+    emoji = load_emoji(VENDORS, size=SIZE, skin_tones=True, cache_dir=tmp_path / "cache")
+    subcategory_of = {image.tobytes(): sub for image, sub in zip(emoji.images, emoji.subcategories, strict=True)}
+    named = [
+        names[label] == subcategory_of[image.tobytes()]
+        for image, label in zip(images, labels, strict=True)
+        if image.tobytes() in subcategory_of
+    ]
+    assert len(named) > 50 and np.mean(named) > 0.95  # a few pictures are drawn alike for two emoji: the first label
+    others = [
+        names[label] for image, label in zip(images, labels, strict=True) if image.tobytes() not in subcategory_of
+    ]
+    assert others and all(name.startswith("openclipart: ") for name in others)
+    # openclipart classified (two of its categories): those two are left out of the pretraining classes
+    cfg.data.dir, cfg.data.classes, cfg.data.max_per_class = "", ("animals", "food"), 20
+    _, _, names, about = supervised_pool(cfg)
+    assert "openclipart: animals" not in names and "openclipart: food" not in names and "openclipart: people" in names
+    assert about["left_out_test_images"] > 0
+
+
+def test_supervised_pretraining_refuses_an_unlabelled_extra_folder(shapes_dir, tmp_path):
+    from common.config import ConfigError
+    from projects.classifier.pretrain import pretrain
+
+    cfg = _shapes_cfg(shapes_dir, tmp_path)
+    cfg.pretrain.method, cfg.pretrain.extra_dir = "supervised", str(shapes_dir)
+    with pytest.raises(ConfigError, match=f"pretrain.extra_dir={shapes_dir}: unlabelled images"):
+        pretrain(cfg, ArtifactPaths.for_project("classifier", tmp_path))
+
+
+@pytest.mark.slow
+def test_supervised_pretraining_learns_to_name_the_other_classes(shapes_dir, tmp_path):
+    """`pretrain.method=supervised` from the command line: its training accuracy climbs far above the commonest
+    class's share (what guessing from the labels' frequencies gets), so labels and pictures are paired right."""
+    extra = ("pretrain.method=supervised", "pretrain.max_images=600", "pretrain.epochs=12", "pretrain.batch_size=32")
+    result = _run_on_shapes("pretrain", shapes_dir, tmp_path, *(a for k in extra for a in ("--set", k)))
+    summary = json.loads((tmp_path / "pretrain" / "pretrain.json").read_text())
+    assert "Pretraining pool (supervised): 600 images" in result.stdout
+    cfg = _shapes_cfg(shapes_dir, tmp_path)
+    cfg.pretrain.max_images = 600
+    _, labels, _, _ = supervised_pool(cfg)
+    commonest = np.bincount(labels).max() / len(labels)
+    accuracy = summary["accuracy"]
+    assert len(accuracy) == 12 and accuracy[-1] > 2 * commonest, (accuracy, commonest)
+    assert summary["loss"][-1] < summary["loss"][0] - 0.5, summary["loss"]
+    assert (tmp_path / "pretrain" / "backbone.weights.h5").stat().st_size > 100_000
 
 
 @pytest.mark.slow

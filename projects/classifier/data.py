@@ -306,6 +306,8 @@ def supervised_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, np.ndarray, list
             size=data_cfg.image_size,
             cache_dir=cache_dir(data_cfg),
             classes=categories,
+            max_per_class=-(-pcfg.max_images // len(categories)) if pcfg.max_images else 0,
+            seed=pcfg.seed,
             max_pixels=data_cfg.max_pixels,
             exif_transpose=True,
         )

@@ -17,8 +17,9 @@ backbone's weights, trains a head on the frozen backbone (a linear probe) and
 then fine-tunes it.
 
 `pretrain` writes under `<output>/pretrain/`: backbone.weights.h5, pretrain.json
-(the settings, the pool, the loss and accuracy per epoch), history.csv and the resume backup:
-a killed run resumes, and a finished one with the same settings is not repeated.
+(the settings, the pool, the loss and accuracy per epoch), history.csv and the
+resume backup: a killed run resumes, and a finished one with the same settings
+is not repeated.
 """
 
 from __future__ import annotations
