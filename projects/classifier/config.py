@@ -111,6 +111,16 @@ class ClassifierConfig:
 
 COMMANDS = {"pretrain": "pretraining of the backbone: SimCLR on unlabelled images, or supervised on others (resumable)"}
 CONFIG = ClassifierConfig
+# The fine-tuning both pretrained presets share: 64x64, a 5-epoch linear probe, then 30 epochs of the whole backbone.
+FROM_PRETRAINED = {
+    "data.image_size": 64,
+    "model.weights": "pretrained",
+    "train.epochs": 5,
+    "train.learning_rate": 1e-3,
+    "fine_tune.epochs": 30,
+    "fine_tune.layers": 1000,
+    "fine_tune.learning_rate": 1e-3,
+}
 PRESETS = {
     "smoke": Preset(
         "check that everything runs: 64x64, a slim MobileNetV3Small, 2 epochs on 40 images per class",
@@ -151,18 +161,12 @@ PRESETS = {
         # 3e-4 instead of 1e-3 scored 0.6416 with every label there.
         Expected("macro_f1", 0.6063, 15.0),
         changes={
-            "data.image_size": 64,
-            "model.weights": "pretrained",
+            **FROM_PRETRAINED,
             "pretrain.method": "supervised",
             "pretrain.epochs": 40,
             "pretrain.crop_scale": 0.6,  # one view per picture, which must keep what names it
             "pretrain.color_jitter": 0.2,
             "pretrain.grayscale": 0.0,
-            "train.epochs": 5,
-            "train.learning_rate": 1e-3,
-            "fine_tune.epochs": 30,
-            "fine_tune.layers": 1000,
-            "fine_tune.learning_rate": 1e-3,
         },
     ),
     "simclr": Preset(
@@ -170,16 +174,7 @@ PRESETS = {
         # benchmarks/results/classifier.json: macro F1 0.6127 with every label, 0.4372 with 10%, 1,023 s of
         # pretraining (at f1643d2, as the `pretrained` preset then: 0.6096, 0.4375).
         Expected("macro_f1", 0.6127, 22.0),
-        changes={
-            "data.image_size": 64,
-            "model.weights": "pretrained",
-            "pretrain.epochs": 60,
-            "train.epochs": 5,
-            "train.learning_rate": 1e-3,
-            "fine_tune.epochs": 30,
-            "fine_tune.layers": 1000,
-            "fine_tune.learning_rate": 1e-3,
-        },
+        changes={**FROM_PRETRAINED, "pretrain.epochs": 60},
     ),
     "full": Preset(
         "EfficientNetB0 at 128x128 with ImageNet weights (downloaded once), then fine-tuned: for a GPU or patience",
