@@ -5,7 +5,7 @@ against the softmax, each class weighted by its inverse frequency) and Adam, fit
 on augmented batches (augmentation.py), keeping the epoch of best validation accuracy. From scratch that is
 one `fit`; from pretrained weights it is two: the head on the frozen backbone (a linear probe, `train.*`), then
 the top backbone layers unfrozen and fine-tuned at a lower learning rate (`fine_tune.*`). `model.weights=pretrained`
-starts from the backbone the `pretrain` command wrote (SimCLR, pretrain.py), pretraining first if there is none.
+starts from the backbone the `pretrain` command wrote (SimCLR or supervised, pretrain.py), pretraining first if none.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class ClassifierProject(Project):
             sys.exit(f"error: {err}")
 
     def run_command(self, command: str, cfg: ClassifierConfig, paths: ArtifactPaths, args) -> None:
-        """`pretrain`: SimCLR on the unlabelled pool, the backbone written where `model.weights=pretrained` reads."""
+        """`pretrain`: `pretrain.method` on its pool, the backbone written where `model.weights=pretrained` reads."""
         if command != "pretrain":
             super().run_command(command, cfg, paths, args)
         self._pretrain(cfg, paths)
