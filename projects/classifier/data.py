@@ -54,7 +54,7 @@ from common.data.splits import DataSplits, seeded_split
 from common.data.tfds_source import load_tfds, tfds_data_dir, tfds_prepared
 from common.paths import DEFAULT_ARTIFACTS
 
-from .config import ClassifierConfig, DataConfig
+from .config import ClassifierConfig, DataConfig, PretrainConfig
 from .images import decoded_to_rgba
 
 OPENCLIPART_CLASSES = ("animals", "food", "people", "recreation", "signs_and_symbols", "transportation")
@@ -222,6 +222,43 @@ def _with_test_split(cfg: DataConfig) -> tuple[LabelledImages, np.ndarray, set[b
     return labelled, test_ids, set(_digests(labelled.images[test_ids]))
 
 
+def _openclipart(cfg: ClassifierConfig, leave_out: Sequence[str] = ()) -> LabelledImages:
+    """Every openclipart-png category but `leave_out`, decoded at `data.image_size` (cached); with
+    `pretrain.max_images`, at most that many images shared out over the categories (a seeded choice)."""
+    data_cfg, pcfg = cfg.data, cfg.pretrain
+    categories = sorted(
+        p.name for p in OPENCLIPART.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in leave_out
+    )
+    return decode_folder(
+        OPENCLIPART,
+        "debian:openclipart-png",
+        size=data_cfg.image_size,
+        cache_dir=cache_dir(data_cfg),
+        classes=categories,
+        max_per_class=-(-pcfg.max_images // len(categories)) if pcfg.max_images else 0,
+        seed=pcfg.seed,
+        max_pixels=data_cfg.max_pixels,
+        exif_transpose=True,
+    )
+
+
+def _new_rows(images: np.ndarray, seen: set[bytes]) -> np.ndarray:
+    """Indices of the rows of `images` not already in `seen` (the first of equal rows), their digests added to it."""
+    rows = []
+    for row, digest in enumerate(_digests(images)):
+        if digest not in seen:
+            seen.add(digest)
+            rows.append(row)
+    return np.asarray(rows, np.int64)
+
+
+def _capped(n: int, pcfg: PretrainConfig) -> np.ndarray:
+    """Sorted indices of at most `pretrain.max_images` of `n` rows, a seeded choice (all of them without a cap)."""
+    if not pcfg.max_images or n <= pcfg.max_images:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(pcfg.seed).permutation(n)[: pcfg.max_images])
+
+
 def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     """The unlabelled images `pretrain` learns from: (n, size, size, 3) uint8, and a description for pretrain.json.
 
@@ -234,20 +271,8 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     labelled, test_ids, test = _with_test_split(data_cfg)
     parts = [("labelled, outside the test split", np.delete(labelled.images, test_ids, axis=0))]
     if labelled.source == "debian:openclipart-png":
-        categories = sorted(p.name for p in OPENCLIPART.iterdir() if p.is_dir() and not p.name.startswith("."))
-        per_category = -(-pcfg.max_images // len(categories)) if pcfg.max_images else 0
-        everything = decode_folder(
-            OPENCLIPART,
-            labelled.source,
-            size=data_cfg.image_size,
-            cache_dir=cache_dir(data_cfg),
-            classes=categories,
-            max_per_class=per_category,
-            seed=pcfg.seed,
-            max_pixels=data_cfg.max_pixels,
-            exif_transpose=True,
-        )
-        parts.append((f"openclipart-png, all {len(categories)} categories", everything.images))
+        everything = _openclipart(cfg)
+        parts.append((f"openclipart-png, all {len(everything.class_names)} categories", everything.images))
     if pcfg.extra_dir:
         root = Path(pcfg.extra_dir).expanduser()
         extra = decode_unlabelled(
@@ -264,15 +289,8 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
     if pcfg.emoji:
         emoji = load_emoji(VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
         parts.append((emoji.source, emoji.images))
-    seen, keep = set(test), []
-    for _, images in parts:
-        for image, digest in zip(images, _digests(images), strict=True):
-            if digest not in seen:
-                seen.add(digest)
-                keep.append(image)
-    pool = np.stack(keep)
-    if pcfg.max_images and len(pool) > pcfg.max_images:
-        pool = pool[np.sort(np.random.default_rng(pcfg.seed).permutation(len(pool))[: pcfg.max_images])]
+    pool = np.concatenate([images[_new_rows(images, test)] for _, images in parts])
+    pool = pool[_capped(len(pool), pcfg)]
     about = {
         "images": len(pool),
         "sources": {name: len(images) for name, images in parts},
@@ -290,45 +308,26 @@ def supervised_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, np.ndarray, list
     the class names, and a description for pretrain.json. Images equal to a test image are left out, duplicates
     kept once (the first label); `pretrain.max_images` caps the pool (a seeded choice).
     """
-    data_cfg, pcfg = cfg.data, cfg.pretrain
-    labelled, _, test = _with_test_split(data_cfg)
+    data_cfg = cfg.data
+    labelled, test_ids, test = _with_test_split(data_cfg)
     emoji = load_emoji(VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
     subcategories = sorted(set(emoji.subcategories.tolist()))
     parts = [(emoji.source, emoji.images, np.searchsorted(subcategories, emoji.subcategories), subcategories)]
     if OPENCLIPART.is_dir():
-        own = set(labelled.class_names) if labelled.source == "debian:openclipart-png" else set()
-        categories = sorted(
-            p.name for p in OPENCLIPART.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in own
-        )
-        clipart = decode_folder(
-            OPENCLIPART,
-            "debian:openclipart-png",
-            size=data_cfg.image_size,
-            cache_dir=cache_dir(data_cfg),
-            classes=categories,
-            max_per_class=-(-pcfg.max_images // len(categories)) if pcfg.max_images else 0,
-            seed=pcfg.seed,
-            max_pixels=data_cfg.max_pixels,
-            exif_transpose=True,
-        )
+        clipart = _openclipart(cfg, labelled.class_names if labelled.source == "debian:openclipart-png" else ())
         names = [f"openclipart: {name}" for name in clipart.class_names]
-        parts.append((f"openclipart-png, {len(categories)} categories", clipart.images, clipart.labels, names))
-    seen, images, labels, class_names = set(test), [], [], []
+        parts.append((f"openclipart-png, {len(names)} categories", clipart.images, clipart.labels, names))
+    images, labels, class_names = [], [], []
     for _, part_images, part_labels, names in parts:
-        for image, label, digest in zip(part_images, part_labels, _digests(part_images), strict=True):
-            if digest not in seen:
-                seen.add(digest)
-                images.append(image)
-                labels.append(label + len(class_names))
+        rows = _new_rows(part_images, test)
+        images.append(part_images[rows])
+        labels.append(part_labels[rows] + len(class_names))
         class_names += names
-    x, y = np.stack(images), np.asarray(labels, np.int64)
-    if pcfg.max_images and len(x) > pcfg.max_images:
-        keep = np.sort(np.random.default_rng(pcfg.seed).permutation(len(x))[: pcfg.max_images])
-        x, y = x[keep], y[keep]
+    keep = _capped(sum(map(len, images)), cfg.pretrain)
     about = {
-        "images": len(x),
+        "images": len(keep),
         "classes": len(class_names),
         "sources": {name: len(part_images) for name, part_images, _, _ in parts},
-        "left_out_test_images": len(test),
+        "left_out_test_images": len(test_ids),
     }
-    return x, y, class_names, about
+    return np.concatenate(images)[keep], np.concatenate(labels).astype(np.int64)[keep], class_names, about

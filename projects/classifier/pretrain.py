@@ -179,8 +179,9 @@ def supervised_model(encoder: keras.Model, pcfg: PretrainConfig, classes: int) -
     return keras.Model(inputs, logits, name="supervised")
 
 
-def _task(cfg: ClassifierConfig, encoder: keras.Model) -> tuple[keras.Model, tuple, dict]:
-    """The model `pretrain.method` trains around `encoder`, the arrays it learns from, and the pool's description.
+def _task(cfg: ClassifierConfig, encoder: keras.Model) -> tuple[keras.Model, np.ndarray, np.ndarray | None, dict]:
+    """The model `pretrain.method` trains around `encoder`, its images, their labels (None for SimCLR), and the
+    pool's description.
 
     Raises:
         ConfigError: `pretrain.extra_dir` with the supervised method (its images have no labels).
@@ -193,10 +194,9 @@ def _task(cfg: ClassifierConfig, encoder: keras.Model) -> tuple[keras.Model, tup
                 "learn from; pretrain them with pretrain.method=simclr, or leave pretrain.extra_dir empty"
             )
         images, labels, class_names, about = supervised_pool(cfg)
-        model = supervised_model(encoder, pcfg, len(class_names))
-        return model, (images, labels), about
+        return supervised_model(encoder, pcfg, len(class_names)), images, labels, about
     images, about = pretrain_pool(cfg)
-    return SimCLR(encoder, pcfg, name="simclr"), (images,), about
+    return SimCLR(encoder, pcfg, name="simclr"), images, None, about
 
 
 def _finished(out: ArtifactPaths, cfg: ClassifierConfig) -> bool:
@@ -237,12 +237,12 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
         return out.root / BACKBONE_FILE
     keras.utils.set_random_seed(pcfg.seed)
     encoder, backbone = build_encoder(cfg.model, cfg.data.image_size)
-    model, arrays, about = _task(cfg, encoder)
-    pool = arrays[0]
+    model, pool, labels, about = _task(cfg, encoder)
     if len(pool) < pcfg.batch_size:
+        more = "add images with pretrain.extra_dir=PATH" if labels is None else "raise pretrain.max_images"
         raise ConfigError(
             f"the pretraining pool has {len(pool)} images, fewer than pretrain.batch_size={pcfg.batch_size}; "
-            "lower the batch size or add images with pretrain.extra_dir=PATH"
+            f"lower the batch size or {more}"
         )
     classes = f", {about['classes']} classes" if "classes" in about else ""
     sources = ", ".join(f"{k}: {v}" for k, v in about["sources"].items())
@@ -253,11 +253,11 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, max(1, steps * pcfg.epochs - warmup), warmup_target=pcfg.learning_rate, warmup_steps=warmup
     )
-    if pcfg.method == "supervised":
+    if labels is None:  # SimCLR: the loss is computed in its train_step
+        model.compile(optimizer=keras.optimizers.Adam(schedule))
+    else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(schedule))
     model(tf.zeros((1, *pool.shape[1:])))  # build the variables, so a backup can be restored into them
     model.optimizer.build(model.trainable_variables)
 
@@ -269,7 +269,7 @@ def pretrain(cfg: ClassifierConfig, paths: ArtifactPaths) -> Path:
         keep_finished_epochs(out)
     out.root.mkdir(parents=True, exist_ok=True)
     batches = (
-        tf.data.Dataset.from_tensor_slices(arrays if len(arrays) > 1 else pool)  # (images, labels) or images
+        tf.data.Dataset.from_tensor_slices(pool if labels is None else (pool, labels))
         .shuffle(len(pool), seed=pcfg.seed, reshuffle_each_iteration=True)
         .batch(pcfg.batch_size, drop_remainder=True)  # NT-Xent needs whole batches of negatives
         .prefetch(tf.data.AUTOTUNE)
