@@ -18,6 +18,9 @@ class ArtDataConfig:
         "emoji", ART_SOURCES, "emoji art (npm), openclipart-png, an image folder, Fashion-MNIST, Monet"
     )
     vendors: tuple[str, ...] = ("twitter",)  # emoji: whose art is learnt (twitter: Twemoji, google: Noto)
+    # emoji: a conditional model's classes, the 9 categories or their 98 subcategories (as categories.json names
+    # them, e.g. "Animals & Nature: animal-mammal"); other sources have one kind of label, their classes
+    labels: str = choice("category", ("category", "subcategory"), "emoji: classes are categories or subcategories")
     categories: tuple[str, ...] = ()  # emoji or openclipart: only these categories (empty: all of them)
     skin_tones: bool = False  # emoji: add the skin-tone variants (five near-copies of most People & Body emoji)
     dir: str = ""  # folder: DIR/<class>/<image>, any image format

@@ -98,7 +98,7 @@ class FeatureSpace:
 def feature_key(data: ArtDataConfig, features: FeatureNetConfig) -> str:
     """A digest of what decides the feature network: it is reused while this stays the same."""
     ignored = {"flip", "online", "cache_dir"} | (
-        {"vendors", "max_images", "skin_tones"} if data.source == "emoji" else set()
+        {"vendors", "max_images", "skin_tones", "labels"} if data.source == "emoji" else set()
     )
     fields = {k: v for k, v in dataclasses.asdict(data).items() if k not in ignored}
     key = {"data": fields, "features": dataclasses.asdict(features), "version": VERSION}

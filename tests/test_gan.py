@@ -109,6 +109,32 @@ def test_emoji_are_composited_on_white_with_their_categories():
     assert flags.std(axis=(1, 2, 3)).mean() > 30  # colourful pictures, not blank squares
 
 
+def test_subcategory_labels_name_each_emoji_by_its_subcategory_within_its_category():
+    from common.data import art
+    from common.data.emoji import load_emoji
+
+    cfg = smoke().data
+    cfg.categories, cfg.labels, cfg.max_images = ("Animals & Nature", "Flags"), "subcategory", 0
+    data = art.load_images(cfg)
+    names = art.class_names(cfg)
+    assert data.class_names == names and 10 < len(names) < 30  # the two categories' subcategories, not 2 classes
+    assert set(np.unique(data.labels)) == set(range(len(names)))  # every name has pictures
+    assert names[0].startswith("Animals & Nature: ") and names[-1].startswith("Flags: ")
+    by_category = load_emoji(cfg.vendors, cfg.image_size, cfg.categories, cache_dir=art.cache_dir(cfg))
+    assert np.array_equal(data.images, by_category.images)  # the same pictures, only the labels differ
+    for image_label, category in zip(data.labels, by_category.labels, strict=True):
+        assert names[image_label].split(": ")[0] == by_category.class_names[category]
+
+
+def test_a_grid_of_many_classes_shows_a_spread_of_them():
+    from projects.gan.sampling import MAX_GRID_ROWS, grid_classes
+
+    assert list(grid_classes(9)) == list(range(9))
+    spread = grid_classes(98)
+    assert len(spread) == MAX_GRID_ROWS and spread[0] == 0 and spread[-1] == 97
+    assert np.all(np.diff(spread) >= 98 // MAX_GRID_ROWS)
+
+
 def test_held_out_emoji_are_whole_emoji_across_vendors_and_skin_tones():
     from common.data.art import cache_dir
     from common.data.emoji import load_emoji, split_by_name

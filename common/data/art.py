@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from common.art_config import ArtDataConfig
 from common.config import ConfigError
-from common.data.emoji import VENDORS, EmojiError, check_categories, load_emoji, split_by_name
+from common.data.emoji import VENDORS, EmojiError, check_categories, load_emoji, split_by_name, subcategory_names
 from common.data.image_folders import OPENCLIPART, FolderLayoutError, decode_folder, list_class_files
 from common.data.splits import DataSplits, seeded_split
 from common.data.tfds_source import load_tfds
@@ -117,13 +117,21 @@ def load_monet(cfg: ArtDataConfig) -> SourceImages:
     return data
 
 
-def load_emoji_source(cfg: ArtDataConfig, vendors: tuple[str, ...], skin_tones: bool) -> SourceImages:
-    """Emoji of `vendors` at `data.image_size`, grouped by short name (see common/data/emoji.py)."""
+def load_emoji_source(
+    cfg: ArtDataConfig, vendors: tuple[str, ...], skin_tones: bool, labels: str = "category"
+) -> SourceImages:
+    """Emoji of `vendors` at `data.image_size`, grouped by short name (see common/data/emoji.py), labelled by
+    category or by subcategory (`labels`)."""
     try:
         data = load_emoji(vendors, cfg.image_size, cfg.categories, skin_tones, cache_dir(cfg))
+        if labels == "category":
+            return SourceImages(data.images, data.labels, data.class_names, data.source, groups=data.names)
+        names = subcategory_names(cfg.categories, vendors, skin_tones)
     except EmojiError as err:
         raise ConfigError(f"{err} (data.vendors, data.categories)") from None
-    return SourceImages(data.images, data.labels, data.class_names, data.source, groups=data.names)
+    index = {name: k for k, name in enumerate(names)}
+    ids = np.asarray([index[name] for name in data.subcategories], np.int64)
+    return SourceImages(data.images, ids, names, data.source, groups=data.names)
 
 
 def load_images(cfg: ArtDataConfig) -> SourceImages:
@@ -133,7 +141,7 @@ def load_images(cfg: ArtDataConfig) -> SourceImages:
         ConfigError: the source is not installed, a folder is empty or unreadable, a category does not exist.
     """
     if cfg.source == "emoji":
-        data = load_emoji_source(cfg, cfg.vendors, cfg.skin_tones)
+        data = load_emoji_source(cfg, cfg.vendors, cfg.skin_tones, cfg.labels)
     elif cfg.source == "fashion_mnist":
         data = load_fashion_mnist()
     elif cfg.source == "monet":
@@ -163,6 +171,8 @@ def class_names(cfg: ArtDataConfig) -> list[str]:
     if cfg.source == "monet":
         return ["monet"]
     try:
+        if cfg.source == "emoji" and cfg.labels == "subcategory":
+            return subcategory_names(cfg.categories, cfg.vendors, cfg.skin_tones)
         if cfg.source == "emoji":
             return check_categories(cfg.categories, cfg.vendors[0] if cfg.vendors else VENDORS[0])
         root = Path(cfg.dir) if cfg.source == "folder" else OPENCLIPART

@@ -87,6 +87,26 @@ def check_categories(chosen: Sequence[str], vendor: str = VENDORS[0], root: Path
     return [c for c in known if c in chosen] if chosen else known
 
 
+def subcategory_names(
+    chosen: Sequence[str], vendors: Sequence[str], skin_tones: bool = False, root: Path = NODE_MODULES
+) -> list[str]:
+    """The "<category>: <subcategory>" names of the emoji `vendors` draw in the `chosen` categories (all when
+    empty), as `load_emoji` fills `subcategories`: by category in categories.json's order, then in emoji.json's.
+
+    Raises:
+        EmojiError: a package missing, an unknown vendor or category.
+    """
+    if not vendors:
+        raise EmojiError(f"no emoji vendor chosen: choose one or more of {', '.join(VENDORS)}")
+    kept = check_categories(chosen, vendors[0], root)
+    seen = {category: {} for category in kept}
+    for vendor in vendors:
+        for _, category, subcategory, _ in _entries(vendor, root, skin_tones):
+            if category in seen:
+                seen[category][subcategory] = None
+    return [subcategory for category in kept for subcategory in seen[category]]
+
+
 def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, str, str]]:
     """(short name, category, subcategory, image file) of every emoji `vendor` draws, skin-tone variants when asked."""
     path = package_dir(vendor, root)

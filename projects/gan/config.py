@@ -80,7 +80,11 @@ class GanTrainConfig:
 class GanConfig:
     """The default preset: a class-conditional GAN on Twemoji art at 32x32 with DiffAugment, hinge loss, SN, EMA."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    # Conditional on the emoji's subcategories (98 of them, e.g. "Animals & Nature: animal-mammal"), not their 9
+    # categories: one run each of the default preset, FID/floor 3.90 against 7.35 with categories, recall 0.59
+    # against 0.35. A category such as Objects holds pictures as unlike as a phone and a violin; one class per
+    # subcategory asks the generator for one kind of picture at a time.
+    data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory"))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
     features: FeatureNetConfig = field(default_factory=FeatureNetConfig)
@@ -97,6 +101,7 @@ PRESETS = {
         Expected("fid_to_floor_ratio", 20.0, 2.0, higher_is_better=False),
         changes={
             "data.max_images": 400,
+            "data.labels": "category",  # 400 emoji leave many of the 98 subcategories one picture or none
             "data.image_size": 16,
             "model.latent_dim": 16,
             "model.g_filters": (32, 16, 8),

@@ -7,6 +7,8 @@ import numpy as np
 
 from common.image_grids import to_uint8
 
+MAX_GRID_ROWS = 12  # a grid of a conditional generator with more classes shows this many of them
+
 
 def is_conditional(generator: keras.Model) -> bool:
     return len(generator.inputs) > 1
@@ -30,16 +32,25 @@ def seeded_inputs(generator: keras.Model, count: int, seed: int, class_probs: np
     return inputs
 
 
+def grid_classes(num_classes: int, rows: int = MAX_GRID_ROWS) -> np.ndarray:
+    """The classes a grid shows, one per row: all of them, or `rows` spread evenly over the class ids (with
+    emoji subcategories, ordered by category, that is about one per category)."""
+    if num_classes <= rows:
+        return np.arange(num_classes)
+    return np.unique(np.round(np.linspace(0, num_classes - 1, rows)).astype(np.int64))
+
+
 def grid_inputs(generator: keras.Model, seed: int, cols: int = 8, rows: int = 8) -> dict:
     """The progress grid's inputs: `rows` x `cols` seeded noise vectors; a class-conditional generator instead
-    draws one row per class, the same `cols` noise vectors in every row (so a column shows one noise, per class)."""
+    draws one row per class (`grid_classes`), the same `cols` noise vectors in every row (so a column shows one
+    noise, per class)."""
     if not is_conditional(generator):
         return seeded_inputs(generator, rows * cols, seed)
-    num_classes = generator.get_layer("class_embedding").input_dim
+    classes = grid_classes(generator.get_layer("class_embedding").input_dim)
     noise = seeded_inputs(generator, cols, seed)["noise"]
     return {
-        "noise": np.tile(noise, (num_classes, 1)),
-        "label": np.repeat(np.arange(num_classes), cols).astype(np.int32),
+        "noise": np.tile(noise, (len(classes), 1)),
+        "label": np.repeat(classes, cols).astype(np.int32),
     }
 
 
