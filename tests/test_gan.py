@@ -470,7 +470,7 @@ def smoke_export(smoke_run) -> Path:
 
 @pytest.mark.slow
 def test_export_matches_keras_in_every_format(smoke_export):
-    from projects.gan.project import PROJECT
+    from projects.gan.project import INT8_MEAN_IMAGE_BOUND, PROJECT
 
     parity = json.loads((smoke_export / "parity.json").read_text())
     assert parity["ok"] is True, parity
@@ -482,6 +482,9 @@ def test_export_matches_keras_in_every_format(smoke_export):
     rows = {r["format"]: r for r in parity["formats"]}
     for name in ("savedmodel", "tflite_float32", "tfjs", "onnx"):
         assert rows[name]["max_abs_diff"] <= PROJECT.float_tolerance and rows[name]["agreement"] > 0.99, name
+    for name in ("tflite_dynamic", "tflite_int8", "tfjs_uint8"):  # int8 weights: held to the mean colours
+        assert rows[name]["metric_bound"] == INT8_MEAN_IMAGE_BOUND, rows[name]
+        assert rows[name]["metric_gap"] <= INT8_MEAN_IMAGE_BOUND, rows[name]
 
 
 @pytest.mark.slow
