@@ -82,8 +82,9 @@ class GanConfig:
 
     # Conditional on the emoji's 9 categories. With their 98 subcategories (`data.labels=subcategory`), three runs of
     # the default preset (same seed; CPU threads make each run its own): FID/floor 3.90, 7.01, 8.72, precision 0.895,
-    # 0.839, 0.860, recall 0.586, 0.422, 0.484, against 7.35, 0.887, 0.347 with categories (gan.json). More coverage
-    # each time, FID within the runs' spread, and the AC-GAN's face rows drew one face whatever the noise.
+    # 0.839, 0.860, recall 0.586, 0.422, 0.484, against 7.35, 0.887, 0.347 with categories (gan.json) and 6.11, 0.868,
+    # 0.363 in a second run with categories. More coverage each time, FID within the runs' spread, and the AC-GAN's
+    # face rows drew one face whatever the noise.
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
