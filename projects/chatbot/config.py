@@ -21,7 +21,10 @@ STRATEGIES = ("greedy", "top_k", "nucleus", "beam", "retrieve", "rerank")
 @dataclass
 class DataConfig:
     source: str = choice("chitchat", ("chitchat", "chatterbot"), "chitchat-dataset (7,168 talks) or chatterbot-corpus")
-    context_turns: int = bounded(2, 1)  # the reply is predicted from this many previous turns, joined by <sep>
+    # The reply is predicted from this many previous turns, joined by newlines. The TF-IDF baseline's hits@1 of 20
+    # on the default preset's test rows with 1, 2, 3, 4 and 6 turns: 0.273, 0.348, 0.387, 0.394, 0.399; the
+    # baseline, not only the model, reads more with more turns.
+    context_turns: int = bounded(2, 1)
     context_len: int = bounded(32, 4)  # context pieces kept (the last ones; more are cut, fewer padded on the left)
     reply_len: int = bounded(24, 4)  # reply pieces: <start> + up to reply_len - 1 pieces; the target ends in <end>
     vocab_size: int = bounded(4000, 260)  # subword pieces: 4 special tokens, the 256 bytes, then learned BPE pieces
