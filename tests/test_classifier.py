@@ -336,10 +336,10 @@ def test_supervised_pretraining_learns_to_name_the_other_classes(shapes_dir, tmp
     cfg.pretrain.max_images = 1500
     _, labels, _, _ = supervised_pool(cfg)
     share = np.bincount(labels)[np.bincount(labels) > 0] / len(labels)
-    entropy = float(-(share * np.log(share)).sum())  # 3.91 nats here; measured at 20 epochs: loss 4.63 -> 3.52
+    entropy = float(-(share * np.log(share)).sum())  # 3.91 nats here; measured at these 30 epochs: final loss 3.32
     loss, accuracy = summary["loss"], summary["accuracy"]
     assert len(loss) == 30 and loss[-1] < entropy - 0.25, (loss, entropy)
-    assert accuracy[-1] > 1.5 * share.max(), (accuracy, share.max())  # 20 epochs: 0.19 against 0.11
+    assert accuracy[-1] > 1.5 * share.max(), (accuracy, share.max())  # measured 0.229 against 0.111
     assert (tmp_path / "pretrain" / "backbone.weights.h5").stat().st_size > 100_000
 
 
