@@ -148,12 +148,13 @@ def diversity(images: np.ndarray) -> float:
     return float(np.mean(pdist(flat)) / np.sqrt(flat.shape[1]))
 
 
-def check_tune_reference(data: DataSplits) -> None:
-    """`tune` scores a generative model's trials against the validation split's images (the test split stays
-    `evaluate`'s): raise a ConfigError naming the fix when it has fewer than 2 (FID needs their covariance)."""
+def check_val_reference(data: DataSplits, scored: str) -> None:
+    """`scored` (what a project scores against the validation split's images, so that the test split stays
+    `evaluate`'s: "tune scores each trial"): raise a ConfigError naming the fix when the split has fewer than 2
+    images (FID needs their covariance)."""
     count = data.sizes.get("val", 0)
     if count < 2:
         raise ConfigError(
-            f"tune scores each trial against the validation split's images, and it has {count}: "
+            f"{scored} against the validation split's images, and it has {count}: "
             "set data.val_fraction above 0 (e.g. 0.1), or use more images (data.max_images)"
         )

@@ -3,6 +3,7 @@ model, and a smoke run end to end whose FID to held-out emoji falls well below t
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import subprocess
@@ -169,6 +170,10 @@ def test_bad_data_settings_name_the_problem_and_the_fix(tmp_path):
     cfg.data.dir = ""
     with pytest.raises(ConfigError, match=r"data\.dir"):
         PROJECT.load_data(cfg)
+    cfg = smoke()  # each epoch's generator is scored against the validation images: they must exist
+    cfg.data.val_fraction = 0.0
+    with pytest.raises(ConfigError, match=r"train scores .* it has 0: set data\.val_fraction above 0"):
+        PROJECT.train(cfg, PROJECT.load_data(cfg), ArtifactPaths.for_project("gan", tmp_path / "run"))
 
 
 def test_missing_emoji_package_says_how_to_install_it(tmp_path):
@@ -411,7 +416,14 @@ def test_smoke_run_resumes_and_reports_progress(smoke_run):
     steps_per_epoch = smoke().train.steps_per_epoch
     assert "Resuming from the backup" in result.stdout and "1 of 2 epochs already done" in result.stdout
     history = (out / "history.csv").read_text().splitlines()
-    assert len(history) == 3 and "fid_to_floor_ratio" in history[0]  # header + one row per epoch, two processes
+    assert len(history) == 3 and "val_fid_to_floor_ratio" in history[0]  # header + one row per epoch, two processes
+    # The kept generator is the epoch with the lowest validation FID across both processes (the resumed one read
+    # the first's best), and it is what model.keras holds and the report scored.
+    val_fid = [float(row["val_fid"]) for row in csv.DictReader(history)]
+    best = json.loads((out / "checkpoints" / "best.json").read_text())
+    assert best["epoch"] == 1 + int(np.argmin(val_fid)) and best["val_fid"] == pytest.approx(min(val_fid), rel=1e-6)
+    assert json.loads((out / "report.json").read_text())["metrics"]["kept_epoch"] == best["epoch"]
+    assert (out / "model.keras").read_bytes() == (out / "checkpoints" / "best.keras").read_bytes()
     steps = (out / "steps.csv").read_text().splitlines()  # the optimizer's step count was restored too
     assert steps[0] == "step,d_loss,g_loss"
     assert [int(r.split(",")[0]) for r in steps[1:]] == list(range(1, 2 * steps_per_epoch + 1))

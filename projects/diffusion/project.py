@@ -18,7 +18,7 @@ import numpy as np
 
 from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits
-from common.feature_space import check_tune_reference, feature_space
+from common.feature_space import check_val_reference, feature_space
 from common.image_grids import mosaic, save_png
 from common.loop_training import steps_csv
 from common.paths import ArtifactPaths
@@ -139,7 +139,7 @@ class DiffusionProject(Project):
         """
         s = cfg.sampling
         check_sampling(s.tune_steps, cfg.schedule.timesteps, s.guidance, s.guidance_interval)
-        check_tune_reference(data)
+        check_val_reference(data, "tune scores each trial")
         ref = Reference(cfg, feature_space(cfg.data, cfg.features), data, held_out="val")
         sampler = self.sampler(cfg, self._train(cfg, data, paths))
         seeds, labels = fid_inputs(sampler, cfg, ref)

@@ -23,7 +23,7 @@ from common.config import ConfigError, to_dict
 from common.data import art as art_data
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.export import ExportPlan, standard_plan
-from common.feature_space import check_tune_reference, feature_space
+from common.feature_space import check_val_reference, feature_space
 from common.generative_metrics import precision_recall
 from common.image_grids import mosaic, save_png
 from common.loop_training import steps_csv
@@ -38,7 +38,7 @@ from .model import build_discriminator, build_generator
 from .report_plots import fid_curve, loss_curves, nearest_neighbours
 from .sampling import generate, grid_inputs, is_conditional, latent_dim, seeded_inputs, slerp
 from .serving_model import build_serving_model
-from .training import Scorer, initial_json, train_gan
+from .training import Scorer, best_json, initial_generator, initial_json, train_gan
 
 EXPORT_EXAMPLES = 64  # noise vectors run through every format
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 10
@@ -63,7 +63,8 @@ def _rate(rate: float, decay_from: float, total_steps: int) -> float | keras.opt
 
 class GanProject(Project):
     name = "gan"
-    monitor = ("fid", "min")  # what the loop reports after every epoch (lower is better)
+    monitor = ("val_fid", "min")  # what the loop reports after every epoch (lower is better)
+    tune_objective = ("fid", "min")  # what `tune_trial` returns: its kept generator's validation FID
     # Outputs are uint8 pixels: a float format may land on the other side of a rounding step (1 grey level);
     # 2 leaves room for two such steps in a row. Quantized weights move pixels further (README.md, "Export").
     float_tolerance: ClassVar[float] = 2.0
@@ -134,12 +135,17 @@ class GanProject(Project):
         return gan
 
     def train(self, cfg: GanConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
-        """The FID/KID scorer, the GAN built and compiled, then its loop (training.py); returns the EMA generator.
+        """The FID/KID scorer, the GAN built and compiled, then its loop (training.py); returns the EMA generator
+        (with `train.keep_best`, of the epoch with the lowest validation FID).
 
-        FID and KID compare features of a small classifier, trained first and then reused while the data stays
-        the same (common/feature_space.py).
+        FID and KID after every epoch compare features of a small classifier, trained first and then reused while
+        the data stays the same (common/feature_space.py), of generated and validation images.
+
+        Raises:
+            ConfigError: the validation split has fewer than 2 images.
         """
-        return self._train(cfg, data, paths, Scorer(cfg, feature_space(cfg.data, cfg.features), data))
+        check_val_reference(data, "train scores the generator after every epoch")
+        return self._train(cfg, data, paths, Scorer(cfg, feature_space(cfg.data, cfg.features), data, "val"))
 
     def search_space(self, cfg: GanConfig) -> dict[str, list]:
         """Both learning rates (the preset's, half and twice it), DiffAugment's policy (all three, two, none), the EMA
@@ -164,7 +170,7 @@ class GanProject(Project):
         Raises:
             ConfigError: the validation split has fewer than 2 images, or the trial's networks cannot be built.
         """
-        check_tune_reference(data)
+        check_val_reference(data, "tune scores each trial")
         scorer = Scorer(cfg, feature_space(cfg.data, cfg.features), data, held_out="val")
         scores = scorer.score(self._train(cfg, data, paths, scorer))
         return {
@@ -215,16 +221,19 @@ class GanProject(Project):
             "feature_net_test_accuracy": space.test_accuracy,
             "fid_features": space.describe(),
         }
-        if initial_json(paths).exists():
-            initial = json.loads(initial_json(paths).read_text())
+        if initial_generator(paths).exists():  # the untrained generator, against the same test images
+            initial = scorer.score(keras.models.load_model(initial_generator(paths)))
             metrics.update(fid_initial=initial["fid"], kid_initial=initial["kid"])
             metrics["fid_ratio"] = initial["fid"] / scores["fid"]
+        if best_json(paths).exists():
+            metrics["kept_epoch"] = json.loads(best_json(paths).read_text())["epoch"]
 
         plot_paths = []
         if steps_csv(paths).exists():
             plot_paths.append(loss_curves(steps_csv(paths), paths.plots / "losses.png"))
-        if paths.history_csv.exists() and "fid_initial" in metrics:
-            plot_paths.append(fid_curve(paths.history_csv, metrics["fid_initial"], paths.plots / "fid.png"))
+        if paths.history_csv.exists() and initial_json(paths).exists():
+            val_initial = json.loads(initial_json(paths).read_text())["fid"]
+            plot_paths.append(fid_curve(paths.history_csv, val_initial, paths.plots / "fid.png"))
         grid = mosaic(generate(model, grid_inputs(model, cfg.train.seed)))
         plot_paths.append(save_png(grid, paths.plots / "final_grid.png"))
         plot_paths.append(self._interpolation(model, cfg.train.seed, paths.plots / "interpolation.png"))

@@ -53,13 +53,14 @@ def loss_curves(steps_csv: Path, path: Path, smooth: int = 25) -> Path:
 
 
 def fid_curve(history_csv: Path, fid_initial: float, path: Path) -> Path:
-    """FID (log scale) and the sample diversity ratio per epoch; epoch 0 is the untrained generator."""
+    """Validation FID (log scale) and the sample diversity ratio per epoch; epoch 0 is the untrained generator
+    (`fid_initial`, against the same validation images)."""
     history = read_csv(history_csv)
     epochs = [0] + [int(e) + 1 for e in history["epoch"]]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax1.plot(epochs, [fid_initial, *history["fid"]], marker=".")
+    ax1.plot(epochs, [fid_initial, *history["val_fid"]], marker=".")
     ax1.set_yscale("log")
-    ax1.set_title("FID (own feature network; lower is better)")
+    ax1.set_title("validation FID (own feature network; lower is better)")
     ax2.plot(epochs[1:], history["diversity_ratio"], marker=".", color="tab:green")
     ax2.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax2.set_title("sample diversity / data diversity")

@@ -2,15 +2,20 @@
 
 Resumable like every project (`common.training`'s pieces): `BackupAndRestore` keeps both networks, the EMA
 generator, both optimizers and the epoch counter under `checkpoints/backup/` after each epoch; rerunning
-the same command resumes. Per epoch: `history.csv` (mean losses, FID, KID, sample diversity),
-`plots/samples/epoch_NNN.png` (the EMA generator on fixed noise; epoch 000 is the initial generator),
-the same grid in TensorBoard (`logs/`). Per step: `steps.csv` and TensorBoard scalars (both losses).
-At the end: `plots/progress.gif`, `model.keras` (the EMA generator alone) and `train.json`.
+the same command resumes. Per epoch: `history.csv` (mean losses; FID and KID against the validation split's
+real images, `val_*`; sample diversity), `plots/samples/epoch_NNN.png` (the EMA generator on fixed noise; epoch
+000 is the initial generator), the same grid in TensorBoard (`logs/`); with `train.keep_best`, the EMA generator
+of the epoch with the lowest validation FID so far in `checkpoints/best.keras` (`best.json`: which epoch). Per
+step: `steps.csv` and TensorBoard scalars (both losses). At the end: `plots/progress.gif`, `model.keras` (the
+best EMA generator, or the last one), `train.json`; the untrained generator stays in
+`checkpoints/initial.keras`, so that `evaluate` scores it against the test split beside the trained one.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,12 +43,23 @@ FID_SEED_OFFSET = 1  # FID's noise differs from the grid's, and stays the same e
 
 
 def initial_json(paths: ArtifactPaths) -> Path:
+    """The untrained generator's scores against the validation split (epoch 0 of the FID curve)."""
     return paths.root / "fid_initial.json"
 
 
+def initial_generator(paths: ArtifactPaths) -> Path:
+    """The untrained EMA generator, which `evaluate` scores against the test split."""
+    return paths.root / "checkpoints" / "initial.keras"
+
+
+def best_json(paths: ArtifactPaths) -> Path:
+    """{"epoch", "val_fid", "val_fid_to_floor_ratio"} of the generator in `paths.best_checkpoint`."""
+    return paths.best_checkpoint.with_suffix(".json")
+
+
 class Scorer:
-    """FID, KID and diversity of a generator's samples against held-out real images: the test split (`evaluate`,
-    `train`), or the validation split (`tune`, which leaves the test split to `evaluate`).
+    """FID, KID and diversity of a generator's samples against held-out real images: the test split (`evaluate`),
+    or the validation split (`train` and `tune` after every epoch, which leave the test split to `evaluate`).
 
     The floor is the same FID for real training images: `fid_samples` of them against the same held-out set.
     Generated images are scored at the same count, so both figures carry the same small-sample bias.
@@ -87,19 +103,25 @@ def _step(gan: keras.Model) -> int:
 
 
 class Progress(keras.callbacks.Callback):
-    """After each epoch: the fixed-noise grid (PNG and TensorBoard), FID, KID, diversity, the collapse warning.
+    """After each epoch: the fixed-noise grid (PNG and TensorBoard), validation FID, KID, diversity, the collapse
+    warning, and with `keep_best` the EMA generator in `paths.best_checkpoint` whenever its validation FID is the
+    lowest so far (resumed runs read the best so far from `best_json`).
 
     Diversity is the mean pairwise pixel distance of the grid's 64 samples, as a share of 64 real images'. A
     collapsing generator draws near-identical images: the warning fires when the share falls below
     `collapse_ratio` times the best share seen so far in this run.
     """
 
-    def __init__(self, scorer: Scorer, grid_inputs: dict, paths: ArtifactPaths, collapse_ratio: float) -> None:
+    def __init__(
+        self, scorer: Scorer, grid_inputs: dict, paths: ArtifactPaths, collapse_ratio: float, keep_best: bool
+    ) -> None:
         super().__init__()
         self.scorer, self.grid_inputs, self.paths, self.collapse_ratio = scorer, grid_inputs, paths, collapse_ratio
+        self.keep_best = keep_best
         self.writer = tf.summary.create_file_writer(str(paths.logs / "samples"))
         self.warnings = 0
         self.best_ratio = 0.0  # the highest diversity ratio so far: a fall from it is what collapse looks like
+        self.best = json.loads(best_json(paths).read_text()) if keep_best and best_json(paths).exists() else {}
 
     def grid(self, generator: keras.Model, epoch: int) -> Path:
         picture = mosaic(generate(generator, self.grid_inputs))
@@ -115,11 +137,18 @@ class Progress(keras.callbacks.Callback):
         ratio = scores["diversity"] / self.scorer.real_diversity
         to_floor = scores["fid"] / self.scorer.fid_floor
         if logs is not None:
-            logs.update(scores, diversity_ratio=ratio, fid_to_floor_ratio=to_floor)
+            logs.update(
+                val_fid=scores["fid"], val_kid=scores["kid"], diversity_ratio=ratio, val_fid_to_floor_ratio=to_floor
+            )
+        best = self.keep_best and scores["fid"] < self.best.get("val_fid", math.inf)
         print(
-            f"\nepoch {epoch + 1}: FID {scores['fid']:.3g} = {to_floor:.2f} x the floor, KID {scores['kid']:.3g}, "
-            f"diversity {ratio:.0%} of real"
+            f"\nepoch {epoch + 1}: validation FID {scores['fid']:.3g} = {to_floor:.2f} x the floor"
+            f"{' (best so far, kept)' if best else ''}, KID {scores['kid']:.3g}, diversity {ratio:.0%} of real"
         )
+        if best:
+            save_model_atomically(generator, self.paths.best_checkpoint)
+            self.best = {"epoch": epoch + 1, "val_fid": scores["fid"], "val_fid_to_floor_ratio": to_floor}
+            best_json(self.paths).write_text(json.dumps(self.best, indent=2))
         if ratio < self.collapse_ratio * self.best_ratio:
             self.warnings += 1
             print(
@@ -140,27 +169,34 @@ def train_gan(
     augmentation: Callable[[tf.Tensor], tf.Tensor] | None = None,
     summary: dict[str, Any] | None = None,
 ) -> keras.Model:
-    """Train (or resume) the compiled `gan` on `data`; returns the EMA generator, also written to `model.keras`.
+    """Train (or resume) the compiled `gan` on `data`; returns the EMA generator written to `model.keras`: the one
+    of the epoch with the lowest validation FID with `train.keep_best`, else the last one.
 
     Args:
         gan: built and compiled (project.py `build_gan`).
-        scorer: FID and KID after every epoch, in the feature space of common/feature_space.py.
+        scorer: FID and KID against the validation split after every epoch, in the feature space of
+            common/feature_space.py.
         augmentation: applied to each real training image (size, size, 3) float32 in [-1, 1].
         summary: keys added to train.json (the project's name and its whole config).
     """
     t = cfg.train
     done = backup_epoch(paths)
     if done is None:
-        fresh_start(paths, initial_json(paths))
+        fresh_start(paths, initial_json(paths), initial_generator(paths), paths.best_checkpoint, best_json(paths))
     else:
         print(f"Resuming from the backup in {paths.backup_dir}: {done} of {t.epochs} epochs already done.")
     grid = grid_inputs(gan.ema_generator, t.seed)
-    progress = Progress(scorer, grid, paths, cfg.train.collapse_ratio)
+    progress = Progress(scorer, grid, paths, t.collapse_ratio, t.keep_best)
     if done is None:
         initial = scorer.score(gan.ema_generator)
         progress.grid(gan.ema_generator, 0)
+        initial_generator(paths).parent.mkdir(parents=True, exist_ok=True)
+        save_model_atomically(gan.ema_generator, initial_generator(paths))
         initial_json(paths).write_text(json.dumps(initial, indent=2))
-        print(f"At initialisation: FID {initial['fid']:.3g} (floor, real vs held-out: {scorer.fid_floor:.3g})")
+        print(
+            f"At initialisation: validation FID {initial['fid']:.3g} "
+            f"(floor, real training vs validation images: {scorer.fid_floor:.3g})"
+        )
 
     batches = gan_batches(data, t.batch_size, t.steps_per_epoch, t.seed, augmentation)
     callbacks = [StepLog(paths, _losses, _step), progress]
@@ -168,14 +204,19 @@ def train_gan(
 
     frames = sorted(samples_dir(paths).glob("epoch_*.png"))
     save_gif(frames, paths.plots / "progress.gif")
-    save_model_atomically(gan.ema_generator, paths.model)
-    keras.models.load_model(paths.model)  # fail here, not in `evaluate`, if it does not reload
+    if progress.best:
+        shutil.copyfile(paths.best_checkpoint, f"{paths.model}.tmp.keras")
+        Path(f"{paths.model}.tmp.keras").replace(paths.model)
+        print(
+            f"model.keras: the EMA generator of epoch {progress.best['epoch']} of {t.epochs}, the lowest validation "
+            f"FID ({progress.best['val_fid_to_floor_ratio']:.2f} x the floor; train.keep_best=false keeps the last)"
+        )
+    else:
+        save_model_atomically(gan.ema_generator, paths.model)
+    generator = keras.models.load_model(paths.model)  # fail here, not in `evaluate`, if it does not reload
     initial = json.loads(initial_json(paths).read_text())
-    final = (
-        {k: history.history[k][-1] for k in ("fid", "kid", "diversity_ratio", "fid_to_floor_ratio")}
-        if history.epoch
-        else {}
-    )
+    keys = ("val_fid", "val_kid", "diversity_ratio", "val_fid_to_floor_ratio")
+    last = {f"{k}_last": history.history[k][-1] for k in keys} if history.epoch else {}
     paths.train_summary.write_text(
         json.dumps(
             {
@@ -184,10 +225,11 @@ def train_gan(
                 "resumed_from_epoch": done,
                 "epochs_run_now": len(history.epoch),
                 "steps_per_epoch": batches.steps_per_epoch,
-                "fid_initial": initial["fid"],
-                "fid_floor": scorer.fid_floor,
-                "kid_initial": initial["kid"],
-                **{f"{k}_final": v for k, v in final.items()},
+                "val_fid_initial": initial["fid"],
+                "val_fid_floor": scorer.fid_floor,
+                "val_kid_initial": initial["kid"],
+                **last,
+                "kept_epoch": progress.best.get("epoch", t.epochs),
                 "collapse_warnings": progress.warnings,
                 "feature_net": scorer.space.describe(),
                 "data": data.describe(),
@@ -196,4 +238,4 @@ def train_gan(
         )
     )
     print(f"Progress grids: {samples_dir(paths)}; animation: {paths.plots / 'progress.gif'}")
-    return gan.ema_generator
+    return generator
