@@ -20,7 +20,7 @@ class ModelConfig:
     # FID/floor after epoch 6: (192, 96, 48, 24) 11.6, with class_norm 10.9, (256, 128, 64, 32) with class_norm 9.3
     # (17% more time per step), (384, 192, 96, 48) 11.0 (44% more). Wider discriminators cost 2.6x per step. Two
     # 3x3 convolutions after each upsampling instead of one (full default preset with train.keep_best, one run):
-    # FID/floor 5.48, recall 0.444, 11% more training time, against 5.45 and 0.422 (gan.json): not kept.
+    # FID/floor 5.48, recall 0.444, 11% more training time, against 5.45 and 0.422 (gan.json at 690f4bc): not kept.
     g_filters: tuple[int, ...] = (256, 128, 64, 32)
     d_filters: tuple[int, ...] = (32, 64, 128)  # discriminator: filters of each block, each halving the side
     loss: str = choice("hinge", ("hinge", "nonsaturating"))
@@ -65,6 +65,8 @@ class GanTrainConfig:
     # seen (and about the same time) batch 8 reached FID/floor 17.4, 16 23.7, 32 33.8 after 24,000 images (one
     # run each; two runs of one setting differed by a third there, so only 8-or-16 against 32 is clear).
     batch_size: int = bounded(8, 2)
+    # Two time-scale rates (generator 1e-4, discriminator 4e-4, as BigGAN), one run with train.keep_best: FID/floor
+    # 7.54, recall 0.298 (kept epoch 5), against 5.45 and 0.422 with 2e-4 for both (gan.json at 690f4bc): not kept.
     g_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, generator
     d_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, discriminator
     # Both rates stay constant for this share of the steps, then fall to 0 along a half cosine (1.0: constant). At a
@@ -79,23 +81,25 @@ class GanTrainConfig:
     # model.keras is the EMA generator of the epoch with the lowest FID against the validation split's real images
     # (the test split stays evaluate's), not the last one: FID/floor wavers by a third between epochs, and runs
     # ended above their best epoch (7.35 after epoch 16 against 6.93 after 13 in gan.json before this). The first
-    # benchmark with it kept epoch 10 (test FID/floor 5.45; gan.json).
+    # benchmark with it kept epoch 10 (test FID/floor 5.45, with categories; gan.json at 690f4bc).
     keep_best: bool = True
 
 
 @dataclass
 class GanConfig:
-    """The default preset: a class-conditional GAN on Twemoji art at 32x32 with DiffAugment, hinge loss, SN, EMA."""
+    """The default preset: a GAN conditional on Twemoji's subcategories at 32x32: DiffAugment, hinge loss, SN, EMA."""
 
-    # Conditional on the emoji's 9 categories. With their 98 subcategories (`data.labels=subcategory`), three runs of
-    # the default preset (same seed; CPU threads make each run its own): FID/floor 3.90, 7.01, 8.72, precision 0.895,
-    # 0.839, 0.860, recall 0.586, 0.422, 0.484, against 7.35, 0.887, 0.347 with categories (gan.json) and 6.11, 0.868,
-    # 0.363 in a second run with categories. More coverage each time, FID within the runs' spread, and the AC-GAN's
-    # face rows drew one face whatever the noise.
+    # Conditional on the emoji's 98 subcategories (categories.json's, e.g. "Animals & Nature: animal-mammal"), not on
+    # their 9 categories (`data.labels=category`). Without train.keep_best, three runs of the default preset with
+    # subcategories (same seed; CPU threads make each run its own): FID/floor 3.90, 7.01, 8.72, recall 0.586, 0.422,
+    # 0.484, against 7.35 and 6.11, recall 0.347 and 0.363 with categories: more coverage each time, FID within the
+    # runs' spread. With train.keep_best, categories: 5.45 (recall 0.422; gan.json at 690f4bc), and 5.58 and 5.48
+    # with the changes noted at `vendors` below and at `g_filters`; subcategories: 4.22 (recall 0.489, its last
+    # epoch kept, validation FID still falling there) and the benchmark in gan.json.
     # Twemoji alone. With both vendors' art (`data.vendors=twitter,google`: 2,680 training images, twice as many, and
     # held-out images of both), one run of the default preset with `train.keep_best`: FID/floor 5.58, precision
-    # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json): no gain.
-    data: DataConfig = field(default_factory=DataConfig)
+    # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json at 690f4bc): no gain.
+    data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory"))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
     features: FeatureNetConfig = field(default_factory=FeatureNetConfig)
@@ -112,6 +116,7 @@ PRESETS = {
         Expected("fid_to_floor_ratio", 20.0, 2.0, higher_is_better=False),
         changes={
             "data.max_images": 400,
+            "data.labels": "category",  # 400 emoji are too few for 98 classes
             "data.image_size": 16,
             "model.latent_dim": 16,
             "model.g_filters": (32, 16, 8),
@@ -129,7 +134,7 @@ PRESETS = {
         },
     ),
     "default": Preset(
-        "conditional GAN, Twemoji at 32x32: DiffAugment, hinge loss, SN, class head, EMA, 16 x 1,000 steps of 8 images",
+        "GAN on Twemoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, EMA, 16 x 1,000 steps of 8 images",
         # The goal: FID to held-out emoji at most twice the floor; measured 5.45 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
