@@ -95,7 +95,7 @@ class GanConfig:
     # 0.484, against 7.35 and 6.11, recall 0.347 and 0.363 with categories: more coverage each time, FID within the
     # runs' spread. With train.keep_best, categories: 5.45 (recall 0.422; gan.json at 690f4bc), and 5.58 and 5.48
     # with the changes noted at `vendors` below and at `g_filters`; subcategories: 4.22 (recall 0.489, its last
-    # epoch kept, validation FID still falling there) and the benchmark in gan.json.
+    # epoch kept, validation FID still falling there) and 5.29 (recall 0.519; gan.json).
     # Twemoji alone. With both vendors' art (`data.vendors=twitter,google`: 2,680 training images, twice as many, and
     # held-out images of both), one run of the default preset with `train.keep_best`: FID/floor 5.58, precision
     # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json at 690f4bc): no gain.
@@ -135,7 +135,7 @@ PRESETS = {
     ),
     "default": Preset(
         "GAN on Twemoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, EMA, 16 x 1,000 steps of 8 images",
-        # The goal: FID to held-out emoji at most twice the floor; measured 5.45 (benchmarks/results/gan.json).
+        # The goal: FID to held-out emoji at most twice the floor; measured 5.29 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
     "openclipart": Preset(
