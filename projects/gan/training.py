@@ -148,7 +148,9 @@ class Progress(keras.callbacks.Callback):
         if best:
             save_model_atomically(generator, self.paths.best_checkpoint)
             self.best = {"epoch": epoch + 1, "val_fid": scores["fid"], "val_fid_to_floor_ratio": to_floor}
-            best_json(self.paths).write_text(json.dumps(self.best, indent=2))
+            tmp = best_json(self.paths).with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(self.best, indent=2))
+            tmp.replace(best_json(self.paths))  # a run killed here resumes from a whole file, old or new
         if ratio < self.collapse_ratio * self.best_ratio:
             self.warnings += 1
             print(
