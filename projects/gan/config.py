@@ -60,7 +60,8 @@ class GanTrainConfig:
     # Epochs of `steps_per_epoch` steps. With the (256, 128, 64, 32) generator, 16 trained in 711 s (FID/floor 7.35);
     # 22 (1,085 s) reached 7.58 after epoch 15 and rose to 9.14 by the end while the rates decayed (one run each).
     # With subcategories and train.keep_best, 24 epochs (937 s, one run): FID/floor 5.21, precision 0.898, recall
-    # 0.591, its last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16.
+    # 0.591, its last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16;
+    # a second 24-epoch run (train.seed=43): 5.33, 0.874, 0.524, epoch 14 kept. No gain worth 50% more time.
     epochs: int = bounded(16, 1)
     steps_per_epoch: int = bounded(1000, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
     # Small batches, many steps: on a CPU a step costs about in proportion to its batch, and at the same images
