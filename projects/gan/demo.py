@@ -27,7 +27,8 @@ class GanDemo(Demo):
     title = "GAN art generator"
     description = (
         "Pick a seed (each one is a different noise vector) and press Submit; a class-conditional generator also "
-        "takes a class id (a category: 0 is the first). The image is the EMA generator's, shown enlarged."
+        "takes a class id (an emoji subcategory by default: 0 is the first). The image is the EMA generator's, "
+        "shown enlarged."
     )
     summary = "Generate, vary and interpolate images."
 

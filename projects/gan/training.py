@@ -140,12 +140,12 @@ class Progress(keras.callbacks.Callback):
             logs.update(
                 val_fid=scores["fid"], val_kid=scores["kid"], diversity_ratio=ratio, val_fid_to_floor_ratio=to_floor
             )
-        best = self.keep_best and scores["fid"] < self.best.get("val_fid", math.inf)
+        improved = self.keep_best and scores["fid"] < self.best.get("val_fid", math.inf)
         print(
             f"\nepoch {epoch + 1}: validation FID {scores['fid']:.3g} = {to_floor:.2f} x the floor"
-            f"{' (best so far, kept)' if best else ''}, KID {scores['kid']:.3g}, diversity {ratio:.0%} of real"
+            f"{' (best so far, kept)' if improved else ''}, KID {scores['kid']:.3g}, diversity {ratio:.0%} of real"
         )
-        if best:
+        if improved:
             save_model_atomically(generator, self.paths.best_checkpoint)
             self.best = {"epoch": epoch + 1, "val_fid": scores["fid"], "val_fid_to_floor_ratio": to_floor}
             tmp = best_json(self.paths).with_suffix(".json.tmp")
