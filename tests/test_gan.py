@@ -261,7 +261,9 @@ def test_conditional_gan_trains_and_serves_uint8_images(twin, lecam):
     cfg.model.twin_class_head = twin
     cfg.model.lecam_weight = 0.3 if lecam else 0.0
     gan = PROJECT.build_gan(cfg, num_classes=3)
-    assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1)] + [(None, 3)] * (2 if twin else 1)
+    shapes = {name: tuple(t.shape) for name, t in gan.discriminator.output.items()}
+    heads = {"class_logits": (None, 3)} | ({"twin_class_logits": (None, 3)} if twin else {})
+    assert shapes == {"score": (None, 1), **heads, "reconstruction": (None, 16, 16, 3)}
     twin_before = gan.discriminator.get_layer("twin_class_logits").get_weights()[0].copy() if twin else None
     images = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((images, np.arange(8, dtype=np.int32) % 3)).batch(4)
@@ -278,6 +280,34 @@ def test_conditional_gan_trains_and_serves_uint8_images(twin, lecam):
     assert image.shape == (2, 16, 16, 3) and image.dtype == np.uint8
     expected = np.clip(np.round((np.asarray(gan.ema_generator([noise, np.array([0, 2])])) + 1) * 127.5), 0, 255)
     np.testing.assert_array_equal(image, expected.astype(np.uint8))
+
+
+def test_the_discriminator_learns_to_redraw_real_images():
+    """`model.reconstruction_weight` (FastGAN's self-supervised discriminator): training lowers the decoder's error on
+    the real images to well under its start; at weight 0 the discriminator has no decoder."""
+    import keras
+    import tensorflow as tf
+
+    from projects.gan.project import PROJECT
+
+    keras.utils.set_random_seed(0)
+    cfg = _tiny_config()
+    size = cfg.data.image_size
+    colours = np.random.default_rng(0).uniform(-0.6, 0.6, (8, 1, 1, 3)).astype(np.float32)
+    ramp = np.broadcast_to(np.linspace(-0.4, 0.4, size, dtype=np.float32)[None, :, None], (size, size, 1))
+    images = colours + ramp  # (8, size, size, 3): a colour each, brighter to the right
+    gan = PROJECT.build_gan(cfg, num_classes=1)
+    gan.augment = lambda x: x  # the decoder redraws what the discriminator saw: here, the images as they are
+
+    def error() -> float:
+        return float(np.abs(np.asarray(gan.discriminator(images)["reconstruction"]) - images).mean())
+
+    before = error()
+    ds = tf.data.Dataset.from_tensor_slices((images, np.zeros(8, np.int32))).batch(8).repeat()
+    gan.fit(ds, steps_per_epoch=150, epochs=1, verbose=0)
+    assert error() < 0.4 * before, (before, error())
+    cfg.model.reconstruction_weight = 0.0
+    assert set(PROJECT.build_gan(cfg, num_classes=1).discriminator.output) == {"score"}
 
 
 def test_class_norm_scales_and_shifts_each_class_on_its_own():
@@ -318,13 +348,13 @@ def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator(class_
     cfg.model.twin_class_head = False  # the class head alone teaches the generator here
     gan = PROJECT.build_gan(cfg, num_classes=3)
     gan.generator_loss = lambda fake: 0.0 * tf.reduce_mean(fake)
-    assert [tuple(t.shape) for t in gan.discriminator.outputs] == [(None, 1), (None, 3)]
+    assert tuple(gan.discriminator.output["class_logits"].shape) == (None, 3)
     size, labels = cfg.data.image_size, np.arange(24, dtype=np.int32) % 3
     colours = np.full((3, 3), -0.8, np.float32) + 1.6 * np.eye(3, dtype=np.float32)  # red, green, blue in [-1, 1]
     images = np.broadcast_to(colours[labels][:, None, None, :], (24, size, size, 3)).copy()
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(24, seed=0).batch(8).repeat()
     gan.fit(ds, steps_per_epoch=120, epochs=1, verbose=0)
-    _, class_logits = gan.discriminator([images, labels])
+    class_logits = gan.discriminator([images, labels])["class_logits"]
     assert (np.argmax(class_logits, axis=-1) == labels).all()
     noise = np.random.default_rng(1).standard_normal((24, cfg.model.latent_dim)).astype(np.float32)
     drawn = generate(gan.ema_generator, {"noise": noise, "label": labels}).mean(axis=(1, 2))  # (24, 3) mean colour

@@ -3,8 +3,9 @@
 One step (TensorFlow backend, `tf.GradientTape`): a batch of noise becomes fake images; real and fake
 images alike pass through DiffAugment (augmentation.py; differentiable, so the generator learns through it)
 and the discriminator scores them; its loss pushes real scores up and fake ones down, the
-generator's loss pushes fake scores up (loss.py); both networks take one optimizer step from the
-same forward pass. Then the EMA generator's weights move towards the generator's:
+generator's loss pushes fake scores up (loss.py); with `model.reconstruction_weight` the discriminator
+also redraws the real images it saw (model.py `_decoder`) and adds the mean absolute error; both networks take
+one optimizer step from the same forward pass. Then the EMA generator's weights move towards the generator's:
 `ema = d * ema + (1 - d) * w`, with d warming up as min(ema_decay, (1 + step) / (10 + step)),
 so that short runs are not dominated by the random initial weights. The EMA generator is the one
 that draws the progress grids, is scored by FID and is exported.
@@ -44,10 +45,13 @@ class GAN(keras.Model):
         augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
         class_loss_weight: float = 0.0,
         lecam_weight: float = 0.0,
+        reconstruction_weight: float = 0.0,
     ) -> None:
-        """`discriminator_loss(real, fake)` and `generator_loss(fake)` take the (batch, 1) logits, see loss.py;
-        `augment` maps a (batch, size, size, 3) batch to the same shape (DiffAugment), or None for none.
-        `lecam_weight` > 0 adds LeCam's term to the discriminator's loss (`_lecam`)."""
+        """`discriminator` returns a dict (model.py `build_discriminator`): "score", and by config "class_logits",
+        "twin_class_logits", "reconstruction". `discriminator_loss(real, fake)` and `generator_loss(fake)` take
+        the (batch, 1) scores, see loss.py; `augment` maps a (batch, size, size, 3) batch to the same shape
+        (DiffAugment), or None for none. `lecam_weight` > 0 adds LeCam's term to the discriminator's loss
+        (`_lecam`), `reconstruction_weight` times the decoder's error (`_penalties`)."""
         super().__init__(name="gan")
         self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
         self.discriminator_loss, self.generator_loss = discriminator_loss, generator_loss
@@ -56,6 +60,7 @@ class GAN(keras.Model):
         self.augment = augment or (lambda x: x)
         self.class_loss_weight = class_loss_weight
         self.lecam_weight = lecam_weight
+        self.reconstruction_weight = reconstruction_weight
         # LeCam's anchors: moving averages of the discriminator's mean real and fake scores (saved with the weights).
         self.score_anchors = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="score_anchors")
         self.latent_dim = generator.inputs[0].shape[-1]
@@ -93,37 +98,43 @@ class GAN(keras.Model):
         self.score_anchors.assign(0.99 * self.score_anchors + 0.01 * means)
         return penalty
 
+    def _penalties(self, real: dict[str, tf.Tensor], fake: dict[str, tf.Tensor], shown: tf.Tensor) -> tf.Tensor:
+        """The discriminator's extra loss terms from its outputs on the (augmented) real images `shown`
+        (batch, size, size, 3) and on the generated ones: LeCam's, and the reconstruction's mean absolute error."""
+        extra = tf.constant(0.0)
+        if self.lecam_weight > 0:
+            extra += self.lecam_weight * self._lecam(real["score"], fake["score"])
+        if "reconstruction" in real:
+            extra += self.reconstruction_weight * tf.reduce_mean(tf.abs(real["reconstruction"] - shown))
+        return extra
+
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, labels = data
         noise = tf.random.normal((tf.shape(images)[0], self.latent_dim))
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator(self._with_label(noise, labels), training=True)
-            real_score = self.discriminator(self._with_label(self.augment(images), labels), training=True)
-            fake_score = self.discriminator(self._with_label(self.augment(fake), labels), training=True)
-            twin = isinstance(fake_score, list | tuple) and len(fake_score) == 3
-            if self.class_loss_weight > 0:  # the auxiliary head: classify real images, name the asked class on fakes
-                real_score, real_classes = real_score[0], real_score[1]
-                fake_score, fake_classes, *fake_twin = fake_score
-            d_loss = self.discriminator_loss(real_score, fake_score)
-            g_loss = self.generator_loss(fake_score)
-            if self.class_loss_weight > 0:
-                d_loss += self.class_loss_weight * _cross_entropy(labels, real_classes)
-                g_loss += self.class_loss_weight * _cross_entropy(labels, fake_classes)
-            if twin:  # TAC-GAN: the twin head learns the fakes' classes; G cancels the entropy the first head rewards
-                twin_loss = _cross_entropy(labels, fake_twin[0])
+            fake_images = self.generator(self._with_label(noise, labels), training=True)
+            shown = self.augment(images)
+            real = self.discriminator(self._with_label(shown, labels), training=True)
+            fake = self.discriminator(self._with_label(self.augment(fake_images), labels), training=True)
+            d_loss = self.discriminator_loss(real["score"], fake["score"]) + self._penalties(real, fake, shown)
+            g_loss = self.generator_loss(fake["score"])
+            if "class_logits" in real:  # the auxiliary head: classify real images, name the asked class on fakes
+                d_loss += self.class_loss_weight * _cross_entropy(labels, real["class_logits"])
+                g_loss += self.class_loss_weight * _cross_entropy(labels, fake["class_logits"])
+            if "twin_class_logits" in fake:  # TAC-GAN: the twin head learns the fakes' classes; G cancels the
+                twin_loss = _cross_entropy(labels, fake["twin_class_logits"])  # entropy the first head rewards
                 d_loss += self.class_loss_weight * twin_loss
                 g_loss -= self.class_loss_weight * twin_loss
-            if self.lecam_weight > 0:
-                d_loss += self.lecam_weight * self._lecam(real_score, fake_score)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
         self._update_ema()
 
         self.step_losses.assign(tf.stack([d_loss, g_loss]))
-        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("real_score", real_score)):
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss)):
             self.trackers[name].update_state(value)
-        self.trackers["fake_score"].update_state(fake_score)
+        self.trackers["real_score"].update_state(real["score"])
+        self.trackers["fake_score"].update_state(fake["score"])
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def _update_ema(self) -> None:

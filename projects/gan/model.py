@@ -7,7 +7,9 @@ avoids the checkerboard texture that strided transposed kernels leave (Odena et 
 than nearest-neighbour because TF Lite's full-integer converter fails on a convolution after the latter.
 Discriminator: (batch, size, size, 3) in [-1, 1] [+ class] -> per entry: a 3x3 convolution and a strided 4x4
 one that halves the side, leaky ReLU, spectral normalization on each (by config) -> flatten -> one score
-per image (a logit; no sigmoid).
+per image (a logit; no sigmoid). By config, a decoder redraws the image from the last feature map (FastGAN's
+self-supervised discriminator, Liu et al., 2021): trained on real images only, it makes the discriminator's
+features describe the whole picture rather than the few traits that tell real from fake on a small dataset.
 Class-conditional (by config): the generator takes a learned class embedding beside the noise, and the
 discriminator adds a projection term, <embedding(class), features>, to its score (Miyato & Koyama, 2018).
 """
@@ -82,9 +84,20 @@ def build_generator(cfg: ModelConfig, image_size: int, num_classes: int = 0, nam
     return keras.Model(inputs if cfg.conditional else noise, image, name=name)
 
 
+def _decoder(feature_map: keras.KerasTensor, cfg: ModelConfig) -> keras.KerasTensor:
+    """The discriminator's last (batch, s, s, c) feature map -> (batch, s * 2^n, s * 2^n, 3) in [-1, 1], n = number of
+    discriminator blocks: bilinear upsampling x2, 3x3 convolution, ReLU per block, then a 3x3 convolution to RGB."""
+    x = feature_map
+    for filters in (*cfg.d_filters[-2::-1], max(8, cfg.d_filters[0] // 2)):
+        x = layers.UpSampling2D(interpolation="bilinear")(x)
+        x = layers.ReLU()(layers.Conv2D(filters, 3, padding="same")(x))
+    return layers.Conv2D(CHANNELS, 3, padding="same", activation="tanh", name="reconstruction")(x)
+
+
 def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0) -> keras.Model:
-    """image (batch, size, size, 3) float32 in [-1, 1] [, label (batch,) int32] -> score (batch, 1) float32 logit
-    [, class logits (batch, num_classes) when conditional with `class_loss_weight` > 0]."""
+    """image (batch, size, size, 3) float32 in [-1, 1] [, label (batch,) int32] -> a dict: "score" (batch, 1) float32
+    logit; conditional with `class_loss_weight` > 0, "class_logits" (batch, num_classes) [and "twin_class_logits"
+    with `twin_class_head`]; with `reconstruction_weight` > 0, "reconstruction" (batch, size, size, 3) in [-1, 1]."""
     if not cfg.d_filters or image_size % 2 ** len(cfg.d_filters):
         raise ValueError(
             f"model.d_filters has {len(cfg.d_filters)} entries: data.image_size={image_size} must halve that often"
@@ -95,16 +108,17 @@ def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0)
         x = layers.LeakyReLU(0.2)(_spectral(layers.Conv2D(filters, 3, padding="same"), cfg)(x))
         x = layers.LeakyReLU(0.2)(_spectral(layers.Conv2D(filters, 4, strides=2, padding="same"), cfg)(x))
     features = layers.Flatten()(x)
-    score = _spectral(layers.Dense(1), cfg)(features)
+    outputs = {"score": _spectral(layers.Dense(1), cfg)(features)}
+    if cfg.reconstruction_weight > 0:
+        outputs["reconstruction"] = _decoder(x, cfg)
     if not cfg.conditional:
-        return keras.Model(image, score, name="discriminator")
+        return keras.Model(image, outputs, name="discriminator")
     label = keras.Input((), dtype="int32", name="label")
     embedded = layers.Embedding(num_classes, features.shape[-1], name="class_projection")(label)
     projection = layers.Dot(axes=1)([embedded, features])
-    score = layers.Add()([score, projection])
+    outputs["score"] = layers.Add()([outputs["score"], projection])
     if cfg.class_loss_weight > 0:
-        heads = [layers.Dense(num_classes, name="class_logits")(features)]
+        outputs["class_logits"] = layers.Dense(num_classes, name="class_logits")(features)
         if cfg.twin_class_head:
-            heads.append(layers.Dense(num_classes, name="twin_class_logits")(features))
-        return keras.Model([image, label], [score, *heads], name="discriminator")
-    return keras.Model([image, label], score, name="discriminator")
+            outputs["twin_class_logits"] = layers.Dense(num_classes, name="twin_class_logits")(features)
+    return keras.Model([image, label], outputs, name="discriminator")

@@ -126,6 +126,7 @@ class GanProject(Project):
             augment=functools.partial(diff_augment, policy=policy) if policy else None,
             class_loss_weight=m.class_loss_weight if m.conditional else 0.0,
             lecam_weight=m.lecam_weight,
+            reconstruction_weight=m.reconstruction_weight,
         )
         g_rate, d_rate = (_rate(rate, t.decay_from, total_steps) for rate in (t.g_learning_rate, t.d_learning_rate))
         gan.compile(
