@@ -59,7 +59,8 @@ class ModelConfig:
     # Screening runs of the default preset with it (one each): FID/floor 4.56, precision 0.884, recall 0.613 (kept
     # epoch 14, 700 s); with 20 epochs 3.93, 0.884, 0.454 (kept epoch 8); against 5.29, 0.817, 0.519 without it
     # (gan.json at e8d45ef) and 4.22 in a screening run. With R1 beside it as well (Mescheder et al., 2018; weight
-    # 0.05 on the augmented real images): 5.49, recall 0.551, 810 s: not kept.
+    # 0.05 on the augmented real images): 5.49, recall 0.551, 810 s: not kept. The benchmark with it (gan.json):
+    # 4.13, precision 0.879, recall 0.505, 623 s, kept epoch 10.
     reconstruction_weight: float = bounded(1.0, 0.0)
 
 
@@ -68,7 +69,8 @@ class GanTrainConfig:
     # Epochs of `steps_per_epoch` steps. With the (256, 128, 64, 32) generator, 16 trained in 711 s (FID/floor 7.35);
     # 22 (1,085 s) reached 7.58 after epoch 15 and rose to 9.14 by the end while the rates decayed (one run each).
     # With subcategories and train.keep_best, 24 epochs (937 s, one run): FID/floor 5.21, precision 0.898, recall
-    # 0.591, its last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16;
+    # 0.591, its last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16
+    # (gan.json at e8d45ef; all three before model.reconstruction_weight);
     # a second 24-epoch run (train.seed=43): 5.33, 0.874, 0.524, epoch 14 kept. No gain worth 50% more time.
     epochs: int = bounded(16, 1)
     steps_per_epoch: int = bounded(1000, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
@@ -98,7 +100,8 @@ class GanTrainConfig:
 
 @dataclass
 class GanConfig:
-    """The default preset: a GAN conditional on Twemoji's subcategories at 32x32: DiffAugment, hinge loss, SN, EMA."""
+    """The default preset: a GAN conditional on Twemoji's subcategories at 32x32: DiffAugment, hinge loss, SN, a
+    self-supervised discriminator, EMA."""
 
     # Conditional on the emoji's 98 subcategories (categories.json's, e.g. "Animals & Nature: animal-mammal"), not on
     # their 9 categories (`data.labels=category`). Without train.keep_best, three runs of the default preset with
@@ -106,9 +109,10 @@ class GanConfig:
     # 0.484, against 7.35 and 6.11, recall 0.347 and 0.363 with categories: more coverage each time, FID within the
     # runs' spread. With train.keep_best, categories: 5.45 (recall 0.422; gan.json at 690f4bc), and 5.58 and 5.48
     # with the changes noted at `vendors` below and at `g_filters`; subcategories: 4.22 (recall 0.489, its last
-    # epoch kept, validation FID still falling there) and 5.29 (recall 0.519; gan.json). Does the class steer? The
-    # feature network named the asked class's category in 46% of 40 images per class (mean over the 98; 31 classes
-    # under 20%) for the 4.22 run's generator, and in 46% (2 of 9 under 20%) for the both-vendors category one.
+    # epoch kept, validation FID still falling there) and 5.29 (recall 0.519; gan.json at e8d45ef; these runs were
+    # before model.reconstruction_weight). Does the class steer? The feature network named the asked class's
+    # category in 46% of 40 images per class (mean over the 98; 31 classes under 20%) for the 4.22 run's generator,
+    # and in 46% (2 of 9 under 20%) for the both-vendors category one.
     # Twemoji alone. With both vendors' art (`data.vendors=twitter,google`: 2,680 training images, twice as many, and
     # held-out images of both), one run of the default preset with `train.keep_best`: FID/floor 5.58, precision
     # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json at 690f4bc): no gain.
@@ -147,8 +151,9 @@ PRESETS = {
         },
     ),
     "default": Preset(
-        "GAN on Twemoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, EMA, 16 x 1,000 steps of 8 images",
-        # The goal: FID to held-out emoji at most twice the floor; measured 5.29 (benchmarks/results/gan.json).
+        "GAN on Twemoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, self-supervised D, EMA, "
+        "16 x 1,000 steps of 8 images",
+        # The goal: FID to held-out emoji at most twice the floor; measured 4.13 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
     "openclipart": Preset(
