@@ -43,6 +43,8 @@ class ModelConfig:
     # generators trained without it. The default preset (with train.decay_from=0.5), one run each, FID/floor,
     # precision, recall, asked category named: weight 1.0: 7.19, 0.879, 0.366, 63% (after 6 epochs); 0.5: 7.48, 0.914,
     # 0.406, 57%; 0.3: 8.22, 0.917, 0.374, 48%. At 0.5 and 1.0 the face row draws one face whatever the noise.
+    # With the self-supervised discriminator and subcategories, 0.2 (one screening run): 4.33, 0.839, 0.573 (kept
+    # epoch 10), against 4.13, 0.879, 0.505 at 0.5 (gan.json): not kept.
     class_loss_weight: float = bounded(0.5, 0.0)
     # TAC-GAN (Gong et al., 2019): a twin class head learns the generated images' classes and the generator's class
     # loss subtracts its cross-entropy, cancelling the AC-GAN's reward for the most recognisable picture (one face
@@ -123,7 +125,8 @@ class GanConfig:
     # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json at 690f4bc): no gain.
     # With the self-supervised discriminator, one screening run with both vendors: 3.86, 0.878, 0.516 (kept epoch
     # 13, 508 s), against 4.13 (gan.json); its validation FID kept falling to epoch 13 and stayed there instead of
-    # rising after epoch 10 as every Twemoji-only run does, so more epochs may pay with both: not yet measured.
+    # rising after epoch 10 as the three Twemoji-only runs with it did, so more epochs may pay with both: not yet
+    # measured.
     data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory"))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
