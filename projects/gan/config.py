@@ -78,8 +78,10 @@ class GanTrainConfig:
     # With subcategories and train.keep_best, 24 epochs (937 s, one run): FID/floor 5.21, precision 0.898, recall
     # 0.591, its last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16
     # (gan.json at e8d45ef; all three before model.reconstruction_weight);
-    # a second 24-epoch run (train.seed=43): 5.33, 0.874, 0.524, epoch 14 kept. No gain worth 50% more time.
-    epochs: int = bounded(16, 1)
+    # a second 24-epoch run (train.seed=43): 5.33, 0.874, 0.524, epoch 14 kept. No gain worth 50% more time on
+    # Twemoji alone; with both vendors' art (twice the images) validation FID kept falling to epoch 23 of 28: see
+    # `GanConfig.data`.
+    epochs: int = bounded(28, 1)
     steps_per_epoch: int = bounded(1000, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
     # Small batches, many steps: on a CPU a step costs about in proportion to its batch, and at the same images
     # seen (and about the same time) batch 8 reached FID/floor 17.4, 16 23.7, 32 33.8 after 24,000 images (one
@@ -107,8 +109,8 @@ class GanTrainConfig:
 
 @dataclass
 class GanConfig:
-    """The default preset: a GAN conditional on Twemoji's subcategories at 32x32: DiffAugment, hinge loss, SN, a
-    self-supervised discriminator, EMA."""
+    """The default preset: a GAN conditional on the subcategories of Twemoji and Noto emoji at 32x32: DiffAugment,
+    hinge loss, SN, a self-supervised discriminator, EMA."""
 
     # Conditional on the emoji's 98 subcategories (categories.json's, e.g. "Animals & Nature: animal-mammal"), not on
     # their 9 categories (`data.labels=category`). Without train.keep_best, three runs of the default preset with
@@ -125,9 +127,10 @@ class GanConfig:
     # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json at 690f4bc): no gain.
     # With the self-supervised discriminator, one screening run with both vendors: 3.86, 0.878, 0.516 (kept epoch
     # 13, 508 s), against 4.13 (gan.json); its validation FID kept falling to epoch 13 and stayed there instead of
-    # rising after epoch 10 as the three Twemoji-only runs with it did, so more epochs may pay with both: not yet
-    # measured.
-    data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory"))
+    # rising after epoch 10 as the three Twemoji-only runs with it did. With 28 epochs (856 s, one screening run):
+    # 3.74, 0.880, 0.477, validation FID/floor still falling to epoch 23 (kept), flat after: both vendors and 28
+    # epochs became the default (benchmarks/results/gan.json). The test split then holds both vendors' held-out art.
+    data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory", vendors=("twitter", "google")))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
     features: FeatureNetConfig = field(default_factory=FeatureNetConfig)
@@ -143,6 +146,7 @@ PRESETS = {
         # A ceiling that only catches a broken run: an untrained generator's grey noise scores far above it.
         Expected("fid_to_floor_ratio", 20.0, 2.0, higher_is_better=False),
         changes={
+            "data.vendors": ("twitter",),
             "data.max_images": 400,
             "data.labels": "category",  # 400 emoji are too few for 98 classes
             "data.image_size": 16,
@@ -162,8 +166,8 @@ PRESETS = {
         },
     ),
     "default": Preset(
-        "GAN on Twemoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, self-supervised D, EMA, "
-        "16 x 1,000 steps of 8 images",
+        "GAN on Twemoji and Noto emoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, "
+        "self-supervised D, EMA, 28 x 1,000 steps of 8 images",
         # The goal: FID to held-out emoji at most twice the floor; measured 4.13 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
