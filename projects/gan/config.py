@@ -28,9 +28,9 @@ class ModelConfig:
     label_smoothing: float = bounded(0.0, 0.0, 0.5)  # nonsaturating loss: real targets are 1 - label_smoothing
     # The generator weights' moving average (what samples). 0.9998 (a half-life of 3.5 epochs instead of 0.7), one
     # screening run of the default preset: validation FID smoother from epoch to epoch, test FID/floor 4.38, precision
-    # 0.879, recall 0.535 (kept epoch 11), against 4.13 in gan.json: not kept. On that generator, BigGAN's standing
-    # statistics (its batch norms' statistics recomputed from its own activations, 500 batches) did not help either:
-    # 4.63 with batches of 8 (training's), 4.43 of 32, 4.40 of 128, against 4.38 as trained.
+    # 0.879, recall 0.535 (kept epoch 11), against 4.13 in gan.json at 4fdf613: not kept. On that generator, BigGAN's
+    # standing statistics (its batch norms' statistics recomputed from its own activations, 500 batches) did not help
+    # either: 4.63 with batches of 8 (training's), 4.43 of 32, 4.40 of 128, against 4.38 as trained.
     ema_decay: float = bounded(0.999, 0.0, 1.0, inclusive=False)
     conditional: bool = True  # class-conditional generator and projection discriminator (labelled data only)
     # Conditional only: every batch norm of the generator scales and shifts per class (BigGAN's conditional batch
@@ -44,7 +44,7 @@ class ModelConfig:
     # precision, recall, asked category named: weight 1.0: 7.19, 0.879, 0.366, 63% (after 6 epochs); 0.5: 7.48, 0.914,
     # 0.406, 57%; 0.3: 8.22, 0.917, 0.374, 48%. At 0.5 and 1.0 the face row draws one face whatever the noise.
     # With the self-supervised discriminator and subcategories, 0.2 (one screening run): 4.33, 0.839, 0.573 (kept
-    # epoch 10), against 4.13, 0.879, 0.505 at 0.5 (gan.json): not kept.
+    # epoch 10), against 4.13, 0.879, 0.505 at 0.5 (gan.json at 4fdf613): not kept.
     class_loss_weight: float = bounded(0.5, 0.0)
     # TAC-GAN (Gong et al., 2019): a twin class head learns the generated images' classes and the generator's class
     # loss subtracts its cross-entropy, cancelling the AC-GAN's reward for the most recognisable picture (one face
@@ -66,8 +66,8 @@ class ModelConfig:
     # Screening runs of the default preset with it (one each): FID/floor 4.56, precision 0.884, recall 0.613 (kept
     # epoch 14, 700 s); with 20 epochs 3.93, 0.884, 0.454 (kept epoch 8); against 5.29, 0.817, 0.519 without it
     # (gan.json at e8d45ef) and 4.22 in a screening run. With R1 beside it as well (Mescheder et al., 2018; weight
-    # 0.05 on the augmented real images): 5.49, recall 0.551, 810 s: not kept. The benchmark with it (gan.json):
-    # 4.13, precision 0.879, recall 0.505, 623 s, kept epoch 10.
+    # 0.05 on the augmented real images): 5.49, recall 0.551, 810 s: not kept. The benchmark with it (Twemoji alone,
+    # 16 epochs, at 4fdf613): 4.13, precision 0.879, recall 0.505, 623 s, kept epoch 10.
     reconstruction_weight: float = bounded(1.0, 0.0)
 
 
@@ -125,11 +125,12 @@ class GanConfig:
     # Twemoji alone. With both vendors' art (`data.vendors=twitter,google`: 2,680 training images, twice as many, and
     # held-out images of both), one run of the default preset with `train.keep_best`: FID/floor 5.58, precision
     # 0.880, recall 0.375 (kept epoch 10), against 5.45, 0.895, 0.422 with Twemoji alone (gan.json at 690f4bc): no gain.
-    # With the self-supervised discriminator, one screening run with both vendors: 3.86, 0.878, 0.516 (kept epoch
-    # 13, 508 s), against 4.13 (gan.json); its validation FID kept falling to epoch 13 and stayed there instead of
-    # rising after epoch 10 as the three Twemoji-only runs with it did. With 28 epochs (856 s, one screening run):
-    # 3.74, 0.880, 0.477, validation FID/floor still falling to epoch 23 (kept), flat after: both vendors and 28
-    # epochs became the default (benchmarks/results/gan.json). The test split then holds both vendors' held-out art.
+    # With the self-supervised discriminator, one screening run with both vendors: 3.86, 0.878, 0.516 (kept epoch 13,
+    # 508 s), against 4.13 (gan.json at 4fdf613); its validation FID kept falling to epoch 13 and stayed there instead
+    # of rising after epoch 10 as the three Twemoji-only runs with it did. With 28 epochs (856 s, one screening run):
+    # 3.74, 0.880, 0.477, validation FID/floor still falling to epoch 23 (kept), flat after: both vendors and 28 epochs
+    # became the default. Its benchmark (gan.json): 3.26, 0.905, 0.418, 879 s, the last epoch kept (validation FID/floor
+    # still falling: 2.15), against 4.13 with Twemoji alone. The test split holds both vendors' held-out art.
     data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory", vendors=("twitter", "google")))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
@@ -168,7 +169,7 @@ PRESETS = {
     "default": Preset(
         "GAN on Twemoji and Noto emoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, "
         "self-supervised D, EMA, 28 x 1,000 steps of 8 images",
-        # The goal: FID to held-out emoji at most twice the floor; measured 4.13 (benchmarks/results/gan.json).
+        # The goal: FID to held-out emoji at most twice the floor; measured 3.26 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
     "openclipart": Preset(
