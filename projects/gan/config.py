@@ -44,7 +44,9 @@ class ModelConfig:
     # precision, recall, asked category named: weight 1.0: 7.19, 0.879, 0.366, 63% (after 6 epochs); 0.5: 7.48, 0.914,
     # 0.406, 57%; 0.3: 8.22, 0.917, 0.374, 48%. At 0.5 and 1.0 the face row draws one face whatever the noise.
     # With the self-supervised discriminator and subcategories, 0.2 (one screening run): 4.33, 0.839, 0.573 (kept
-    # epoch 10), against 4.13, 0.879, 0.505 at 0.5 (gan.json at 4fdf613): not kept.
+    # epoch 10), against 4.13, 0.879, 0.505 at 0.5 (gan.json at 4fdf613): not kept. With both vendors' art and 28
+    # epochs, 0.2 (one screening run): 3.71, 0.859, 0.554 (kept epoch 23), against 3.26, 0.905, 0.418 (gan.json at
+    # 5a08b05) and 3.74, 0.880, 0.477 in a screening run at 0.5: more recall, no lower FID; not kept.
     class_loss_weight: float = bounded(0.5, 0.0)
     # TAC-GAN (Gong et al., 2019): a twin class head learns the generated images' classes and the generator's class
     # loss subtracts its cross-entropy, cancelling the AC-GAN's reward for the most recognisable picture (one face
