@@ -97,7 +97,9 @@ class GanTrainConfig:
     # constant rate FID/floor went from 6.9 after epoch 8 up to 10.0 after 16; with 0.5 it ended at 7.2 (one run each).
     # With both vendors' art and 28 epochs (screening runs on an Intel Xeon, 1,330-1,410 s there): 0.25: validation
     # FID/floor flat at 3.8-4.0 from epoch 11 on, test 6.75, precision 0.882, recall 0.355 (kept epoch 13); 0.75:
-    # validation 2.12 at epoch 24 (kept), test 4.08, 0.868, 0.503; against 3.26, 0.905, 0.418 at 0.5 (gan.json).
+    # validation 2.12 at epoch 24 (kept), test 4.08, 0.868, 0.503; against 3.26, 0.905, 0.418 at 0.5 (gan.json) and
+    # 5.82, 0.864, 0.493 (kept epoch 17) for 0.5 again on the Xeon: one setting spans 3.26-5.82, so single runs
+    # cannot rank these.
     decay_from: float = bounded(0.5, 0.0, 1.0)
     beta_1: float = bounded(0.5, 0.0, 1.0)  # Adam's first-moment decay (0.5 or 0.0 is usual for GANs)
     beta_2: float = bounded(0.99, 0.0, 1.0)
