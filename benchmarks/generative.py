@@ -31,6 +31,8 @@ def generated_image_figures(report: dict[str, Any]) -> dict[str, Any]:
         "fid_to_floor_ratio": round(m["fid_to_floor_ratio"], 3),
         "fid": round(m["fid"], 4),
         "fid_floor": round(m["fid_floor"], 4),
+        "fid_floor_sd": round(m["fid_floor_sd"], 4),  # between draws of real training images (the floor: their mean)
+        "fid_floor_draws": m["fid_floor_draws"],
         "precision": round(m["precision"], 3),
         "recall": round(m["recall"], 3),
         "precision_real_train": round(m["precision_real_train"], 3),

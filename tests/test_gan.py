@@ -58,6 +58,26 @@ def test_fid_and_kid_measure_distance_between_feature_sets():
     assert diversity(np.repeat(images[:1], 8, axis=0)) == 0.0 < diversity(images)
 
 
+def test_fid_floor_is_the_mean_over_seeded_draws_of_real_images():
+    """The floor averages `draws` FIDs of `count` real images each (so it keeps their small-sample bias), reports
+    their spread, draws the same rows for the same seed whatever else changes, and refuses a count it cannot draw."""
+    from common.generative_metrics import frechet_distance, real_floor
+
+    rng = np.random.default_rng(1)
+    held_out, train = rng.standard_normal((300, 6)), rng.standard_normal((900, 6))
+    floor = real_floor(held_out, train, count=100, draws=8, seed=3)
+    again = np.random.default_rng(3)
+    singles = [frechet_distance(held_out, train[np.sort(again.permutation(900)[:100])]) for _ in range(8)]
+    assert floor.fid == pytest.approx(np.mean(singles)) and floor.sd == pytest.approx(np.std(singles, ddof=1))
+    assert floor.sd > 0.0 and floor.draws == 8 and floor.sample.shape == (100, 6)
+    assert floor.fid > frechet_distance(held_out, train)  # 100 images carry more small-sample bias than 900
+    assert real_floor(held_out, train, count=100, draws=8, seed=3).fid == floor.fid
+    whole = real_floor(held_out, train, count=900, draws=4)
+    assert whole.sd == 0.0 and whole.fid == pytest.approx(frechet_distance(held_out, train))
+    with pytest.raises(ValueError, match="count must be 2..900"):
+        real_floor(held_out, train, count=901)
+
+
 def test_precision_and_recall_tell_realism_from_coverage():
     """Same distribution: both high. Far away: neither. Collapsed onto one real mode: precise, but no recall."""
     from common.generative_metrics import precision_recall
@@ -478,6 +498,7 @@ def test_smoke_training_brings_generated_images_towards_held_out_emoji(smoke_run
     m = json.loads((out / "report.json").read_text())["metrics"]
     assert m["fid"] < 0.6 * m["fid_initial"], m
     assert m["fid_floor"] < 0.5 * m["fid"] and m["fid_to_floor_ratio"] == pytest.approx(m["fid"] / m["fid_floor"])
+    assert m["fid_floor_draws"] == 10 and 0.0 < m["fid_floor_sd"] < m["fid_floor"], m  # a mean over draws
     assert m["precision_real_train"] > 0.5 and m["recall_real_train"] > 0.5, m  # real images cover each other
     assert 0.0 <= m["precision"] <= 1.0 and 0.0 <= m["recall"] <= 1.0
     assert m["feature_net_test_accuracy"] > 0.5, m  # categories of emoji it never saw, 9 classes (chance 0.24)

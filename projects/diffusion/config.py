@@ -45,6 +45,7 @@ class DiffusionTrainConfig:
     min_snr_gamma: float = bounded(5.0, 0.0)  # Min-SNR-gamma loss weights (loss.py; 5 as in the paper), 0 = unweighted
     seed: int = 42  # seeds Python, NumPy and TensorFlow, and the fixed noise of the sample grids
     fid_samples: int = bounded(300, 16)  # generated images (and real training images, for the floor) per FID
+    fid_floor_draws: int = bounded(10, 1)  # the floor: the mean over this many draws of real training images
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.feature_space import FeatureSpace
-from common.generative_metrics import frechet_distance, kernel_distance, precision_recall
+from common.generative_metrics import frechet_distance, kernel_distance, precision_recall, real_floor
 from common.image_grids import mosaic, save_png, to_uint8
 from common.paths import REPO_ROOT
 
@@ -35,9 +35,10 @@ STRIP_FRAMES = 10
 
 
 class Reference:
-    """The held-out real images' features, the floor (real training images against them, as many as generated) and
-    the class frequencies generated images are drawn with. Held out: the test split (`evaluate`), or the validation
-    split (`tune`, which leaves the test split to `evaluate`)."""
+    """The held-out real images' features, the floor (real training images against them, as many as generated: the
+    mean of `fid_floor_draws` draws, common/generative_metrics.py `real_floor`) and the class frequencies generated
+    images are drawn with. Held out: the test split (`evaluate`), or the validation split (`tune`, which leaves the
+    test split to `evaluate`)."""
 
     def __init__(self, cfg: DiffusionConfig, space: FeatureSpace, data: DataSplits, held_out: str = "test") -> None:
         self.space = space
@@ -45,9 +46,7 @@ class Reference:
         self.features = space.features(images)
         train, labels = dataset_to_numpy(data.train)
         self.count = min(cfg.train.fid_samples, len(train))
-        chosen = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(train))[: self.count])
-        self.real_train = space.features(train[chosen])
-        self.floor = frechet_distance(self.features, self.real_train)
+        self.floor = real_floor(self.features, space.features(train), self.count, cfg.train.fid_floor_draws)
         self.class_probs = np.bincount(labels, minlength=max(1, len(data.class_names))) / len(labels)
 
     def scores(self, images: np.ndarray) -> dict[str, float]:
@@ -80,13 +79,13 @@ def fid_by_steps(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tupl
             {
                 "ddim_steps": steps,
                 "fid": scores["fid"],
-                "fid_to_floor_ratio": scores["fid"] / ref.floor,
+                "fid_to_floor_ratio": scores["fid"] / ref.floor.fid,
                 "kid": scores["kid"],
                 "seconds_per_image": seconds,
             }
         )
         print(
-            f"DDIM {steps} steps: FID {scores['fid']:.3g} ({scores['fid'] / ref.floor:.2f} x the floor), "
+            f"DDIM {steps} steps: FID {scores['fid']:.3g} ({scores['fid'] / ref.floor.fid:.2f} x the floor), "
             f"{seconds * 1000:.1f} ms per image"
         )
         if steps == s.steps:
@@ -203,7 +202,7 @@ def precision_and_recall(ref: Reference, images: np.ndarray) -> dict[str, float]
     """Precision and recall of generated images, and of real training images (the ceiling of each)."""
     n = min(len(ref.features), len(images))
     quality = precision_recall(ref.features[:n], ref.space.features(images[:n]), PR_NEIGHBOURS)
-    floor = precision_recall(ref.features[:n], ref.real_train[:n], PR_NEIGHBOURS)
+    floor = precision_recall(ref.features[:n], ref.floor.sample[:n], PR_NEIGHBOURS)
     return {
         **quality,
         "precision_real_train": floor["precision"],

@@ -144,7 +144,7 @@ class DiffusionProject(Project):
         sampler = self.sampler(cfg, self._train(cfg, data, paths))
         seeds, labels = fid_inputs(sampler, cfg, ref)
         scores = ref.scores(generate(sampler, seeds, labels, s.tune_steps, s.eta, s.guidance))
-        return {**scores, "fid_floor": ref.floor, "fid_to_floor_ratio": scores["fid"] / ref.floor}
+        return {**scores, "fid_floor": ref.floor.fid, "fid_to_floor_ratio": scores["fid"] / ref.floor.fid}
 
     def _train(self, cfg: DiffusionConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
         """The Diffusion model built and compiled, then trained (or resumed) in `paths` by the loop of training.py;
@@ -171,7 +171,9 @@ class DiffusionProject(Project):
         metrics: dict[str, Any] = {
             "fid_to_floor_ratio": chosen["fid_to_floor_ratio"],  # at sampling.steps DDIM steps
             "fid": chosen["fid"],
-            "fid_floor": ref.floor,  # real training images vs the same held-out ones, as many
+            "fid_floor": ref.floor.fid,  # real training images vs the same held-out ones, as many (mean of draws)
+            "fid_floor_sd": ref.floor.sd,  # how much one draw of them moves the floor
+            "fid_floor_draws": ref.floor.draws,
             "fid_noise": noise_fid(ref, sampler.size, cfg.train.seed),  # pure Gaussian noise shown as images
             "kid": chosen["kid"],
             **precision_and_recall(ref, images),

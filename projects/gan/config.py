@@ -114,9 +114,12 @@ class GanTrainConfig:
     # noise draws of 1,000 (four screening runs, both vendors): test FID/floor standard deviation 0.13-0.26 (3-6%),
     # so the 3.26-5.82 spread of the default between runs is training, not the generated draw. The floor's draw
     # moves more: ten seeds' 1,000 of the 2,680 training images against the 744 test ones gave floors of 0.294-0.511
-    # (sd 0.069, 18% of the mean; validation 0.465-0.685), and the floor's draw follows train.seed, so ratios of
-    # runs with different seeds differ by their floors too (0.401 for seed 42, 0.346 for 43): compare their FIDs.
+    # (sd 0.069, 18% of the mean; validation 0.465-0.685); it followed train.seed then, so ratios of runs with
+    # different seeds differed by their floors too (0.401 for seed 42, 0.346 for 43). Hence `fid_floor_draws`.
     fid_samples: int = bounded(1000, 16)
+    # The floor is the mean over this many draws of `fid_samples` training images, of one seed for every run
+    # (common/generative_metrics.py `real_floor`): 10 cut one draw's 18% to about 6%; `fid_floor_sd` in the report.
+    fid_floor_draws: int = bounded(10, 1)
     collapse_ratio: float = bounded(0.5, 0.0, 1.0)  # warn when sample diversity falls below this share of its best
     # model.keras is the EMA generator of the epoch with the lowest FID against the validation split's real images
     # (the test split stays evaluate's), not the last one: FID/floor wavers by a third between epochs, and runs

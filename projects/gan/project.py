@@ -177,8 +177,8 @@ class GanProject(Project):
         return {
             "fid": scores["fid"],
             "kid": scores["kid"],
-            "fid_floor": scorer.fid_floor,
-            "fid_to_floor_ratio": scores["fid"] / scorer.fid_floor,
+            "fid_floor": scorer.floor.fid,
+            "fid_to_floor_ratio": scores["fid"] / scorer.floor.fid,
             "diversity_ratio": scores["diversity"] / scorer.real_diversity,
         }
 
@@ -207,11 +207,13 @@ class GanProject(Project):
         n = len(scorer.reference)  # precision and recall compare sets of the same size
         generated = space.features(scorer.samples(model)[:n])
         quality = precision_recall(scorer.reference, generated, PR_NEIGHBOURS)
-        floor = precision_recall(scorer.reference, scorer.real_train[:n], PR_NEIGHBOURS)
+        floor = precision_recall(scorer.reference, scorer.floor.sample[:n], PR_NEIGHBOURS)
         metrics: dict[str, Any] = {
-            "fid_to_floor_ratio": scores["fid"] / scorer.fid_floor,
+            "fid_to_floor_ratio": scores["fid"] / scorer.floor.fid,
             "fid": scores["fid"],  # generated vs held-out real images
-            "fid_floor": scorer.fid_floor,  # real training images vs the same held-out ones, as many
+            "fid_floor": scorer.floor.fid,  # real training images vs the same held-out ones, as many (mean of draws)
+            "fid_floor_sd": scorer.floor.sd,  # how much one draw of them moves the floor
+            "fid_floor_draws": scorer.floor.draws,
             "kid": scores["kid"],
             **quality,
             "precision_real_train": floor["precision"],  # what real images score: the ceiling of each

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.feature_space import FeatureSpace, diversity
-from common.generative_metrics import frechet_distance, kernel_distance
+from common.generative_metrics import frechet_distance, kernel_distance, real_floor
 from common.image_grids import mosaic, save_gif, save_png
 from common.loop_training import StepLog, fit_resumable, fresh_start, samples_dir
 from common.paths import ArtifactPaths
@@ -61,8 +61,9 @@ class Scorer:
     """FID, KID and diversity of a generator's samples against held-out real images: the test split (`evaluate`),
     or the validation split (`train` and `tune` after every epoch, which leave the test split to `evaluate`).
 
-    The floor is the same FID for real training images: `fid_samples` of them against the same held-out set.
-    Generated images are scored at the same count, so both figures carry the same small-sample bias.
+    The floor (`floor`) is the same FID for real training images: `fid_samples` of them against the same held-out
+    set, averaged over `fid_floor_draws` draws of one seed for every run (common/generative_metrics.py
+    `real_floor`). Generated images are scored at the same count, so both figures carry the same small-sample bias.
     """
 
     def __init__(self, cfg: GanConfig, space: FeatureSpace, data: DataSplits, held_out: str = "test") -> None:
@@ -72,9 +73,7 @@ class Scorer:
         self.reference = space.features(images)
         train, labels = dataset_to_numpy(data.train)
         self.count = min(cfg.train.fid_samples, len(train))
-        chosen = np.sort(np.random.default_rng(self.seed).permutation(len(train))[: self.count])
-        self.real_train = space.features(train[chosen])
-        self.fid_floor = frechet_distance(self.reference, self.real_train)
+        self.floor = real_floor(self.reference, space.features(train), self.count, cfg.train.fid_floor_draws)
         self.class_probs = np.bincount(labels, minlength=max(1, len(data.class_names))) / len(labels)
         self.real_diversity = diversity(train[:GRID_SIZE])
 
@@ -135,7 +134,7 @@ class Progress(keras.callbacks.Callback):
         self.grid(generator, epoch + 1)
         scores = self.scorer.score(generator)
         ratio = scores["diversity"] / self.scorer.real_diversity
-        to_floor = scores["fid"] / self.scorer.fid_floor
+        to_floor = scores["fid"] / self.scorer.floor.fid
         if logs is not None:
             logs.update(
                 val_fid=scores["fid"], val_kid=scores["kid"], diversity_ratio=ratio, val_fid_to_floor_ratio=to_floor
@@ -197,7 +196,7 @@ def train_gan(
         initial_json(paths).write_text(json.dumps(initial, indent=2))
         print(
             f"At initialisation: validation FID {initial['fid']:.3g} "
-            f"(floor, real training vs validation images: {scorer.fid_floor:.3g})"
+            f"(floor, real training vs validation images: {scorer.floor.fid:.3g})"
         )
 
     batches = gan_batches(data, t.batch_size, t.steps_per_epoch, t.seed, augmentation)
@@ -228,7 +227,7 @@ def train_gan(
                 "epochs_run_now": len(history.epoch),
                 "steps_per_epoch": batches.steps_per_epoch,
                 "val_fid_initial": initial["fid"],
-                "val_fid_floor": scorer.fid_floor,
+                "val_fid_floor": scorer.floor.fid,
                 "val_kid_initial": initial["kid"],
                 **last,
                 "kept_epoch": progress.best.get("epoch", t.epochs),
