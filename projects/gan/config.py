@@ -27,7 +27,7 @@ class ModelConfig:
     g_filters: tuple[int, ...] = (256, 128, 64, 32)
     # Discriminator: filters of each block, each halving the side. ProGAN's minibatch standard deviation (the batch's
     # mean feature spread as one more channel before the score, meant to reward varied batches), one run on the Xeon:
-    # test FID/floor 5.72, precision 0.864, recall 0.407 (kept epoch 9), against 4.48-6.45 and recall 0.415-0.49 for
+    # test FID/floor 5.72, precision 0.864, recall 0.407 (kept epoch 9), against 4.48-6.45 and recall 0.415-0.543 for
     # four runs of the default there (floor over 10 draws): no gain, not kept.
     d_filters: tuple[int, ...] = (32, 64, 128)
     loss: str = choice("hinge", ("hinge", "nonsaturating"))
