@@ -38,7 +38,6 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2.0 * np.trace(covmean))
 
 
-FLOOR_DRAWS = 10  # draws of real training images the floor averages over
 FLOOR_SEED = 0  # one seed for every run, so that runs of different training seeds share one floor
 
 
@@ -52,9 +51,7 @@ class Floor:
     sample: np.ndarray  # (count, d): the first draw's features, the real set beside generated ones elsewhere
 
 
-def real_floor(
-    held_out: np.ndarray, train: np.ndarray, count: int, draws: int = FLOOR_DRAWS, seed: int = FLOOR_SEED
-) -> Floor:
+def real_floor(held_out: np.ndarray, train: np.ndarray, count: int, draws: int, seed: int = FLOOR_SEED) -> Floor:
     """The floor of FID: `draws` seeded draws of `count` of the (n, d) `train` features, each against the (m, d)
     `held_out` ones, averaged.
 
