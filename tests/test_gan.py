@@ -94,6 +94,56 @@ def test_precision_and_recall_tell_realism_from_coverage():
         precision_recall(real[:3], real)
 
 
+def test_held_out_reference_scores_images_against_the_split_it_holds_out():
+    """Both generative projects' reference: features of the split it names, the floor at the scored count, class
+    frequencies of the training labels; real images score near the floor, and images of another colour far above it
+    with neither precision nor recall."""
+    import keras
+    import tensorflow as tf
+
+    from common.data.splits import DataSplits
+    from common.feature_space import FeatureSpace
+    from common.generative_metrics import frechet_distance
+    from common.held_out_reference import HeldOutReference
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        images = np.clip(rng.normal(128, 30, (n, 4, 4, 3)), 0, 255).astype(np.uint8)
+        return images, rng.choice(3, n, p=[0.5, 0.3, 0.2])
+
+    (train, labels), val, test = split(600), split(150), split(300)
+    splits = {
+        k: tf.data.Dataset.from_tensor_slices(v)
+        for k, v in {"train": (train, labels), "val": val, "test": test}.items()
+    }
+    data = DataSplits(
+        **splits, source="noise", sizes={"train": 600, "val": 150, "test": 300}, class_names=["a", "b", "c"]
+    )
+    space = FeatureSpace(keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten()]), "classes", 1.0, "pixels")
+
+    ref = HeldOutReference(space, data, fid_samples=200, floor_draws=4)
+    assert ref.features.shape == (300, 48) and ref.count == 200 and ref.floor.draws == 4
+    assert HeldOutReference(space, data, fid_samples=5000, floor_draws=2, held_out="val").features.shape == (150, 48)
+    assert HeldOutReference(space, data, fid_samples=5000, floor_draws=2).count == 600  # at most the training split
+    np.testing.assert_allclose(ref.class_probs, np.bincount(labels, minlength=3) / 600)
+
+    real = ref.scores(train[:200])
+    assert real["fid"] == pytest.approx(frechet_distance(ref.features, space.features(train[:200])))
+    assert real["fid_to_floor_ratio"] == pytest.approx(real["fid"] / ref.floor.fid) and real["fid_to_floor_ratio"] < 1.5
+    dark = np.clip(rng.normal(30, 10, (200, 4, 4, 3)), 0, 255).astype(np.uint8)
+    assert ref.scores(dark)["fid_to_floor_ratio"] > 20
+    quality = ref.precision_recall(dark)
+    assert quality["precision"] == 0.0 and quality["recall"] == 0.0 and quality["held_out_images"] == 200
+    assert quality["precision_real_train"] > 0.5 and quality["recall_real_train"] > 0.5, quality
+    assert ref.floor_figures() == {
+        "fid_floor": ref.floor.fid,
+        "fid_floor_sd": ref.floor.sd,
+        "fid_floor_draws": 4,
+        "fid_samples": 200,
+    }
+
+
 def test_idx_reader_reads_fashion_mnist_files(tmp_path):
     from common.data.art import read_idx
 

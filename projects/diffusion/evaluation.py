@@ -18,9 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common.data.splits import DataSplits, dataset_to_numpy
-from common.feature_space import FeatureSpace
-from common.generative_metrics import frechet_distance, kernel_distance, precision_recall, real_floor
+from common.held_out_reference import HeldOutReference
 from common.image_grids import mosaic, save_png, to_uint8
 from common.paths import REPO_ROOT
 
@@ -29,39 +27,19 @@ from .sampling import Sampler, class_labels, generate, noise_from_seeds
 
 GAN_RESULTS = REPO_ROOT / "benchmarks" / "results" / "gan.json"
 GAN_KEYS = ("preset", "fid_to_floor_ratio", "fid", "fid_floor", "precision", "recall", "train_seconds", "data")
-PR_NEIGHBOURS = 3  # k of the k-NN manifolds (Kynkaanniemi et al. use 3)
 FID_SEED = 10_000  # FID's seeds differ from the grids'
 STRIP_FRAMES = 10
 
 
-class Reference:
-    """The held-out real images' features, the floor (real training images against them, as many as generated: the
-    mean of `fid_floor_draws` draws, common/generative_metrics.py `real_floor`) and the class frequencies generated
-    images are drawn with. Held out: the test split (`evaluate`), or the validation split (`tune`, which leaves the
-    test split to `evaluate`)."""
-
-    def __init__(self, cfg: DiffusionConfig, space: FeatureSpace, data: DataSplits, held_out: str = "test") -> None:
-        self.space = space
-        images, _ = dataset_to_numpy(getattr(data, held_out))
-        self.features = space.features(images)
-        train, labels = dataset_to_numpy(data.train)
-        self.count = min(cfg.train.fid_samples, len(train))
-        self.floor = real_floor(self.features, space.features(train), self.count, cfg.train.fid_floor_draws)
-        self.class_probs = np.bincount(labels, minlength=max(1, len(data.class_names))) / len(labels)
-
-    def scores(self, images: np.ndarray) -> dict[str, float]:
-        """FID and KID of (n, size, size, 3) uint8 images against the held-out ones."""
-        fake = self.space.features(images)
-        return {"fid": frechet_distance(self.features, fake), "kid": kernel_distance(self.features, fake)}
-
-
-def fid_inputs(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tuple[np.ndarray, np.ndarray | None]:
+def fid_inputs(sampler: Sampler, cfg: DiffusionConfig, ref: HeldOutReference) -> tuple[np.ndarray, np.ndarray | None]:
     """FID's `ref.count` seeds, and classes drawn as often as in the data (None when unconditional)."""
     seeds = np.arange(ref.count, dtype=np.int32) + FID_SEED
     return seeds, class_labels(ref.count, sampler.num_classes, -1, ref.class_probs, cfg.train.seed)
 
 
-def fid_by_steps(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tuple[list[dict[str, Any]], np.ndarray]:
+def fid_by_steps(
+    sampler: Sampler, cfg: DiffusionConfig, ref: HeldOutReference
+) -> tuple[list[dict[str, Any]], np.ndarray]:
     """One row per DDIM step count of `sampling.compared_steps` (and `sampling.steps`): FID, KID, seconds per
     image; and the images of `sampling.steps`, for precision and recall."""
     s = cfg.sampling
@@ -79,13 +57,13 @@ def fid_by_steps(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tupl
             {
                 "ddim_steps": steps,
                 "fid": scores["fid"],
-                "fid_to_floor_ratio": scores["fid"] / ref.floor.fid,
+                "fid_to_floor_ratio": scores["fid_to_floor_ratio"],
                 "kid": scores["kid"],
                 "seconds_per_image": seconds,
             }
         )
         print(
-            f"DDIM {steps} steps: FID {scores['fid']:.3g} ({scores['fid'] / ref.floor.fid:.2f} x the floor), "
+            f"DDIM {steps} steps: FID {scores['fid']:.3g} ({scores['fid_to_floor_ratio']:.2f} x the floor), "
             f"{seconds * 1000:.1f} ms per image"
         )
         if steps == s.steps:
@@ -93,7 +71,7 @@ def fid_by_steps(sampler: Sampler, cfg: DiffusionConfig, ref: Reference) -> tupl
     return rows, chosen
 
 
-def noise_fid(ref: Reference, size: int, seed: int) -> float:
+def noise_fid(ref: HeldOutReference, size: int, seed: int) -> float:
     """FID of pure Gaussian noise shown as images: what an untrained model's output looks like to the features."""
     noise = to_uint8(np.clip(noise_from_seeds(np.arange(ref.count) + seed, size).numpy(), -1, 1))
     return ref.scores(noise)["fid"]
@@ -196,16 +174,3 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def precision_and_recall(ref: Reference, images: np.ndarray) -> dict[str, float]:
-    """Precision and recall of generated images, and of real training images (the ceiling of each)."""
-    n = min(len(ref.features), len(images))
-    quality = precision_recall(ref.features[:n], ref.space.features(images[:n]), PR_NEIGHBOURS)
-    floor = precision_recall(ref.features[:n], ref.floor.sample[:n], PR_NEIGHBOURS)
-    return {
-        **quality,
-        "precision_real_train": floor["precision"],
-        "recall_real_train": floor["recall"],
-        "held_out_images": n,
-    }

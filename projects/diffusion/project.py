@@ -19,6 +19,7 @@ import numpy as np
 from common.config import ConfigError, to_dict
 from common.data.splits import DataSplits
 from common.feature_space import check_val_reference, feature_space
+from common.held_out_reference import HeldOutReference
 from common.image_grids import mosaic, save_png
 from common.loop_training import steps_csv
 from common.paths import ArtifactPaths
@@ -28,7 +29,6 @@ from . import data as diffusion_data
 from .config import DiffusionConfig, check_class, check_sampling
 from .diffusion import Diffusion
 from .evaluation import (
-    Reference,
     ddpm_grid,
     denoising_strip,
     fid_by_steps,
@@ -36,7 +36,6 @@ from .evaluation import (
     gan_figures,
     loss_curve,
     noise_fid,
-    precision_and_recall,
     steps_grid,
 )
 from .export import export_plan, sample_inputs
@@ -140,11 +139,12 @@ class DiffusionProject(Project):
         s = cfg.sampling
         check_sampling(s.tune_steps, cfg.schedule.timesteps, s.guidance, s.guidance_interval)
         check_val_reference(data, "tune scores each trial")
-        ref = Reference(cfg, feature_space(cfg.data, cfg.features), data, held_out="val")
+        f = cfg.train
+        ref = HeldOutReference(feature_space(cfg.data, cfg.features), data, f.fid_samples, f.fid_floor_draws, "val")
         sampler = self.sampler(cfg, self._train(cfg, data, paths))
         seeds, labels = fid_inputs(sampler, cfg, ref)
         scores = ref.scores(generate(sampler, seeds, labels, s.tune_steps, s.eta, s.guidance))
-        return {**scores, "fid_floor": ref.floor.fid, "fid_to_floor_ratio": scores["fid"] / ref.floor.fid}
+        return {**scores, "fid_floor": ref.floor.fid}
 
     def _train(self, cfg: DiffusionConfig, data: DataSplits, paths: ArtifactPaths) -> keras.Model:
         """The Diffusion model built and compiled, then trained (or resumed) in `paths` by the loop of training.py;
@@ -164,24 +164,21 @@ class DiffusionProject(Project):
         s = cfg.sampling
         check_sampling(s.steps, cfg.schedule.timesteps, s.guidance, s.guidance_interval)
         space = feature_space(cfg.data, cfg.features)
-        ref = Reference(cfg, space, data)
+        ref = HeldOutReference(space, data, cfg.train.fid_samples, cfg.train.fid_floor_draws)
         sampler = self.sampler(cfg, model)
         rows, images = fid_by_steps(sampler, cfg, ref)
         chosen = next(r for r in rows if r["ddim_steps"] == s.steps)
         metrics: dict[str, Any] = {
             "fid_to_floor_ratio": chosen["fid_to_floor_ratio"],  # at sampling.steps DDIM steps
             "fid": chosen["fid"],
-            "fid_floor": ref.floor.fid,  # real training images vs the same held-out ones, as many (mean of draws)
-            "fid_floor_sd": ref.floor.sd,  # how much one draw of them moves the floor
-            "fid_floor_draws": ref.floor.draws,
+            **ref.floor_figures(),
             "fid_noise": noise_fid(ref, sampler.size, cfg.train.seed),  # pure Gaussian noise shown as images
             "kid": chosen["kid"],
-            **precision_and_recall(ref, images),
+            **ref.precision_recall(images),
             "ddim_steps": s.steps,
             "guidance": s.guidance,
             "guidance_interval": list(s.guidance_interval),
             "seconds_per_image": chosen["seconds_per_image"],
-            "fid_samples": ref.count,
             "feature_net_test_accuracy": space.test_accuracy,
             "fid_features": space.describe(),
             "tables": {"FID by DDIM steps": [_rounded(r) for r in rows]},

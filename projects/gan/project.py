@@ -24,7 +24,6 @@ from common.data import art as art_data
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.export import ExportPlan, standard_plan
 from common.feature_space import check_val_reference, feature_space
-from common.generative_metrics import precision_recall
 from common.image_grids import mosaic, save_png
 from common.loop_training import steps_csv
 from common.paths import ArtifactPaths
@@ -43,7 +42,6 @@ from .training import Scorer, best_json, initial_generator, initial_json, train_
 EXPORT_EXAMPLES = 64  # noise vectors run through every format
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 10
 NEIGHBOUR_SAMPLES, NEIGHBOURS = 8, 4
-PR_NEIGHBOURS = 3  # k of the k-NN manifolds (Kynkaanniemi et al. use 3)
 SAMPLE_SEED = 7  # the browser demo's fixed noise
 # Int8 weights (TF Lite dynamic range and int8, uint8 TF.js): the largest |mean-image L1 to test - Keras's| in grey
 # levels. Measured: int8 0.02 (default preset with categories), 1.97 (with subcategories; dynamic range 0.05, uint8
@@ -178,7 +176,7 @@ class GanProject(Project):
             "fid": scores["fid"],
             "kid": scores["kid"],
             "fid_floor": scorer.floor.fid,
-            "fid_to_floor_ratio": scores["fid"] / scorer.floor.fid,
+            "fid_to_floor_ratio": scores["fid_to_floor_ratio"],
             "diversity_ratio": scores["diversity"] / scorer.real_diversity,
         }
 
@@ -203,24 +201,15 @@ class GanProject(Project):
         an interpolation and each sample beside its nearest training images."""
         space = feature_space(cfg.data, cfg.features)
         scorer = Scorer(cfg, space, data)
-        scores = scorer.score(model)
-        n = len(scorer.reference)  # precision and recall compare sets of the same size
-        generated = space.features(scorer.samples(model)[:n])
-        quality = precision_recall(scorer.reference, generated, PR_NEIGHBOURS)
-        floor = precision_recall(scorer.reference, scorer.floor.sample[:n], PR_NEIGHBOURS)
+        images = scorer.samples(model)
+        scores = scorer.scores(images)
         metrics: dict[str, Any] = {
-            "fid_to_floor_ratio": scores["fid"] / scorer.floor.fid,
+            "fid_to_floor_ratio": scores["fid_to_floor_ratio"],
             "fid": scores["fid"],  # generated vs held-out real images
-            "fid_floor": scorer.floor.fid,  # real training images vs the same held-out ones, as many (mean of draws)
-            "fid_floor_sd": scorer.floor.sd,  # how much one draw of them moves the floor
-            "fid_floor_draws": scorer.floor.draws,
+            **scorer.floor_figures(),
             "kid": scores["kid"],
-            **quality,
-            "precision_real_train": floor["precision"],  # what real images score: the ceiling of each
-            "recall_real_train": floor["recall"],
+            **scorer.precision_recall(images),
             "diversity_ratio": scores["diversity"] / scorer.real_diversity,
-            "fid_samples": scorer.count,
-            "held_out_images": n,
             "feature_net_test_accuracy": space.test_accuracy,
             "fid_features": space.describe(),
         }

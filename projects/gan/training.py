@@ -25,9 +25,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.data.splits import DataSplits, dataset_to_numpy
+from common.data.splits import DataSplits
 from common.feature_space import FeatureSpace, diversity
-from common.generative_metrics import frechet_distance, kernel_distance, real_floor
+from common.held_out_reference import HeldOutReference
 from common.image_grids import mosaic, save_gif, save_png
 from common.loop_training import StepLog, fit_resumable, fresh_start, samples_dir
 from common.paths import ArtifactPaths
@@ -57,39 +57,29 @@ def best_json(paths: ArtifactPaths) -> Path:
     return paths.best_checkpoint.with_suffix(".json")
 
 
-class Scorer:
-    """FID, KID and diversity of a generator's samples against held-out real images: the test split (`evaluate`),
-    or the validation split (`train` and `tune` after every epoch, which leave the test split to `evaluate`).
+class Scorer(HeldOutReference):
+    """FID, KID and diversity of a generator's samples against held-out real images (common/held_out_reference.py):
+    the test split (`evaluate`), or the validation split (`train` and `tune` after every epoch).
 
-    The floor (`floor`) is the same FID for real training images: `fid_samples` of them against the same held-out
-    set, averaged over `fid_floor_draws` draws of one seed for every run (common/generative_metrics.py
-    `real_floor`). Generated images are scored at the same count, so both figures carry the same small-sample bias.
+    Every score draws its `count` samples from the same seeded noise, so epochs differ by the generator alone.
     """
 
     def __init__(self, cfg: GanConfig, space: FeatureSpace, data: DataSplits, held_out: str = "test") -> None:
-        self.space = space
+        super().__init__(space, data, cfg.train.fid_samples, cfg.train.fid_floor_draws, held_out)
         self.seed = cfg.train.seed + FID_SEED_OFFSET
-        images, _ = dataset_to_numpy(getattr(data, held_out))
-        self.reference = space.features(images)
-        train, labels = dataset_to_numpy(data.train)
-        self.count = min(cfg.train.fid_samples, len(train))
-        self.floor = real_floor(self.reference, space.features(train), self.count, cfg.train.fid_floor_draws)
-        self.class_probs = np.bincount(labels, minlength=max(1, len(data.class_names))) / len(labels)
-        self.real_diversity = diversity(train[:GRID_SIZE])
+        self.real_diversity = diversity(self.train_images[:GRID_SIZE])
 
     def samples(self, generator: keras.Model) -> np.ndarray:
         """`count` images drawn from the same seeded noise (and classes, drawn as often as in the data) every time."""
         return generate(generator, seeded_inputs(generator, self.count, self.seed, self.class_probs))
 
+    def scores(self, images: np.ndarray) -> dict[str, float]:
+        """{"fid", "kid", "fid_to_floor_ratio", "diversity"} of (n, size, size, 3) images against the held-out ones."""
+        return {**super().scores(images), "diversity": diversity(images[:GRID_SIZE])}
+
     def score(self, generator: keras.Model) -> dict[str, float]:
-        """{"fid", "kid", "diversity"} of `count` generated images against the held-out ones."""
-        images = self.samples(generator)
-        fake = self.space.features(images)
-        return {
-            "fid": frechet_distance(self.reference, fake),
-            "kid": kernel_distance(self.reference, fake),
-            "diversity": diversity(images[:GRID_SIZE]),
-        }
+        """`scores` of the generator's `count` samples."""
+        return self.scores(self.samples(generator))
 
 
 def _losses(gan: keras.Model) -> dict[str, float]:
@@ -134,7 +124,7 @@ class Progress(keras.callbacks.Callback):
         self.grid(generator, epoch + 1)
         scores = self.scorer.score(generator)
         ratio = scores["diversity"] / self.scorer.real_diversity
-        to_floor = scores["fid"] / self.scorer.floor.fid
+        to_floor = scores["fid_to_floor_ratio"]
         if logs is not None:
             logs.update(
                 val_fid=scores["fid"], val_kid=scores["kid"], diversity_ratio=ratio, val_fid_to_floor_ratio=to_floor
