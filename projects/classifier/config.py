@@ -122,6 +122,8 @@ FROM_PRETRAINED = {
     "fine_tune.layers": 1000,
     "fine_tune.learning_rate": 1e-3,
 }
+# What both presets with ImageNet weights share: 128x128, the linear probe at 1e-3.
+FROM_IMAGENET = {"data.image_size": 128, "model.weights": "imagenet", "train.learning_rate": 1e-3}
 PRESETS = {
     "smoke": Preset(
         "check that everything runs: 64x64, a slim MobileNetV3Small, 2 epochs on 40 images per class",
@@ -163,18 +165,18 @@ PRESETS = {
     ),
     "pretrained": Preset(
         "MobileNetV3Small pretrained on other classes' pictures (emoji, openclipart), linear probe, fine-tuned",
-        # benchmarks/results/classifier.json: macro F1 0.6063 with every label, 0.4723 with 10% (SimCLR in the same
-        # run: 0.6127, 0.4372; from scratch in the same CPU time: 0.6053, 0.3955); 723 s of pretraining, 891 s with
-        # fine-tuning. A screening run before it scored 0.6576 and 0.4924 (the spread between runs); fine-tuning at
+        # benchmarks/results/classifier_pretrained.json: macro F1 0.6063 with every label, 0.4723 with 10% (SimCLR in
+        # the same run: 0.6127, 0.4372; from scratch in the same CPU time: 0.6053, 0.3955); 723 s of pretraining, 891 s
+        # with fine-tuning. A screening run before it scored 0.6576 and 0.4924 (the spread between runs); fine-tuning at
         # 3e-4 instead of 1e-3 scored 0.6416 with every label there.
         # Screening on an Intel Xeon (2026-12-04), every label, one run each, macro F1 (test accuracy): one 40-epoch
-        # backbone (1,389 s of pretraining, partly beside another training) fine-tuned as here 0.6380 (0.696), with
-        # 100 fine-tuning epochs 0.6550 (0.706), 100 at 3e-4 0.6535 (0.711); an 80-epoch backbone (1,925 s alone: over
-        # the 30-minute budget on that machine) as here 0.6754 (0.721), with 100 epochs 0.6470 (0.706). Their mean,
-        # 0.654, is 0.05 above the from-scratch run of classifier.json (0.6053, accuracy 0.679), but from scratch on
+        # backbone (1,389 s of pretraining, partly beside another training) fine-tuned as here 0.6380 (0.696), with 100
+        # fine-tuning epochs 0.6550 (0.706), 100 at 3e-4 0.6535 (0.711); an 80-epoch backbone (1,925 s alone: over the
+        # 30-minute budget on that machine) as here 0.6754 (0.721), with 100 epochs 0.6470 (0.706). Their mean, 0.654,
+        # is 0.05 above the from-scratch run of classifier_pretrained.json (0.6053, accuracy 0.679), but from scratch on
         # the same machine that day (the benchmark's 173 epochs, 1,143 s) scored 0.6511 (0.703): no gain at all. The
-        # frozen backbone's linear probe reached a validation accuracy of 0.50. Fine-tuning longer or pretraining
-        # twice as long moved macro F1 less than two runs of one setting differ (0.03): not kept.
+        # frozen backbone's linear probe reached a validation accuracy of 0.50. Fine-tuning longer or pretraining twice
+        # as long moved macro F1 less than two runs of one setting differ (0.03): not kept.
         Expected("macro_f1", 0.6063, 15.0),
         changes={
             **FROM_PRETRAINED,
@@ -187,7 +189,7 @@ PRESETS = {
     ),
     "simclr": Preset(
         "SimCLR-pretrained MobileNetV3Small (all openclipart-png outside the test split), linear probe, fine-tuned",
-        # benchmarks/results/classifier.json: macro F1 0.6127 with every label, 0.4372 with 10%, 1,023 s of
+        # benchmarks/results/classifier_pretrained.json: macro F1 0.6127 with every label, 0.4372 with 10%, 1,023 s of
         # pretraining (at f1643d2, as the `pretrained` preset then: 0.6096, 0.4375).
         Expected("macro_f1", 0.6127, 22.0),
         changes={**FROM_PRETRAINED, "pretrain.epochs": 60},
@@ -199,11 +201,9 @@ PRESETS = {
         # 0.5671, 0.4612, 0.3837. A screening run before it (beside another training) scored 0.7769 (accuracy 0.809).
         Expected("macro_f1", 0.7486, 10.0),
         changes={
-            "data.image_size": 128,
+            **FROM_IMAGENET,
             "model.backbone": "efficientnet_lite0",
-            "model.weights": "imagenet",
             "train.epochs": 5,
-            "train.learning_rate": 1e-3,
             "fine_tune.epochs": 15,
             "fine_tune.layers": 1000,
         },
@@ -213,11 +213,9 @@ PRESETS = {
         # Not measured here (no download): pretrained features should at least beat the default from scratch.
         Expected("macro_f1", 0.539, 30.0),
         changes={
-            "data.image_size": 128,
+            **FROM_IMAGENET,
             "model.backbone": "efficientnet_b0",
-            "model.weights": "imagenet",
             "train.epochs": 10,
-            "train.learning_rate": 1e-3,
             "train.schedule": "constant",
             "train.early_stopping_patience": 4,
             "fine_tune.epochs": 10,
