@@ -2,8 +2,8 @@
 
 The format: three small pickles (magic number, protocol version, system info), the pickled state dict whose
 tensors name their storages by key (`persistent_load`), a pickled list of those keys, then each storage's
-raw bytes after an int64 element count. Only tensors, storages and `OrderedDict` are unpickled: anything else
-in the file is refused, so a checkpoint cannot run code.
+raw bytes after an int64 element count. Every pickle in the file goes through one Unpickler whose `find_class`
+admits tensors, storages and `OrderedDict` only: anything else is refused, so a checkpoint cannot run code.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def read_legacy_checkpoint(path: Path) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as f:
             for _ in range(3):  # magic number, protocol version, system info
-                pickle.load(f)
+                _StateDictUnpickler(f, storages).load()
             state = _StateDictUnpickler(f, storages).load()
-            for key in pickle.load(f):
+            for key in _StateDictUnpickler(f, storages).load():
                 (count,) = struct.unpack("<q", f.read(8))
                 dtype = np.dtype(storages[key][0])
                 storages[key][1] = np.frombuffer(f.read(count * dtype.itemsize), dtype)
