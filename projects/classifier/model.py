@@ -182,31 +182,31 @@ def from_scratch_batch_norm(backbone: keras.Model) -> None:
             layer.momentum = FROM_SCRATCH_BN_MOMENTUM
 
 
+def _pooled(cfg: ModelConfig, backbone: keras.Model, size: int, name: str, **call: bool) -> keras.Model:
+    """`backbone` behind its input scaling and under the feature pool: (batch, size, size, 3) in [0, 255] ->
+    (batch, channels) float32; `call`: the backbone's call arguments (e.g. training=False)."""
+    inputs = keras.Input((size, size, 3), name="image")
+    x = inputs
+    if scaling := input_scaling(cfg.backbone):
+        x = ImageNetScaling(scaling, name="imagenet_scaling")(x)
+    features = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(backbone(x, **call))
+    return keras.Model(inputs, features, name=name)
+
+
 def build_encoder(cfg: ModelConfig, size: int) -> tuple[keras.Model, keras.Model]:
     """A backbone from scratch and pooled: (batch, size, size, 3) in [0, 255] -> (batch, channels) float32.
 
     Returns (encoder, backbone); the backbone's weights are what `model.weights=pretrained` loads into the classifier.
     """
-    scratch = dataclasses.replace(cfg, weights="none")
-    inputs = keras.Input((size, size, 3), name="image")
-    x = inputs
-    if scaling := input_scaling(cfg.backbone):
-        x = ImageNetScaling(scaling, name="imagenet_scaling")(x)
-    backbone = build_backbone(scratch, size)
+    backbone = build_backbone(dataclasses.replace(cfg, weights="none"), size)
     from_scratch_batch_norm(backbone)
-    features = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(backbone(x))
-    return keras.Model(inputs, features, name=f"encoder_{cfg.backbone}"), backbone
+    return _pooled(cfg, backbone, size, f"encoder_{cfg.backbone}"), backbone
 
 
 def imagenet_encoder(cfg: ModelConfig, size: int) -> keras.Model:
     """The backbone with its ImageNet weights (`cfg.weights` must be `imagenet`), pooled, in inference mode:
     (batch, size, size, 3) in [0, 255] -> (batch, channels) float32; the features `train` starts from."""
-    inputs = keras.Input((size, size, 3), name="image")
-    x = inputs
-    if scaling := input_scaling(cfg.backbone):
-        x = ImageNetScaling(scaling, name="imagenet_scaling")(x)
-    features = layers.GlobalAveragePooling2D(name=FEATURE_POOL)(build_backbone(cfg, size)(x, training=False))
-    return keras.Model(inputs, features, name=f"imagenet_{cfg.backbone}")
+    return _pooled(cfg, build_backbone(cfg, size), size, f"imagenet_{cfg.backbone}", training=False)
 
 
 def build_model(cfg: ClassifierConfig, class_names: Sequence[str]) -> keras.Model:
