@@ -29,6 +29,7 @@ from .conftest import run_project
 SHAPES = ("circle", "square", "triangle")
 PER_CLASS = 40
 SIZE = 32  # the command-line runs' image size: small, so pretraining and training take seconds
+FINE_TUNE_STEPS = 15  # shapes_run's least fine-tuning steps: more than one epoch of the smoke preset
 # Smoke pretraining long enough to learn something: 30 epochs of 6 batches of 16 (the smoke preset runs 3 epochs).
 PRETRAIN = ("--set", "pretrain.epochs=30", "--set", "pretrain.batch_size=16", "--set", "pretrain.learning_rate=3e-3")
 
@@ -317,9 +318,11 @@ def pretrain_run(shapes_dir, tmp_path_factory) -> tuple[Path, subprocess.Complet
 
 @pytest.fixture(scope="module")
 def shapes_run(pretrain_run, shapes_dir) -> tuple[Path, subprocess.CompletedProcess]:
-    """`all --preset smoke` from the pretrained backbone: the linear probe phase, then fine-tuning."""
+    """`all --preset smoke` from the pretrained backbone: the linear probe phase, then fine-tuning for at least
+    `FINE_TUNE_STEPS` steps (the smoke preset's one epoch is fewer)."""
     out, _ = pretrain_run
     extra = ("--set", "model.weights=pretrained", "--set", "train.epochs=8", "--set", "train.learning_rate=5e-3")
+    extra += ("--set", f"fine_tune.min_steps={FINE_TUNE_STEPS}")
     return out, _run_on_shapes("all", shapes_dir, out, *PRETRAIN, *extra)
 
 
@@ -480,6 +483,9 @@ def test_smoke_run_trains_both_phases_and_reports(shapes_run):
     assert "Phase 1" in result.stdout and "Phase 2" in result.stdout
     train = json.loads((out / "train.json").read_text())
     assert set(train["phase_seconds"]) == {"frozen_backbone", "fine_tune"}
+    steps = -(-report["data"]["splits"]["train"] // train["config"]["train"]["batch_size"])
+    assert train["epochs_run_now"] == -(-FINE_TUNE_STEPS // steps) > train["config"]["fine_tune"]["epochs"]
+    assert f"for {train['epochs_run_now']} epochs of {steps} steps" in result.stdout
     assert train["config"]["model"]["weights"] == str(out / "pretrain" / "backbone.weights.h5")
 
 

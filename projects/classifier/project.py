@@ -33,7 +33,7 @@ from common.training import fit, make_optimizer, steps_per_epoch, strategy_scope
 
 from . import data as classifier_data
 from .augmentation import build_augmentation
-from .config import ClassifierConfig
+from .config import ClassifierConfig, FineTuneConfig
 from .gradcam import gradcam_heatmaps, overlay
 from .images import prepare_image_file
 from .model import (
@@ -139,8 +139,12 @@ class ClassifierProject(Project):
 
         # Phase two: the top backbone layers unfrozen, at the lower `fine_tune.learning_rate`.
         ft = cfg.fine_tune
-        print(f"Phase 2: fine-tuning the top {ft.layers} backbone layers at learning rate {ft.learning_rate:g}.")
-        fine_train = dataclasses.replace(cfg.train, epochs=ft.epochs, learning_rate=ft.learning_rate)
+        epochs = fine_tune_epochs(ft, steps)
+        print(
+            f"Phase 2: fine-tuning the top {ft.layers} backbone layers at learning rate {ft.learning_rate:g}"
+            f" for {epochs} epochs of {steps} steps."
+        )
+        fine_train = dataclasses.replace(cfg.train, epochs=epochs, learning_rate=ft.learning_rate)
         with strategy_scope(fine_train):
             # Phase one's saved model (its best epoch, if early stopping) with the top of the backbone unfrozen.
             model = unfreeze_top(keras.models.load_model(phase_one.model, compile=False), ft.layers)
@@ -314,6 +318,11 @@ class ClassifierProject(Project):
             "model.alpha": [0.75, 1.0],
             "data.zoom": [0.0, 0.15, 0.3],
         }
+
+
+def fine_tune_epochs(fine_tune: FineTuneConfig, steps: int) -> int:
+    """Phase two's epochs of `steps` batches: `fine_tune.epochs`, raised to reach `fine_tune.min_steps`."""
+    return max(fine_tune.epochs, -(-fine_tune.min_steps // max(1, steps)))
 
 
 def _batch_norms_after_convolutions(backbone: keras.Model) -> set[str]:
