@@ -8,7 +8,7 @@ Goals (measured here, never asserted in tests), against the float32 baseline as 
 Run on a quiet machine: `make project=classifier bench-optimize` (or `python -m benchmarks.classifier_optimize
 [--preset scratch] [--model model.keras]`). It trains the preset (`train`; `scratch`, MobileNetV3Small from scratch,
 unless told) unless given a model of that preset, runs `optimize`, and writes
-benchmarks/results/classifier_optimize.json.
+benchmarks/results/classifier_optimize.json (another preset: classifier_optimize_<preset>.json).
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ def figures(models: dict[str, dict]) -> dict[str, float]:
 def main() -> None:
     optimize_benchmark(
         "classifier",
-        "the image classifier (MobileNetV3Small) pruned and quantization-aware trained against its "
-        "float32 TF Lite baseline",
+        "the image classifier pruned and quantization-aware trained against its float32 TF Lite baseline",
         GOALS,
         figures,
         __doc__.splitlines()[0],

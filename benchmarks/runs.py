@@ -154,8 +154,8 @@ def optimize_benchmark(
 ) -> None:
     """The command line of a compression benchmark: train the preset (`preset` unless `--preset`; or take
     `--model`), `optimize` it, judge each of `figures(optimize.json's models)` against its upper limit in `goals`,
-    and write benchmarks/results/<project>_optimize.json with the optimize table. `benchmark` says what was
-    measured."""
+    and write benchmarks/results/<project>_optimize.json with the optimize table (another `--preset`:
+    <project>_optimize_<preset>.json). `benchmark` says what was measured."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", default=preset)
     parser.add_argument("--model", type=Path, help="a trained model.keras of this preset (skips training)")
@@ -179,6 +179,6 @@ def optimize_benchmark(
         "models": summary["models"],
         "table": outcome["table"],
     }
-    write_results(f"{project}_optimize", result)
+    write_results(f"{project}_optimize" + ("" if args.preset == preset else f"_{args.preset}"), result)
     for key, value in measured.items():
         print(f"{key}: {value} (goal {judged[key]['goal']}: {'met' if judged[key]['met'] else 'NOT met'})")
