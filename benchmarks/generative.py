@@ -13,12 +13,17 @@ IMAGES = REPO / "docs" / "images"
 
 
 def run_keeping_pictures(project: str, preset: str, out: Path, pictures: dict[str, str]) -> dict[str, Any]:
-    """`run_preset` into `out`, then copy its `plots/<source>` to `docs/images/<target>` for each pair."""
+    """`run_preset` into `out`, then `copy_pictures` of it."""
     report = run_preset(project, preset, out)
+    copy_pictures(out, pictures)
+    return report
+
+
+def copy_pictures(out: Path, pictures: dict[str, str]) -> None:
+    """Copy a run's `out/plots/<source>` to `docs/images/<target>` for each pair of `pictures`."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     for source, target in pictures.items():
         shutil.copy(out / "plots" / source, IMAGES / target)
-    return report
 
 
 def generated_image_figures(report: dict[str, Any]) -> dict[str, Any]:
