@@ -70,7 +70,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "fid_to_floor_ratio_sd": round(float(np.std([run["fid_to_floor_ratio"] for run in runs])), 3),
         "seeds": [run["seed"] for run in runs],
         "pictured_seed": pictured["seed"],
-        "runs": [{key: run[key] for key in ("seed", *MEANS, "kept_epoch") if key in run} for run in runs],
+        "runs": [{key: run[key] for key in ("seed", *MEANS, "kept_epoch")} for run in runs],
         "goal": GOAL,
     }
     result["goal_met"] = (
