@@ -40,11 +40,10 @@ install: $(VENV)/.installed $(WEB)/node_modules/.installed $(STAMPS)/debian-$(pr
 
 install-all: $(VENV)/.installed $(WEB)/node_modules/.installed $(foreach p,$(PROJECTS) tests,$(STAMPS)/debian-$(p)) ## install what every project needs (the tests use all)
 
-$(VENV)/.installed: requirements.txt constraints.txt wheels.txt
+$(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip download --quiet --no-deps --require-hashes -r wheels.txt --dest $(VENV)/wheels
 	$(PY) -m pip check
 	@touch $@
 

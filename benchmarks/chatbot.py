@@ -52,9 +52,6 @@ def figures(report: dict) -> dict:
         }
         for name in STRATEGIES
     }
-    # teacher_seconds: all-MiniLM-L6-v2's vectors of the training pairs, computed once per data config and cached
-    # (the first run with distillation pays it; it counts in the training budget).
-    out["teacher_seconds"] = metrics.get("teacher_seconds")
     keys = ("train_seconds", "wall_seconds", "load_average", "expected")
     return out | {k: report.get(k) for k in keys}
 

@@ -88,10 +88,6 @@ class RetrievalConfig:
     # plus 0.3 x TF-IDF 0.571 / 0.574: 1.64x TF-IDF, the most any encoder reached here, still 0.125 short of 2x. Not
     # integrated: a WordPiece tokenizer in the SavedModel and the browser, 90 MB of float32 weights for the page.
     weight: float = bounded(1.0, 0.0)  # the matching loss's weight beside the generator's
-    # Distillation: the share of the matching loss given to soft targets from all-MiniLM-L6-v2's scores of every
-    # context against every reply of the batch (teacher.py; its vectors of the training pairs are computed once and
-    # cached); 0: none, and the teacher is never loaded.
-    distill: float = bounded(0.0, 0.0, 1.0, inclusive=True)
     bank_size: int = bounded(20000, 1)  # distinct training replies kept in the bank that `retrieve` answers from
     candidates: int = bounded(8, 1)  # rerank: sampled replies scored by the dual encoder, the best one kept
     # retrieve's score: the dual encoder's cosine + lexical_weight * the cosine of TF-IDF over pieces (0: dense only).

@@ -15,9 +15,7 @@ Examples: ({"context": (context_len,) int32, "reply_in": (reply_len,) int32, "re
 {"logits": (reply_len,) int32, "match": () int32}): `reply_in` is <start> + the reply and the `logits`
 target the reply + <end> (teacher forcing); `reply` is the reply's pieces padded on the left like a context,
 what the dual encoder's reply side reads (its `match` target is unused: the right reply for each context is
-the one at the same place in the batch, every other reply of the batch a negative). With a teacher
-(`load_splits(..., distill=True)`), the training and validation `match` targets are instead (768,) float32: the
-pair's context and reply vectors by all-MiniLM-L6-v2 (teacher.py), which the matching loss learns from.
+the one at the same place in the batch, every other reply of the batch a negative).
 """
 
 from __future__ import annotations
@@ -32,9 +30,8 @@ import tensorflow as tf
 import yaml
 
 from common.data.splits import DataSplits, seeded_split
-from common.paths import DEFAULT_ARTIFACTS
 
-from . import teacher, tokenizer
+from . import tokenizer
 from .config import DataConfig
 
 
@@ -123,28 +120,20 @@ def encode_pairs(pairs: Pairs, vocabulary: list[str], cfg: DataConfig) -> dict[s
     return {"context": contexts, "reply_ids": reply_ids, "reply": tokenizer.batched(context, pairs.replies)}
 
 
-TEACHER_CACHE = DEFAULT_ARTIFACTS / "chatbot" / "cache"  # the teacher's vectors, one file per set of pairs
-
-
-def to_dataset(
-    ids: dict[str, np.ndarray], shuffle_seed: int | None = None, teacher_vectors: np.ndarray | None = None
-) -> tf.data.Dataset:
+def to_dataset(ids: dict[str, np.ndarray], shuffle_seed: int | None = None) -> tf.data.Dataset:
     """Teacher forcing and matching: (inputs, targets) per pair as in the module docstring, unbatched; in a seeded
-    order with `shuffle_seed` (pairs stay in conversation order otherwise). `teacher_vectors` (n, 768), if given,
-    are the `match` targets."""
-    match = np.zeros(len(ids["context"]), np.int32) if teacher_vectors is None else teacher_vectors
+    order with `shuffle_seed` (pairs stay in conversation order otherwise)."""
     if shuffle_seed is not None:
         order = np.random.default_rng(shuffle_seed).permutation(len(ids["context"]))
-        ids, match = {key: value[order] for key, value in ids.items()}, match[order]
+        ids = {key: value[order] for key, value in ids.items()}
     replies = ids["reply_ids"]
     inputs = {"context": ids["context"], "reply_in": replies[:, :-1], "reply": ids["reply"]}
-    targets = {"logits": replies[:, 1:], "match": match}
+    targets = {"logits": replies[:, 1:], "match": np.zeros(len(replies), np.int32)}
     return tf.data.Dataset.from_tensor_slices((inputs, targets))
 
 
-def load_splits(cfg: DataConfig, distill: bool = False) -> DataSplits:
-    """Train/val/test datasets of token ids (see the module docstring); with `distill`, the teacher's vectors of
-    the training and validation pairs as their `match` targets (computed once, then read from `TEACHER_CACHE`)."""
+def load_splits(cfg: DataConfig) -> DataSplits:
+    """Train/val/test datasets of token ids (see the module docstring)."""
     corpus = load_corpus(cfg)
     datasets, sizes = {}, {}
     for name in ("train", "val", "test"):
@@ -157,9 +146,6 @@ def load_splits(cfg: DataConfig, distill: bool = False) -> DataSplits:
         # Validation batches are mixed once: in conversation order, a pair's context holds the reply of the pair
         # before it, so the matching's in-batch negatives would include near-copies of the right answer.
         seed = cfg.split_seed if name == "val" else None
-        vectors = None
-        if distill and name != "test":
-            vectors = teacher.teacher_vectors(pairs.contexts, pairs.replies, TEACHER_CACHE)
-        datasets[name] = to_dataset(encode_pairs(pairs, corpus.vocabulary, cfg), seed, vectors)
+        datasets[name] = to_dataset(encode_pairs(pairs, corpus.vocabulary, cfg), shuffle_seed=seed)
         sizes[name] = len(pairs.replies)
     return DataSplits(**datasets, source=corpus.source, sizes=sizes)

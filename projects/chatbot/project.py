@@ -22,14 +22,12 @@ from . import data as chatbot_data
 from . import export, retrieval
 from . import metrics as m
 from .config import STRATEGIES, ChatbotConfig
-from .data import TEACHER_CACHE
 from .decoding import ReplyGenerator
 from .loss import InBatchSoftmax, SmoothedSparseCrossentropy
 from .model import NEVER_GENERATED, build_model, retrieval_models, vocabulary_of
 from .pretrain import check_pretrained, load_pretrained_encoder, pretrain
 from .prompts import EVERYDAY, PROMPTS
 from .serving_model import GreedyReplies, build_serving_model
-from .teacher import teacher_seconds
 
 
 class ChatbotProject(Project):
@@ -39,10 +37,9 @@ class ChatbotProject(Project):
     exact_answers = True  # parity: a format passes only when every greedy reply is Keras's, word for word
 
     def load_data(self, cfg: ChatbotConfig) -> DataSplits:
-        """Pairs of token ids (data.py), with the teacher's vectors when `retrieval.distill` > 0; an empty split
-        stops here with the keys to change (exit code 2)."""
+        """Pairs of token ids (data.py); an empty split stops here with the keys to change (exit code 2)."""
         try:
-            return chatbot_data.load_splits(cfg.data, distill=cfg.retrieval.distill > 0)
+            return chatbot_data.load_splits(cfg.data)
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
@@ -55,9 +52,8 @@ class ChatbotProject(Project):
 
     def loss(self, cfg: ChatbotConfig) -> dict[str, keras.losses.Loss]:
         """The generator's cross-entropy over real target tokens, label-smoothed by `model.label_smoothing`, and the
-        dual encoder's in-batch softmax, distilled from the teacher's by `retrieval.distill` (loss.py)."""
-        match = InBatchSoftmax(cfg.retrieval.distill)
-        return {"logits": SmoothedSparseCrossentropy(cfg.model.label_smoothing), "match": match}
+        dual encoder's in-batch softmax (loss.py)."""
+        return {"logits": SmoothedSparseCrossentropy(cfg.model.label_smoothing), "match": InBatchSoftmax()}
 
     def loss_weights(self, cfg: ChatbotConfig) -> dict[str, float]:
         """The generator's loss at 1, the matching loss at `retrieval.weight`."""
@@ -137,9 +133,6 @@ class ChatbotProject(Project):
         metrics["lexical_hits_at_1_of_20"] = m.hits_at_1(lexical)
         metrics["tfidf_hits_at_1_of_20"] = retrieval.tfidf_hits_at_1_of_20(corpus.train, corpus.test, rows)
         metrics["bank_replies"] = len(bank.texts)
-        if cfg.retrieval.distill:  # the teacher's one-time cost, part of what training took
-            cost = [teacher_seconds(p.contexts, p.replies, TEACHER_CACHE) for p in (corpus.train, corpus.val)]
-            metrics["teacher_seconds"] = sum(c or 0.0 for c in cost)
 
         picks = rows[:, 0]
         width = retrieval.context_width(cfg)
