@@ -110,7 +110,12 @@ class GanTrainConfig:
     steps_per_epoch: int = bounded(1000, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
     # Small batches, many steps: on a CPU a step costs about in proportion to its batch, and at the same images
     # seen (and about the same time) batch 8 reached FID/floor 17.4, 16 23.7, 32 33.8 after 24,000 images (one
-    # run each; two runs of one setting differed by a third there, so only 8-or-16 against 32 is clear).
+    # run each; two runs of one setting differed by a third there, so only 8-or-16 against 32 is clear). Batch 4 with
+    # 2,000 steps an epoch (the same images per epoch), on the Xeon: 37 ms a step against 50, so an epoch takes 1.5x
+    # as long; validation FID/floor by epoch 15.0, 6.80, 5.66, 5.26, 5.06, 4.82 (28-epoch schedule, stopped after 6)
+    # and, with 19 epochs (about 28 epochs' time at batch 8), 12.6, 8.35, 7.32, 5.67, 5.76, 5.00, 4.64, 4.34, 5.16,
+    # 4.90, 4.30, 4.40, 4.14 (stopped after 13), against gan.json's pictured run 12.6, 9.41, 7.75, 7.92, 6.88, 6.20,
+    # 4.87, 4.10, 3.72, 3.69, 3.24, 3.12, 2.81: ahead for five epochs, behind from the eighth on: not kept.
     batch_size: int = bounded(8, 2)
     # Two time-scale rates (generator 1e-4, discriminator 4e-4, as BigGAN), one run with train.keep_best: FID/floor
     # 7.54, recall 0.298 (kept epoch 5), against 5.45 and 0.422 with 2e-4 for both (gan.json at 690f4bc): not kept.
