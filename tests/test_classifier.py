@@ -750,7 +750,7 @@ def test_optimize_prunes_and_quantizes_the_nested_backbone(shapes_dir, tmp_path)
     assert base["metric"] == pytest.approx(keras_accuracy) and keras_accuracy >= 0.7, (base, keras_accuracy)
     for name, reference in (("ptq_int8", "baseline_float32"), ("pruned_int8", "pruned_float32")):
         assert models[name]["metric"] >= models[reference]["metric"] - INT8_ACCURACY_DROP, (name, models)
-    for name in ("pruned_float32", "qat_int8"):  # fine-tuned: no worse than the model they started from
+    for name in ("pruned_float32", "qat_int8"):  # fine-tuned: at most 3 shapes below the model they started from
         assert models[name]["metric"] >= base["metric"] - FINE_TUNED_ACCURACY_DROP, (name, models)
 
     assert models["pruned_float32"]["sparsity"] == pytest.approx(0.5, abs=0.01)

@@ -30,7 +30,7 @@ class ModelConfig:
     # gan.json's pictured run (seed 44) and 14.1, 11.8, 10.6, 7.5, 5.8 for an earlier one; 61 ms a step against 50
     # (21% more, measured side by side): within the runs' spread and slower, not kept. Nor mixed precision
     # (keras "mixed_bfloat16", this Xeon having AMX and AVX-512 BF16 units; the outputs cast back to float32): 49 ms
-    # a step against 52 over 300 steps, 6%: the convolutions of a batch of 8 at 32x32 and below are small.
+    # a step against 52 over 300 steps, 6%: not kept.
     g_filters: tuple[int, ...] = (256, 128, 64, 32)
     # Discriminator: filters of each block, each halving the side. ProGAN's minibatch standard deviation (the batch's
     # mean feature spread as one more channel before the score, meant to reward varied batches), one run on the Xeon:
