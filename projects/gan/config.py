@@ -83,6 +83,10 @@ class ModelConfig:
     # without it; off by default. Also tried in six-epoch runs, not kept: the class weight decaying with the rates,
     # 11.2; MSGAN's mode-seeking term (Mao et al., 2019) at weight 1: 17.1, more varied than the real images.
     lecam_weight: float = bounded(0.0, 0.0)
+    # Does the discriminator overfit at all? APA (adaptive pseudo augmentation, Jiang et al., 2021: generated images
+    # shown to it as real ones while the moving mean sign of its real scores is above 0.6), tried on the default
+    # preset, never engaged in 9 epochs: that mean stayed at or under 0.6 (mean real scores 0.06-0.28 an epoch). With
+    # DiffAugment and the decoder it does not overfit by APA's measure, so APA was not added.
     # FastGAN's self-supervised discriminator (Liu et al., 2021): a small decoder redraws each real image the
     # discriminator sees from its last feature map, and the discriminator's loss adds this weight x the mean absolute
     # pixel error, so its features must describe the whole image, not only what tells real from fake (0: off).
