@@ -27,10 +27,10 @@ class ModelConfig:
     # FastGAN's skip-layer excitation (Liu et al., 2021: the 16x16 and 32x32 maps gated per channel by the 4x4 and
     # 8x8 ones, pooled to 4x4, a 4x4 convolution, leaky ReLU, 1x1 convolution, sigmoid), one run on the Xeon,
     # validation FID/floor after epochs 1-5: 15.6, 10.6, 6.66, 7.21, 5.55, against 12.6, 9.41, 7.75, 7.92, 6.88 for
-    # gan.json's pictured run (seed 44) and 14.1, 11.8, 10.6, 7.5, 5.8 for an earlier one; 61 ms a step against 50
-    # (21% more, measured side by side): within the runs' spread and slower, not kept. Nor mixed precision
-    # (keras "mixed_bfloat16", this Xeon having AMX and AVX-512 BF16 units; the outputs cast back to float32): 49 ms
-    # a step against 52 over 300 steps, 6%: not kept.
+    # gan_adam_beta1_0.5.json's pictured run (seed 44) and 14.1, 11.8, 10.6, 7.5, 5.8 for an earlier one; 61 ms a
+    # step against 50 (21% more, measured side by side): within the runs' spread and slower, not kept. Nor mixed
+    # precision (keras "mixed_bfloat16", this Xeon having AMX and AVX-512 BF16 units; the outputs cast back to
+    # float32): 49 ms a step against 52 over 300 steps, 6%: not kept.
     g_filters: tuple[int, ...] = (256, 128, 64, 32)
     # Discriminator: filters of each block, each halving the side. ProGAN's minibatch standard deviation (the batch's
     # mean feature spread as one more channel before the score, meant to reward varied batches), one run on the Xeon:
@@ -118,8 +118,9 @@ class GanTrainConfig:
     # 2,000 steps an epoch (the same images per epoch), on the Xeon: 37 ms a step against 50, so an epoch takes 1.5x
     # as long; validation FID/floor by epoch 15.0, 6.80, 5.66, 5.26, 5.06, 4.82 (28-epoch schedule, stopped after 6)
     # and, with 19 epochs (about 28 epochs' time at batch 8), 12.6, 8.35, 7.32, 5.67, 5.76, 5.00, 4.64, 4.34, 5.16,
-    # 4.90, 4.30, 4.40, 4.14 (stopped after 13), against gan.json's pictured run 12.6, 9.41, 7.75, 7.92, 6.88, 6.20,
-    # 4.87, 4.10, 3.72, 3.69, 3.24, 3.12, 2.81: ahead for five epochs, behind from the eighth on: not kept.
+    # 4.90, 4.30, 4.40, 4.14 (stopped after 13), against gan_adam_beta1_0.5.json's pictured run 12.6, 9.41, 7.75,
+    # 7.92, 6.88, 6.20, 4.87, 4.10, 3.72, 3.69, 3.24, 3.12, 2.81: ahead for five epochs, behind from the eighth on: not
+    # kept.
     batch_size: int = bounded(8, 2)
     # Two time-scale rates (generator 1e-4, discriminator 4e-4, as BigGAN), one run with train.keep_best: FID/floor
     # 7.54, recall 0.298 (kept epoch 5), against 5.45 and 0.422 with 2e-4 for both (gan.json at 690f4bc): not kept.
