@@ -17,7 +17,7 @@ class ArtDataConfig:
     source: str = choice(
         "emoji", ART_SOURCES, "emoji art (npm), openclipart-png, an image folder, Fashion-MNIST, Monet"
     )
-    vendors: tuple[str, ...] = ("twitter",)  # emoji: whose art is learnt (twitter: Twemoji, google: Noto)
+    vendors: tuple[str, ...] = ("twitter",)  # emoji: whose art is learnt (twitter: Twemoji, google: Noto, openmoji)
     # emoji: a conditional model's classes, the 9 categories or their 98 subcategories (as categories.json names
     # them, e.g. "Animals & Nature: animal-mammal"); other sources have one kind of label, their classes
     labels: str = choice("category", ("category", "subcategory"), "emoji: classes are categories or subcategories")

@@ -1,9 +1,10 @@
 """Art images for the generative projects (gan, diffusion): emoji art, openclipart-png, a folder, Fashion-MNIST, Monet.
 
 Sources (`data.source`):
-- `emoji`: the npm packages emoji-datasource-twitter / -google (`make install`), read by
-  `common/data/emoji.py`: 64x64 emoji composited onto white and shrunk to `data.image_size`, labelled with their
-  category (Smileys & Emotion, ..., Flags). `data.vendors` picks whose art: Twemoji (CC-BY 4.0) by default.
+- `emoji`: the npm packages emoji-datasource-twitter / -google and openmoji (`make install`), read by
+  `common/data/emoji.py`: emoji composited onto white and shrunk to `data.image_size`, labelled with their
+  category (Smileys & Emotion, ..., Flags). `data.vendors` picks whose art: Twemoji (CC-BY 4.0) by default,
+  Noto (Apache 2.0), OpenMoji (CC BY-SA 4.0).
   Held-out emoji are whole emoji: every vendor's and skin tone's picture of one lands on the same side.
 - `openclipart`: Debian `openclipart-png` (`make project=gan install`), every PNG below
   /usr/share/openclipart/png/<category>/, read by `common/data/image_folders.py`: transparency composited onto
@@ -117,6 +118,9 @@ def load_monet(cfg: ArtDataConfig) -> SourceImages:
     return data
 
 
+FEATURE_VENDORS = ("twitter", "google")  # the emoji art the FID feature network learns from
+
+
 def load_emoji_source(
     cfg: ArtDataConfig, vendors: tuple[str, ...], skin_tones: bool, labels: str = "category"
 ) -> SourceImages:
@@ -223,7 +227,9 @@ def load_splits(cfg: ArtDataConfig) -> DataSplits:
 
 def feature_splits(cfg: ArtDataConfig) -> DataSplits:
     """What the FID feature network learns from: for emoji, every vendor's art with its skin tones, split by the
-    same emoji as the generative model's data (so its test split holds only emoji it never saw); otherwise that data."""
+    same emoji as the generative model's data (so its test split holds only emoji it never saw); otherwise that data.
+    Emoji: Twemoji's and Noto's (`FEATURE_VENDORS`), whichever vendors the model learns, so that one instrument
+    scores every model."""
     if cfg.source != "emoji":
         return load_splits(cfg)
-    return split(load_emoji_source(cfg, VENDORS, skin_tones=True), cfg)
+    return split(load_emoji_source(cfg, FEATURE_VENDORS, skin_tones=True), cfg)

@@ -1,22 +1,29 @@
-"""Emoji art from the npm packages `emoji-datasource-twitter` and `emoji-datasource-google`: images with categories.
+"""Emoji art from npm packages: `emoji-datasource-twitter`, `emoji-datasource-google` and `openmoji`, with categories.
 
-`make install` installs both packages for the browser demos (serving/web/package.json); this module reads
-them straight from where npm put them, so a generative model trains offline with no download. Each package
-holds `img/<vendor>/64/<code points>.png` (64x64 RGBA), `emoji.json` (each emoji's file name, short name
-and skin-tone variants) and `categories.json` (category -> subcategory -> short names): Smileys & Emotion,
-People & Body, Animals & Nature, Food & Drink, Travel & Places, Activities, Objects, Symbols, Flags (the
-ninth, Component, holds skin-tone swatches and hair styles, and is left out).
+`make install` installs the packages for the browser demos (serving/web/package.json); this module reads
+them straight from where npm put them, so a generative model trains offline with no download. Each
+emoji-datasource package holds `img/<vendor>/64/<code points>.png` (64x64 RGBA), `emoji.json` (each emoji's
+file name, code points, short name and skin-tone variants) and `categories.json` (category -> subcategory ->
+short names): Smileys & Emotion, People & Body, Animals & Nature, Food & Drink, Travel & Places, Activities,
+Objects, Symbols, Flags (the ninth, Component, holds skin-tone swatches and hair styles, and is left out).
+`openmoji` holds `color/svg/<code points>.svg` and `data/openmoji.json`; its emoji take the short name,
+category and subcategory of the emoji-datasource emoji with the same code points (its own extras, which
+have none, are left out), so every vendor's picture of one emoji shares one name and class.
 
-Licences: the packages' code is MIT; Twemoji's art is CC-BY 4.0 (Twitter, Inc. and other contributors), Noto
-Emoji's art is Apache 2.0 (Google). A model trained on them should say so where it shows its images.
+Licences: the emoji-datasource packages' code is MIT; Twemoji's art is CC-BY 4.0 (Twitter, Inc. and other
+contributors), Noto Emoji's art is Apache 2.0 (Google), OpenMoji's art is CC BY-SA 4.0 (the OpenMoji project,
+openmoji.org). A model trained on them should say so where it shows its images.
 
 Transparency is composited onto white and the image is shrunk to `size` (box filter: a 64 -> 32 shrink
-averages each 2x2 block). Decoded arrays are cached as .npz under `cache_dir`, so a second run starts at once.
+averages each 2x2 block). OpenMoji's SVGs are rendered (resvg) and cropped to their art, centred in a square,
+since their art fills about 80% of the frame where the PNGs' fills all of it. Decoded arrays are cached as .npz
+under `cache_dir`, so a second run starts at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -24,12 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import resvg_py
 from PIL import Image
 
 from common.paths import REPO_ROOT
 
 NODE_MODULES = REPO_ROOT / "serving" / "web" / "node_modules"
-VENDORS = ("twitter", "google")
+VENDORS = ("twitter", "google", "openmoji")
+PACKAGES = {"twitter": "emoji-datasource-twitter", "google": "emoji-datasource-google", "openmoji": "openmoji"}
+NAMES_FROM = "twitter"  # the emoji-datasource package whose names and categories OpenMoji's emoji take
+SVG_RENDER_SIZE = 128  # OpenMoji's SVGs are rendered at this side before the crop and the shrink
 LEFT_OUT = ("Component",)  # skin-tone swatches and hair styles: not pictures of anything
 CACHE_VERSION = 2  # bump when the decoding changes, so that old caches are not reused
 
@@ -47,7 +58,7 @@ class EmojiImages:
     class_names: list[str]  # the categories, in categories.json's order
     names: np.ndarray  # (n,) str: the emoji's short name, the same for every vendor and skin tone of it
     subcategories: np.ndarray  # (n,) str: "<category>: <subcategory>", e.g. "Animals & Nature: animal-mammal"
-    vendors: np.ndarray  # (n,) str: "twitter" or "google"
+    vendors: np.ndarray  # (n,) str: "twitter", "google" or "openmoji"
     source: str  # e.g. "npm:emoji-datasource-twitter@16.0.0", for the report
 
 
@@ -59,18 +70,33 @@ def package_dir(vendor: str, root: Path = NODE_MODULES) -> Path:
     """
     if vendor not in VENDORS:
         raise EmojiError(f"unknown emoji vendor {vendor!r}: choose from {', '.join(VENDORS)}")
-    path = root / f"emoji-datasource-{vendor}"
-    if not (path / "emoji.json").is_file() or not (path / "img" / vendor / "64").is_dir():
+    path = root / PACKAGES[vendor]
+    if not (_table(path, vendor).is_file() and _image_dir(path, vendor).is_dir()):
         raise EmojiError(
             f"emoji art not found in {path}: run `make install` (it installs the npm package "
-            f"emoji-datasource-{vendor}), or `cd serving/web && npm ci`"
+            f"{PACKAGES[vendor]}), or `cd serving/web && npm ci`"
         )
     return path
 
 
+def _table(path: Path, vendor: str) -> Path:
+    """The package's list of emoji."""
+    return path / "data" / "openmoji.json" if vendor == "openmoji" else path / "emoji.json"
+
+
+def _image_dir(path: Path, vendor: str) -> Path:
+    """The folder of the package's pictures."""
+    return path / "color" / "svg" if vendor == "openmoji" else path / "img" / vendor / "64"
+
+
+def _names_package(vendor: str, root: Path) -> Path:
+    """The emoji-datasource package that names `vendor`'s emoji and holds their categories.json."""
+    return package_dir(NAMES_FROM if vendor == "openmoji" else vendor, root)
+
+
 def categories(vendor: str = VENDORS[0], root: Path = NODE_MODULES) -> list[str]:
     """The emoji categories of categories.json, in its order, without `LEFT_OUT`."""
-    table = json.loads((package_dir(vendor, root) / "categories.json").read_text())
+    table = json.loads((_names_package(vendor, root) / "categories.json").read_text())
     return [name for name in table if name not in LEFT_OUT]
 
 
@@ -107,8 +133,15 @@ def subcategory_names(
     return [subcategory for category in kept for subcategory in seen[category]]
 
 
+def _code_key(code_points: str) -> str:
+    """Code points without the emoji presentation selector (which packages differ on): "263A-FE0F" -> "263A"."""
+    return "-".join(part for part in code_points.upper().split("-") if part != "FE0F")
+
+
 def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, str, str]]:
     """(short name, category, subcategory, image file) of every emoji `vendor` draws, skin-tone variants when asked."""
+    if vendor == "openmoji":
+        return _openmoji_entries(root, skin_tones)
     path = package_dir(vendor, root)
     table = json.loads((path / "categories.json").read_text())
     category_of = {name: category for category, subs in table.items() for names in subs.values() for name in names}
@@ -125,15 +158,51 @@ def _entries(vendor: str, root: Path, skin_tones: bool) -> list[tuple[str, str, 
     return found
 
 
+def _openmoji_entries(root: Path, skin_tones: bool) -> list[tuple[str, str, str, str]]:
+    """`_entries` of OpenMoji: each of its emoji named and classed as emoji-datasource's with the same code points
+    (skin-tone variants by their own code points); OpenMoji's own extras, without such a twin, are left out."""
+    path = package_dir("openmoji", root)
+    named = {}  # code key -> (short name, category, subcategory), of every emoji Twemoji draws
+    for name, category, subcategory, image in _entries(NAMES_FROM, root, skin_tones=True):
+        named[_code_key(Path(image).stem)] = (name, category, subcategory)
+    found, seen = [], set()
+    for emoji in json.loads(_table(path, "openmoji").read_text()):
+        key = _code_key(emoji["hexcode"])
+        if key not in named or key in seen or (emoji["skintone"] and not skin_tones):
+            continue
+        seen.add(key)
+        found.append((*named[key], f"{emoji['hexcode']}.svg"))
+    return found
+
+
+def _render_svg(path: Path) -> Image.Image:
+    """One SVG -> RGBA image cropped to its art (the box of its non-transparent pixels), centred in a square."""
+    rendered = resvg_py.svg_to_bytes(svg_path=str(path), width=SVG_RENDER_SIZE, height=SVG_RENDER_SIZE)
+    with Image.open(io.BytesIO(bytes(rendered))) as img:
+        rgba = img.convert("RGBA")
+    box = rgba.getchannel("A").getbbox()
+    if box is None:
+        raise ValueError("nothing drawn")
+    art = rgba.crop(box)
+    side = max(art.size)
+    square = Image.new("RGBA", (side, side), (255, 255, 255, 0))
+    square.paste(art, ((side - art.width) // 2, (side - art.height) // 2))
+    return square
+
+
 def read_on_white(path: Path, size: int) -> np.ndarray:
-    """One emoji PNG -> (size, size, 3) uint8 RGB: alpha composited onto white, shrunk with a box filter.
+    """One emoji PNG or SVG -> (size, size, 3) uint8 RGB: alpha composited onto white, shrunk with a box filter
+    (an SVG rendered and cropped to its art first).
 
     Raises:
         EmojiError: the file is not a readable image.
     """
     try:
-        with Image.open(path) as img:
-            rgba = img.convert("RGBA")
+        if path.suffix == ".svg":
+            rgba = _render_svg(path)
+        else:
+            with Image.open(path) as img:
+                rgba = img.convert("RGBA")
     except (OSError, ValueError, SyntaxError) as err:
         raise EmojiError(f"{path}: not a readable image ({err}); reinstall the package with `make install`") from None
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -163,7 +232,7 @@ def load_emoji(
     if not vendors:
         raise EmojiError(f"no emoji vendor chosen: choose one or more of {', '.join(VENDORS)}")
     class_names = check_categories(chosen, vendors[0], root)
-    source = ", ".join(f"npm:emoji-datasource-{v}@{_version(v, root)}" for v in vendors)
+    source = ", ".join(f"npm:{PACKAGES[v]}@{_version(v, root)}" for v in vendors)
     key = json.dumps([CACHE_VERSION, list(vendors), size, class_names, skin_tones, source])
     cache = None
     if cache_dir is not None:
@@ -181,7 +250,7 @@ def load_emoji(
                 )
     images, labels, names, subcategories, owners = [], [], [], [], []
     for vendor in vendors:
-        folder = package_dir(vendor, root) / "img" / vendor / "64"
+        folder = _image_dir(package_dir(vendor, root), vendor)
         for name, category, subcategory, file in _entries(vendor, root, skin_tones):
             if category in class_names:
                 images.append(read_on_white(folder / file, size))
