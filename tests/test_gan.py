@@ -220,6 +220,29 @@ def test_held_out_emoji_are_whole_emoji_across_vendors_and_skin_tones():
     assert set(data.names[twitter][test_twitter]) == set(data.names[test]) & set(data.names[twitter])
 
 
+def test_openmoji_emoji_are_named_and_classed_as_twemoji_and_fill_their_frame_like_it(tmp_path):
+    from common.data.emoji import EmojiError, load_emoji, read_on_white
+
+    chosen = ("Animals & Nature", "Flags")
+    twemoji = load_emoji(("twitter",), 16, chosen)
+    openmoji = load_emoji(("openmoji",), 16, chosen)
+    assert openmoji.source.startswith("npm:openmoji@") and set(openmoji.vendors) == {"openmoji"}
+    subcategory_of = dict(zip(twemoji.names, twemoji.subcategories, strict=True))
+    assert len(openmoji.names) > 0.95 * len(twemoji.names)  # nearly every emoji has an OpenMoji twin
+    assert all(subcategory_of[n] == s for n, s in zip(openmoji.names, openmoji.subcategories, strict=True))
+
+    def art_side(images: np.ndarray) -> np.ndarray:  # the longer side of the non-white box, a share of the frame
+        drawn = (images < 250).any(axis=-1)
+        return np.maximum(drawn.any(axis=1).sum(axis=1), drawn.any(axis=2).sum(axis=1)) / images.shape[1]
+
+    # cropped to their art, OpenMoji's SVGs fill the frame as the PNGs do (uncropped, about 80% of it)
+    assert np.median(art_side(openmoji.images)) == np.median(art_side(twemoji.images)) == 1.0
+    assert openmoji.images.std(axis=(1, 2, 3)).mean() > 30  # colourful pictures, not blank squares
+    (tmp_path / "broken.svg").write_text("<svg")
+    with pytest.raises(EmojiError, match=r"broken\.svg: not a readable image .*make install"):
+        read_on_white(tmp_path / "broken.svg", 16)
+
+
 def test_bad_data_settings_name_the_problem_and_the_fix(tmp_path):
     from common.config import ConfigError
     from projects.gan.project import PROJECT

@@ -29,7 +29,15 @@ import tensorflow as tf
 
 from common.art_config import ArtDataConfig
 from common.config import ConfigError
-from common.data.emoji import VENDORS, EmojiError, check_categories, load_emoji, split_by_name, subcategory_names
+from common.data.emoji import (
+    DATASOURCE_VENDORS,
+    VENDORS,
+    EmojiError,
+    check_categories,
+    load_emoji,
+    split_by_name,
+    subcategory_names,
+)
 from common.data.image_folders import OPENCLIPART, FolderLayoutError, decode_folder, list_class_files
 from common.data.splits import DataSplits, seeded_split
 from common.data.tfds_source import load_tfds
@@ -116,9 +124,6 @@ def load_monet(cfg: ArtDataConfig) -> SourceImages:
     np.savez(tmp, images=data.images, labels=data.labels)
     os.replace(tmp, cache)
     return data
-
-
-FEATURE_VENDORS = ("twitter", "google")  # the emoji art the FID feature network learns from
 
 
 def load_emoji_source(
@@ -228,8 +233,8 @@ def load_splits(cfg: ArtDataConfig) -> DataSplits:
 def feature_splits(cfg: ArtDataConfig) -> DataSplits:
     """What the FID feature network learns from: for emoji, every vendor's art with its skin tones, split by the
     same emoji as the generative model's data (so its test split holds only emoji it never saw); otherwise that data.
-    Emoji: Twemoji's and Noto's (`FEATURE_VENDORS`), whichever vendors the model learns, so that one instrument
+    Emoji: Twemoji's and Noto's (`DATASOURCE_VENDORS`), whichever vendors the model learns, so that one instrument
     scores every model."""
     if cfg.source != "emoji":
         return load_splits(cfg)
-    return split(load_emoji_source(cfg, FEATURE_VENDORS, skin_tones=True), cfg)
+    return split(load_emoji_source(cfg, DATASOURCE_VENDORS, skin_tones=True), cfg)

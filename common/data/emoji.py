@@ -37,7 +37,10 @@ from PIL import Image
 from common.paths import REPO_ROOT
 
 NODE_MODULES = REPO_ROOT / "serving" / "web" / "node_modules"
-VENDORS = ("twitter", "google", "openmoji")
+# emoji-datasource's vendors: what the classifier's pretraining pools and the FID feature network learn from, so
+# that adding a vendor changes neither
+DATASOURCE_VENDORS = ("twitter", "google")
+VENDORS = (*DATASOURCE_VENDORS, "openmoji")
 PACKAGES = {"twitter": "emoji-datasource-twitter", "google": "emoji-datasource-google", "openmoji": "openmoji"}
 NAMES_FROM = "twitter"  # the emoji-datasource package whose names and categories OpenMoji's emoji take
 SVG_RENDER_SIZE = 128  # OpenMoji's SVGs are rendered at this side before the crop and the shrink

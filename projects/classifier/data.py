@@ -39,7 +39,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from common.config import ConfigError
-from common.data.emoji import VENDORS, load_emoji
+from common.data.emoji import DATASOURCE_VENDORS, load_emoji
 from common.data.image_folders import (
     OPENCLIPART,
     LabelledImages,
@@ -287,7 +287,7 @@ def pretrain_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, dict]:
         )
         parts.append((f"pretrain.extra_dir {root}", extra.images))
     if pcfg.emoji:
-        emoji = load_emoji(VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
+        emoji = load_emoji(DATASOURCE_VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
         parts.append((emoji.source, emoji.images))
     pool = np.concatenate([images[_new_rows(images, test)] for _, images in parts])
     pool = pool[_capped(len(pool), pcfg)]
@@ -310,7 +310,7 @@ def supervised_pool(cfg: ClassifierConfig) -> tuple[np.ndarray, np.ndarray, list
     """
     data_cfg = cfg.data
     labelled, test_ids, test = _with_test_split(data_cfg)
-    emoji = load_emoji(VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
+    emoji = load_emoji(DATASOURCE_VENDORS, size=data_cfg.image_size, skin_tones=True, cache_dir=cache_dir(data_cfg))
     subcategories = sorted(set(emoji.subcategories.tolist()))
     parts = [(emoji.source, emoji.images, np.searchsorted(subcategories, emoji.subcategories), subcategories)]
     if OPENCLIPART.is_dir():
