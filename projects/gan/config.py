@@ -197,6 +197,11 @@ class GanConfig:
     # 879 s, the last epoch kept (validation FID/floor still falling: 2.15), against 4.13 with Twemoji alone. The test
     # split holds both vendors' held-out art. Re-measured with the floor over 10 draws (gan.json, an Intel Xeon): 4.49,
     # 0.898, 0.415, 1,375 s, epoch 11 of 28 kept (validation FID/floor lowest at epochs 10-12, then 2.9-4.1).
+    # OpenMoji's art as well (`data.vendors=twitter,google,openmoji`: 4,020 training images; one screening run,
+    # train.seed=43, on the AMD EPYC of gan.json with its feature network): validation FID/floor lowest at epoch 10
+    # (6.06, kept), 6.5-10 after; test FID 3.70 against the two vendors' held-out emoji (9.78x gan.json's floor,
+    # against 4.35 for gan.json's seed-43 run) and 10.04x against all three vendors' (precision 0.903, recall 0.311);
+    # the grid's shapes smeared between the outlined and the flat styles. Not kept.
     data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory", vendors=("twitter", "google")))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: GanTrainConfig = field(default_factory=GanTrainConfig)
