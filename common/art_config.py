@@ -19,8 +19,14 @@ class ArtDataConfig:
     )
     vendors: tuple[str, ...] = ("twitter",)  # emoji: whose art is learnt (twitter: Twemoji, google: Noto, openmoji)
     # emoji: a conditional model's classes, the 9 categories or their 98 subcategories (as categories.json names
-    # them, e.g. "Animals & Nature: animal-mammal"); other sources have one kind of label, their classes
-    labels: str = choice("category", ("category", "subcategory"), "emoji: classes are categories or subcategories")
+    # them, e.g. "Animals & Nature: animal-mammal"), or one class per subcategory and vendor (`subcategory_vendor`:
+    # "Animals & Nature: animal-mammal (twitter)"), so that the model is told whose style to draw; other sources
+    # have one kind of label, their classes
+    labels: str = choice(
+        "category",
+        ("category", "subcategory", "subcategory_vendor"),
+        "emoji: classes are categories, subcategories, or subcategories per vendor",
+    )
     categories: tuple[str, ...] = ()  # emoji or openclipart: only these categories (empty: all of them)
     skin_tones: bool = False  # emoji: add the skin-tone variants (five near-copies of most People & Body emoji)
     dir: str = ""  # folder: DIR/<class>/<image>, any image format

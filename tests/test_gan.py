@@ -195,6 +195,13 @@ def test_subcategory_labels_name_each_emoji_by_its_subcategory_within_its_catego
     assert np.array_equal(data.images, by_category.images)  # the same pictures, only the labels differ
     for image_label, category in zip(data.labels, by_category.labels, strict=True):
         assert names[image_label].split(": ")[0] == by_category.class_names[category]
+    cfg.labels, cfg.vendors = "subcategory_vendor", ("twitter", "google")  # a class per subcategory and vendor
+    per_vendor = art.load_images(cfg)
+    both = load_emoji(cfg.vendors, cfg.image_size, cfg.categories, cache_dir=art.cache_dir(cfg))
+    assert per_vendor.class_names == art.class_names(cfg) and len(per_vendor.class_names) == 2 * len(names)
+    assert set(np.unique(per_vendor.labels)) == set(range(len(per_vendor.class_names)))
+    for image_label, subcategory, vendor in zip(per_vendor.labels, both.subcategories, both.vendors, strict=True):
+        assert per_vendor.class_names[image_label] == f"{subcategory} ({vendor})"
 
 
 def test_a_grid_of_many_classes_shows_a_spread_of_them():

@@ -37,6 +37,7 @@ from common.data.emoji import (
     load_emoji,
     split_by_name,
     subcategory_names,
+    vendor_label,
 )
 from common.data.image_folders import OPENCLIPART, FolderLayoutError, decode_folder, list_class_files
 from common.data.splits import DataSplits, seeded_split
@@ -130,16 +131,18 @@ def load_emoji_source(
     cfg: ArtDataConfig, vendors: tuple[str, ...], skin_tones: bool, labels: str = "category"
 ) -> SourceImages:
     """Emoji of `vendors` at `data.image_size`, grouped by short name (see common/data/emoji.py), labelled by
-    category or by subcategory (`labels`)."""
+    category, by subcategory or by subcategory and vendor (`labels`)."""
     try:
         data = load_emoji(vendors, cfg.image_size, cfg.categories, skin_tones, cache_dir(cfg))
         if labels == "category":
             return SourceImages(data.images, data.labels, data.class_names, data.source, groups=data.names)
-        names = subcategory_names(cfg.categories, vendors, skin_tones)
+        by_vendor = labels == "subcategory_vendor"
+        names = subcategory_names(cfg.categories, vendors, skin_tones, by_vendor=by_vendor)
     except EmojiError as err:
         raise ConfigError(f"{err} (data.vendors, data.categories)") from None
     index = {name: k for k, name in enumerate(names)}
-    ids = np.asarray([index[name] for name in data.subcategories], np.int64)
+    keys = map(vendor_label, data.subcategories, data.vendors) if by_vendor else data.subcategories
+    ids = np.asarray([index[key] for key in keys], np.int64)
     return SourceImages(data.images, ids, names, data.source, groups=data.names)
 
 
@@ -180,8 +183,10 @@ def class_names(cfg: ArtDataConfig) -> list[str]:
     if cfg.source == "monet":
         return ["monet"]
     try:
-        if cfg.source == "emoji" and cfg.labels == "subcategory":
-            return subcategory_names(cfg.categories, cfg.vendors, cfg.skin_tones)
+        if cfg.source == "emoji" and cfg.labels != "category":
+            return subcategory_names(
+                cfg.categories, cfg.vendors, cfg.skin_tones, by_vendor=cfg.labels == "subcategory_vendor"
+            )
         if cfg.source == "emoji":
             return check_categories(cfg.categories, cfg.vendors[0] if cfg.vendors else VENDORS[0])
         root = Path(cfg.dir) if cfg.source == "folder" else OPENCLIPART

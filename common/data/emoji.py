@@ -117,10 +117,16 @@ def check_categories(chosen: Sequence[str], vendor: str = VENDORS[0], root: Path
 
 
 def subcategory_names(
-    chosen: Sequence[str], vendors: Sequence[str], skin_tones: bool = False, root: Path = NODE_MODULES
+    chosen: Sequence[str],
+    vendors: Sequence[str],
+    skin_tones: bool = False,
+    root: Path = NODE_MODULES,
+    by_vendor: bool = False,
 ) -> list[str]:
     """The "<category>: <subcategory>" names of the emoji `vendors` draw in the `chosen` categories (all when
     empty), as `load_emoji` fills `subcategories`: by category in categories.json's order, then in emoji.json's.
+    `by_vendor`: one name per subcategory and vendor that draws it, `vendor_label` of them, vendors in `vendors`'
+    order.
 
     Raises:
         EmojiError: a package missing, an unknown vendor or category.
@@ -132,8 +138,15 @@ def subcategory_names(
     for vendor in vendors:
         for _, category, subcategory, _ in _entries(vendor, root, skin_tones):
             if category in seen:
-                seen[category][subcategory] = None
+                seen[category].setdefault(subcategory, {})[vendor] = None
+    if by_vendor:
+        return [vendor_label(sub, v) for c in kept for sub, drawn in seen[c].items() for v in vendors if v in drawn]
     return [subcategory for category in kept for subcategory in seen[category]]
+
+
+def vendor_label(subcategory: str, vendor: str) -> str:
+    """A class of one subcategory in one vendor's style: "Animals & Nature: animal-mammal (twitter)"."""
+    return f"{subcategory} ({vendor})"
 
 
 def _code_key(code_points: str) -> str:
