@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from common.config import make_config
-from common.data.emoji import VENDORS, load_emoji
+from common.data.emoji import DATASOURCE_VENDORS, load_emoji
 from common.data.image_folders import FolderLayoutError, decode_folder, list_class_files
 from common.paths import ArtifactPaths
 from projects.classifier.config import CONFIG, PRESETS, ClassifierConfig
@@ -340,8 +340,8 @@ def test_the_pretraining_pool_adds_both_vendors_emoji_art_when_asked(shapes_dir,
     alone, _ = pretrain_pool(cfg)
     cfg.pretrain.emoji = True
     pool, about = pretrain_pool(cfg)
-    emoji = load_emoji(VENDORS, size=SIZE, skin_tones=True, cache_dir=tmp_path / "cache")
-    assert set(emoji.vendors) == set(VENDORS) and about["sources"][emoji.source] == len(emoji.images) > 7000
+    emoji = load_emoji(DATASOURCE_VENDORS, size=SIZE, skin_tones=True, cache_dir=tmp_path / "cache")
+    assert set(emoji.vendors) == set(DATASOURCE_VENDORS) and about["sources"][emoji.source] == len(emoji.images) > 7000
     digests = {image.tobytes() for image in pool}
     assert {image.tobytes() for image in alone} <= digests and {image.tobytes() for image in emoji.images} <= digests
     assert len(pool) == len(digests) == about["images"]  # each picture once
@@ -356,7 +356,7 @@ def test_the_supervised_pool_names_other_classes_never_the_classifiers_own(shape
     assert len(names) == about["classes"] > 100 and labels.min() >= 0 and labels.max() < len(names)
     # A folder of shapes is classified: every openclipart category is another class, each emoji its subcategory.
     assert {"openclipart: animals", "openclipart: food", "Animals & Nature: animal-mammal"} <= set(names)
-    emoji = load_emoji(VENDORS, size=SIZE, skin_tones=True, cache_dir=tmp_path / "cache")
+    emoji = load_emoji(DATASOURCE_VENDORS, size=SIZE, skin_tones=True, cache_dir=tmp_path / "cache")
     subcategory_of = {image.tobytes(): sub for image, sub in zip(emoji.images, emoji.subcategories, strict=True)}
     named = [
         names[label] == subcategory_of[image.tobytes()]
