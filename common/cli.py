@@ -284,9 +284,10 @@ def main(name: str, argv: list[str] | None = None) -> None:
     if args.command in ("evaluate", "export", "predict"):
         require_trained_model(name, paths)  # before the seconds TensorFlow takes to import
 
-    from common.runtime import quiet_tensorflow
+    from common.runtime import quiet_tensorflow, set_op_threads
 
     quiet_tensorflow(args.verbose)
+    set_op_threads(getattr(cfg.train, "intra_op_threads", 0))  # a project's config may set it (the GAN's does)
     project = registry.load(name)
     try:
         _run(project, args, cfg, paths)

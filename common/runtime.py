@@ -48,3 +48,26 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         tf.config.list_physical_devices()  # probes CUDA now, while its "no GPU" error is hidden
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def set_op_threads(intra_op: int) -> bool:
+    """Run each TensorFlow op on at most `intra_op` threads (0: TensorFlow's default, one per core). Independent
+    ops still run side by side (inter-op parallelism). Small ops, as in a GAN step of 8 images, lose more to
+    handing work between threads than they gain from splitting it.
+
+    Takes effect only before TensorFlow's first op in this process. Returns whether TensorFlow now uses
+    `intra_op`; where an op already ran (a notebook, a test), it says so and keeps the current setting.
+    """
+    import tensorflow as tf
+
+    if tf.config.threading.get_intra_op_parallelism_threads() == intra_op:
+        return True
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    except RuntimeError:
+        print(
+            f"note: intra_op_threads={intra_op} not applied: TensorFlow already ran in this process; "
+            "start a fresh one (python -m projects.<name> ...) to apply it"
+        )
+        return False
+    return True

@@ -118,3 +118,20 @@ def test_cli_config_command_prints_every_key():
     assert result.returncode == 0, result.stderr
     assert "train.epochs = 7" in result.stdout
     assert "model.kind = 'cnn' (cnn|mlp|autoencoder)" in result.stdout
+
+
+def test_op_threads_are_set_before_the_first_op_and_kept_after_it():
+    code = (
+        "from common.runtime import quiet_tensorflow, set_op_threads\n"
+        "quiet_tensorflow()\n"
+        "import tensorflow as tf\n"
+        "print(set_op_threads(1), tf.config.threading.get_intra_op_parallelism_threads())\n"
+        "tf.constant(1.0) + 1.0\n"
+        "print(set_op_threads(2), tf.config.threading.get_intra_op_parallelism_threads())\n"
+        "print(set_op_threads(1))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=project_env(), capture_output=True, text=True)
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "True 1", result.stdout + result.stderr
+    assert lines[1].startswith("note: intra_op_threads=2 not applied: TensorFlow already ran"), lines
+    assert lines[2:] == ["False 1", "True"], lines

@@ -568,6 +568,8 @@ def test_smoke_run_resumes_and_reports_progress(smoke_run):
     for plot in ("losses", "fid", "final_grid", "interpolation", "nearest_neighbours"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 2_000, plot
     assert any((out / "logs" / "samples").iterdir())  # the grids in TensorBoard
+    # train.intra_op_threads (1 in every preset) reached TensorFlow before its first op, in the resumed process too
+    assert json.loads((out / "train.json").read_text())["intra_op_threads"] == smoke().train.intra_op_threads == 1
 
 
 @pytest.mark.slow

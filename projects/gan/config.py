@@ -172,6 +172,13 @@ class GanTrainConfig:
     # ended above their best epoch (7.35 after epoch 16 against 6.93 after 13 in gan.json before this). The first
     # benchmark with it kept epoch 10 (test FID/floor 5.45, with categories; gan.json at 690f4bc).
     keep_best: bool = True
+    # TensorFlow's threads per op (0: its default, one per core); set before TensorFlow's first op, for the whole
+    # command (common/runtime.py `set_op_threads`). On 2 cores (an AMD EPYC, two pairs of 2-epoch runs of the
+    # default preset, train.seed=43, alternating, load average 1.1-1.9): 1 thread ran an epoch of 1,000 steps in
+    # 47-49 s against 53-54 s with 2 (a step of 8 images is many small ops: splitting each costs more than it
+    # saves, while independent ops still run side by side), and left no 40-second pause at the end of `fit`
+    # (train_seconds 100-105 against 146-147).
+    intra_op_threads: int = bounded(1, 0)
 
 
 @dataclass

@@ -221,6 +221,7 @@ def train_gan(
                 "val_kid_initial": initial["kid"],
                 **last,
                 "kept_epoch": progress.best.get("epoch", t.epochs),
+                "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),  # 0: one per core
                 "collapse_warnings": progress.warnings,
                 "feature_net": scorer.space.describe(),
                 "data": data.describe(),
