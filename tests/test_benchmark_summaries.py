@@ -40,3 +40,15 @@ def test_goals_are_judged_on_the_means() -> None:
     slow = summarise([_run(42, 1.8, seconds=1500), _run(43, 1.9, seconds=1400), _run(44, 1.7)])
     assert slow["train_seconds"] == pytest.approx((1500 + 1400 + 800) / 3)  # 1,233 s: over the 1,200 s goal
     assert not slow["goal_met"]
+
+
+def test_thread_benchmark_compares_the_means_of_each_setting() -> None:
+    from benchmarks.gan_threads import summarise as threads_summary
+
+    runs = [
+        {"intra_op_threads": threads, "train_seconds": seconds}
+        for threads, seconds in ((1, 100.0), (0, 150.0), (1, 110.0), (0, 146.0))
+    ]
+    summary = threads_summary(runs)
+    assert summary["train_seconds_one_thread"] == 105.0 and summary["train_seconds_default_threads"] == 148.0
+    assert summary["one_thread_over_default"] == pytest.approx(105 / 148, abs=1e-3)
