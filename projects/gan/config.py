@@ -126,7 +126,7 @@ class GanTrainConfig:
     # 7.54, recall 0.298 (kept epoch 5), against 5.45 and 0.422 with 2e-4 for both (gan.json at 690f4bc): not kept.
     # 4e-4 for both (one screening run, train.seed=43, on the AMD EPYC of gan.json with its feature network):
     # validation FID/floor 7.72 after epoch 2, 2.60 at the end (kept epoch 28), but test 4.40, precision 0.850,
-    # recall 0.465, against 4.35, 0.860, 0.487 for gan.json's seed-43 run: not kept.
+    # recall 0.465, against 4.35, 0.860, 0.487 for gan_default_threads.json's seed-43 run: not kept.
     g_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, generator
     d_learning_rate: float = bounded(2e-4, 0.0, inclusive=False)  # Adam, discriminator
     # Both rates stay constant for this share of the steps, then fall to 0 along a half cosine (1.0: constant). At a
@@ -140,9 +140,10 @@ class GanTrainConfig:
     # 1.938; 5.82, 4.88, 5.15). 9% lower on average, within the runs' spread (sd 0.2-0.3): kept at 0.5.
     decay_from: float = bounded(0.5, 0.0, 1.0)
     # Adam's first-moment decay (0.5 or 0.0 is usual for GANs). 0.0 (BigGAN's, StyleGAN2's), the benchmark's three
-    # seeds (gan.json, an AMD EPYC): test FID/floor 5.33, 4.35, 4.68 (mean 4.79), precision 0.856, recall 0.466,
-    # against 5.67, 6.73, 5.74 (mean 6.05), 0.887, 0.402 at 0.5 (gan_adam_beta1_0.5.json, an Intel Xeon, the
-    # feature network trained there: held-out accuracy 0.812 against 0.817). Every seed lower, but most of that is
+    # seeds (gan_default_threads.json, an AMD EPYC): test FID/floor 5.33, 4.35, 4.68 (mean 4.79), precision 0.856,
+    # recall 0.466, against 5.67, 6.73, 5.74 (mean 6.05), 0.887, 0.402 at 0.5 (gan_adam_beta1_0.5.json, an Intel
+    # Xeon, the feature network trained there: held-out accuracy 0.812 against 0.817). Every seed lower, but most of
+    # that is
     # the machine and the retrained feature network, not beta_1: seed 43 at 0.5 rerun on the EPYC with gan.json's
     # feature network scored 4.51, precision 0.866, recall 0.437 (kept epoch 25, 1,531 s), against 4.35, 0.860,
     # 0.487 at 0.0 there (and 6.73 on the Xeon); seed 42 on the Xeon: 5.42, recall 0.501 at 0.0 against 5.67,
@@ -177,7 +178,9 @@ class GanTrainConfig:
     # default preset, train.seed=43, alternating, load average 1.1-1.9): 1 thread ran an epoch of 1,000 steps in
     # 47-49 s against 53-54 s with 2 (a step of 8 images is many small ops: splitting each costs more than it
     # saves, while independent ops still run side by side), and left no 40-second pause at the end of `fit`
-    # (train_seconds 100-105 against 146-147).
+    # (train_seconds 100-105 against 146-147). `python -m benchmarks.gan_threads` (gan_threads.json): 102.7 s against
+    # 128.9 s. The benchmark with it (gan.json at a10cb7a, three seeds): 1,386 s against 1,598 with 2 threads
+    # (gan_default_threads.json), FID/floor 4.97 against 4.79, within the runs' spread (sd 0.4-0.6).
     intra_op_threads: int = bounded(1, 0)
 
 
@@ -210,7 +213,8 @@ class GanConfig:
     # OpenMoji's art as well (`data.vendors=twitter,google,openmoji`: 4,020 training images; one screening run,
     # train.seed=43, on the AMD EPYC of gan.json with its feature network): validation FID/floor lowest at epoch 10
     # (6.06, kept), 6.5-10 after; test FID 3.70 against the two vendors' held-out emoji (9.78x gan.json's floor,
-    # against 4.35 for gan.json's seed-43 run) and 10.04x against all three vendors' (precision 0.903, recall 0.311);
+    # against 4.35 for gan_default_threads.json's seed-43 run) and 10.04x against all three vendors' (precision
+    # 0.903, recall 0.311);
     # the grid's shapes smeared between the outlined and the flat styles. Not kept. Nor a class per subcategory and
     # vendor (`data.labels=subcategory_vendor`, 196 classes: the generator told whose style to draw; one screening
     # run, train.seed=43, paired the same way, CI's tests running beside it): validation FID/floor lowest at epoch 15
@@ -253,7 +257,7 @@ PRESETS = {
     "default": Preset(
         "GAN on Twemoji and Noto emoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, "
         "self-supervised D, EMA, 28 x 1,000 steps of 8 images",
-        # The goal: FID to held-out emoji at most twice the floor; measured 4.79 (benchmarks/results/gan.json).
+        # The goal: FID to held-out emoji at most twice the floor; measured 4.97 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
     "openclipart": Preset(
