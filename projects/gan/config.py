@@ -139,16 +139,15 @@ class GanTrainConfig:
     # the seed): 0.75: 1.637, 2.029, 1.607 (mean 1.758; FID/floor 4.08, 5.86, 4.62); 0.5: 2.331, 1.692, 1.791 (mean
     # 1.938; 5.82, 4.88, 5.15). 9% lower on average, within the runs' spread (sd 0.2-0.3): kept at 0.5.
     decay_from: float = bounded(0.5, 0.0, 1.0)
-    # Adam's first-moment decay (0.5 or 0.0 is usual for GANs). 0.0 (BigGAN's, StyleGAN2's), the benchmark's three
-    # seeds (gan_default_threads.json, an AMD EPYC): test FID/floor 5.33, 4.35, 4.68 (mean 4.79), precision 0.856,
-    # recall 0.466, against 5.67, 6.73, 5.74 (mean 6.05), 0.887, 0.402 at 0.5 (gan_adam_beta1_0.5.json, an Intel
-    # Xeon, the feature network trained there: held-out accuracy 0.812 against 0.817). Every seed lower, but most of
-    # that is
-    # the machine and the retrained feature network, not beta_1: seed 43 at 0.5 rerun on the EPYC with gan.json's
-    # feature network scored 4.51, precision 0.866, recall 0.437 (kept epoch 25, 1,531 s), against 4.35, 0.860,
-    # 0.487 at 0.0 there (and 6.73 on the Xeon); seed 42 on the Xeon: 5.42, recall 0.501 at 0.0 against 5.67,
-    # 0.421 at 0.5. Both pairs favour 0.0 by 3-5% in FID/floor and 0.05-0.08 in recall, within the runs' spread:
-    # 0.0 is kept for the recall, not as a measured step towards the goal.
+    # Adam's first-moment decay (0.5 or 0.0 is usual for GANs). 0.0 (BigGAN's, StyleGAN2's), the benchmark's three seeds
+    # (gan_default_threads.json, an AMD EPYC): test FID/floor 5.33, 4.35, 4.68 (mean 4.79), precision 0.856, recall
+    # 0.466, against 5.67, 6.73, 5.74 (mean 6.05), 0.887, 0.402 at 0.5 (gan_adam_beta1_0.5.json, an Intel Xeon, the
+    # feature network trained there: held-out accuracy 0.812 against 0.817). Every seed lower, but most of that is the
+    # machine and the retrained feature network, not beta_1: seed 43 at 0.5 rerun on the EPYC with gan.json's feature
+    # network scored 4.51, precision 0.866, recall 0.437 (kept epoch 25, 1,531 s), against 4.35, 0.860, 0.487 at 0.0
+    # there (and 6.73 on the Xeon); seed 42 on the Xeon: 5.42, recall 0.501 at 0.0 against 5.67, 0.421 at 0.5. Both
+    # pairs favour 0.0 by 3-5% in FID/floor and 0.05-0.08 in recall, within the runs' spread: 0.0 is kept for the
+    # recall, not as a measured step towards the goal.
     beta_1: float = bounded(0.0, 0.0, 1.0)
     beta_2: float = bounded(0.99, 0.0, 1.0)
     # DiffAugment on real and fake images before D ("" = none). Without cutout (both vendors, screening run stopped
@@ -212,11 +211,10 @@ class GanConfig:
     # 0.898, 0.415, 1,375 s, epoch 11 of 28 kept (validation FID/floor lowest at epochs 10-12, then 2.9-4.1).
     # OpenMoji's art as well (`data.vendors=twitter,google,openmoji`: 4,020 training images; one screening run,
     # train.seed=43, on the AMD EPYC of gan.json with its feature network): validation FID/floor lowest at epoch 10
-    # (6.06, kept), 6.5-10 after; test FID 3.70 against the two vendors' held-out emoji (9.78x gan.json's floor,
-    # against 4.35 for gan_default_threads.json's seed-43 run) and 10.04x against all three vendors' (precision
-    # 0.903, recall 0.311);
-    # the grid's shapes smeared between the outlined and the flat styles. Not kept. Nor a class per subcategory and
-    # vendor (`data.labels=subcategory_vendor`, 196 classes: the generator told whose style to draw; one screening
+    # (6.06, kept), 6.5-10 after; test FID 3.70 against the two vendors' held-out emoji (9.78x gan.json's floor, against
+    # 4.35 for gan_default_threads.json's seed-43 run) and 10.04x against all three vendors' (precision 0.903, recall
+    # 0.311); the grid's shapes smeared between the outlined and the flat styles. Not kept. Nor a class per subcategory
+    # and vendor (`data.labels=subcategory_vendor`, 196 classes: the generator told whose style to draw; one screening
     # run, train.seed=43, paired the same way, CI's tests running beside it): validation FID/floor lowest at epoch 15
     # (3.23, kept), 4.5-5.3 after; test 4.92, precision 0.854, recall 0.427, against 4.35, 0.860, 0.487.
     data: DataConfig = field(default_factory=lambda: DataConfig(labels="subcategory", vendors=("twitter", "google")))
