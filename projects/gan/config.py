@@ -100,20 +100,21 @@ class ModelConfig:
 
 @dataclass
 class GanTrainConfig:
-    # Epochs of `steps_per_epoch` steps. With the (256, 128, 64, 32) generator, 16 trained in 711 s (FID/floor 7.35);
-    # 22 (1,085 s) reached 7.58 after epoch 15 and rose to 9.14 by the end while the rates decayed (one run each).
-    # With subcategories and train.keep_best, 24 epochs (937 s, one run): FID/floor 5.21, precision 0.898, recall
-    # 0.591, its last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16
-    # (gan.json at e8d45ef; all three before model.reconstruction_weight);
-    # a second 24-epoch run (train.seed=43): 5.33, 0.874, 0.524, epoch 14 kept. No gain worth 50% more time on
-    # Twemoji alone; with both vendors' art (twice the images) validation FID kept falling to epoch 23 of 28: see
-    # `GanConfig.data`. 28 epochs train in 1,375 s on the Xeon of gan.json (the goal is 1,200). With both vendors, 16
-    # (one run, train.seed=42, 929 s there): test FID 2.646, FID/floor 7.32, recall 0.380 (kept epoch 13, validation
-    # FID/floor 3.63), against test FIDs of 1.62-2.33 in four 28-epoch runs there: not kept. With one thread per op
-    # (`intra_op_threads`) 28 epochs took 1,364-1,407 s on the AMD EPYC (gan.json at a10cb7a, 49.5 s an epoch:
-    # 45 ms a step, 2.5 s of validation FID, grid and backup at its end); each run's validation FID/floor first
-    # came within 0.2 of its best at epoch 16, 12 and 15 (best at 16, 21, 27). 23 epochs (about 1,140 s) fit the
-    # goal's 1,200 with a margin for load.
+    # Epochs of `steps_per_epoch` steps. With the (256, 128, 64, 32) generator, 16 trained in 711 s (FID/floor 7.35); 22
+    # (1,085 s) reached 7.58 after epoch 15 and rose to 9.14 by the end while the rates decayed (one run each). With
+    # subcategories and train.keep_best, 24 epochs (937 s, one run): FID/floor 5.21, precision 0.898, recall 0.591, its
+    # last epoch kept (validation FID still falling slowly), against 5.29, 0.817, 0.519 in 628 s with 16 (gan.json at
+    # e8d45ef; all three before model.reconstruction_weight); a second 24-epoch run (train.seed=43): 5.33, 0.874, 0.524,
+    # epoch 14 kept. No gain worth 50% more time on Twemoji alone; with both vendors' art (twice the images) validation
+    # FID kept falling to epoch 23 of 28: see `GanConfig.data`. 28 epochs trained in 1,375 s on the Intel Xeon of an
+    # earlier benchmark (the goal is 1,200). With both vendors, 16 (one run, train.seed=42, 929 s there): test FID
+    # 2.646, FID/floor 7.32, recall 0.380 (kept epoch 13, validation FID/floor 3.63), against test FIDs of 1.62-2.33 in
+    # four 28-epoch runs there: not kept. With one thread per op (`intra_op_threads`) 28 epochs took 1,364-1,407 s on
+    # the AMD EPYC (gan_28_epochs.json, 49.5 s an epoch: 45 ms a step, 2.5 s of validation FID, grid and backup at its
+    # end); each run's validation FID/floor first came within 0.2 of its best at epoch 16, 12 and 15 (best at 16, 21,
+    # 27). 23 epochs, the benchmark's three seeds (gan.json at 0c4c0bd): 1,160 s (1,154, 1,200, 1,127; 46-52 ms a step
+    # as the machine varied), FID/floor 4.70 (4.92, 4.41, 4.78), precision 0.859, recall 0.469 (kept epochs 13, 14, 17),
+    # against 4.97 (4.41, 5.80, 4.69), 0.865, 0.490 with 28: the images no worse within the runs' spread.
     epochs: int = bounded(23, 1)
     steps_per_epoch: int = bounded(1000, 0)  # discriminator+generator steps per epoch (0 = one pass over the data)
     # Small batches, many steps: on a CPU a step costs about in proportion to its batch, and at the same images
@@ -182,7 +183,7 @@ class GanTrainConfig:
     # 47-49 s against 53-54 s with 2 (a step of 8 images is many small ops: splitting each costs more than it
     # saves, while independent ops still run side by side), and left no 40-second pause at the end of `fit`
     # (train_seconds 100-105 against 146-147). `python -m benchmarks.gan_threads` (gan_threads.json): 102.7 s against
-    # 128.9 s. The benchmark with it (gan.json at a10cb7a, three seeds): 1,386 s against 1,598 with 2 threads
+    # 128.9 s. The benchmark with it (gan_28_epochs.json, three seeds): 1,386 s against 1,598 with 2 threads
     # (gan_default_threads.json), FID/floor 4.97 against 4.79, within the runs' spread (sd 0.4-0.6).
     intra_op_threads: int = bounded(1, 0)
 
@@ -259,7 +260,7 @@ PRESETS = {
     "default": Preset(
         "GAN on Twemoji and Noto emoji at 32x32 by subcategory: DiffAugment, hinge, SN, class head, "
         "self-supervised D, EMA, 23 x 1,000 steps of 8 images",
-        # The goal: FID to held-out emoji at most twice the floor; measured 4.97 (benchmarks/results/gan.json).
+        # The goal: FID to held-out emoji at most twice the floor; measured 4.70 (benchmarks/results/gan.json).
         Expected("fid_to_floor_ratio", 2.0, 20.0, higher_is_better=False),
     ),
     "openclipart": Preset(
