@@ -106,7 +106,11 @@ class ModelConfig:
     # epoch 14, 700 s); with 20 epochs 3.93, 0.884, 0.454 (kept epoch 8); against 5.29, 0.817, 0.519 without it
     # (gan.json at e8d45ef) and 4.22 in a screening run. With R1 beside it as well (Mescheder et al., 2018; weight
     # 0.05 on the augmented real images): 5.49, recall 0.551, 810 s: not kept. The benchmark with it (Twemoji alone,
-    # 16 epochs, at 4fdf613): 4.13, precision 0.879, recall 0.505, 623 s, kept epoch 10.
+    # 16 epochs, at 4fdf613): 4.13, precision 0.879, recall 0.505, 623 s, kept epoch 10. Screening runs of 23 epochs
+    # (train.seed=43, against 4.41, 0.849, 0.516 and validation FID/floor lowest at 2.65 for gan.json's seed-43 run at
+    # 0c4c0bd): weight 3.0: validation still falling to epoch 21 (2.45, kept), test 4.41, 0.855, 0.527, no better;
+    # a second decoder at weight 1.0 redrawing the image from the 8x8 map before the last (FastGAN's second decoder
+    # reads finer features than the first): validation lowest at 2.84 (epoch 16), test 4.75, 0.854, 0.522: not kept.
     reconstruction_weight: float = bounded(1.0, 0.0)
 
 
