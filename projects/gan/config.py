@@ -110,8 +110,10 @@ class ModelConfig:
     # (train.seed=43, against 4.41, 0.849, 0.516 and validation FID/floor lowest at 2.65 for gan.json's seed-43 run at
     # 0c4c0bd): weight 3.0: validation still falling to epoch 21 (2.45, kept), test 4.41, 0.855, 0.527, no better;
     # with train.seed=44: validation lowest at epoch 19 (2.24), test 4.10, 0.821, 0.516, against 4.78, 0.852, 0.499
-    # (validation 3.21) for gan.json's seed-44 run: lower validation FID/floor in both, the test's in one; a candidate
-    # for the benchmark's three seeds, not yet run. A second decoder at weight 1.0 redrawing the image from the 8x8
+    # (validation 3.21) for gan.json's seed-44 run; with train.seed=42: validation lowest at epoch 17 (2.51), test
+    # 4.55, 0.863, 0.519, against 4.92, 0.876, 0.391. Three seeds: test 4.35 (4.55, 4.41, 4.10) against 4.70 (7%
+    # lower, within the 0.2-0.6 spread between seeds), recall 0.521 against 0.469: a candidate default, to be
+    # confirmed by `make project=gan bench`. A second decoder at weight 1.0 redrawing the image from the 8x8
     # map before the last (FastGAN's second decoder reads finer features than the first): validation lowest at 2.84
     # (epoch 16), test 4.75, 0.854, 0.522: not kept.
     reconstruction_weight: float = bounded(1.0, 0.0)
