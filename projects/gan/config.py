@@ -80,13 +80,13 @@ class ModelConfig:
     # face row draws a different face per noise, but the category hardly steers any more (a column keeps one
     # picture across the rows). Off by default.
     twin_class_head: bool = False
-    # Nor transitional training (Shahbazi et al., 2022: a conditional GAN on little data collapses within each class,
-    # so the class is faded in after unconditional steps), one screening run each, train.seed=43: the discriminator's
-    # projection and the generator's class loss scaled from 0 to 1 over steps 10-30% of the run: validation FID/floor
-    # lowest at epoch 17 (3.76), test 5.13, precision 0.874, recall 0.479; the generator's class embedding and class
-    # norms faded in as well, over 5-15%: lowest at epoch 12 (2.85), test 4.88, 0.866, 0.450; against 4.41, 0.849,
-    # 0.516 for gan.json's seed-43 run (at 0c4c0bd). The rows of the grid varied more with the noise, but no more of
-    # the held-out art was covered.
+    # Not kept either: transitional training (Shahbazi et al., 2022: a conditional GAN on little data collapses within
+    # each class, so the class is faded in after unconditional steps), one screening run each, train.seed=43: the
+    # discriminator's projection and the generator's class loss scaled from 0 to 1 over steps 10-30% of the run:
+    # validation FID/floor lowest at epoch 17 (3.76), test 5.13, precision 0.874, recall 0.479; the generator's class
+    # embedding and class norms faded in as well, over 5-15%: lowest at epoch 12 (2.85), test 4.88, 0.866, 0.450;
+    # against 4.41, 0.849, 0.516 for gan.json's seed-43 run (at 0c4c0bd). The rows of the grid varied more with the
+    # noise, but no more of the held-out art was covered.
     # LeCam (Tseng et al., 2021): the discriminator's loss adds this weight x the squared distance of its real
     # scores above a moving average of its fake ones and of its fake scores below that of its real ones, meant to keep
     # it from running away on small data (0: off). Six-epoch runs of the default preset (one each, one day),
