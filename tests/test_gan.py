@@ -430,6 +430,32 @@ def test_class_norm_scales_and_shifts_each_class_on_its_own():
     assert np.abs(after[2] - before[2]).mean() > 0.05
 
 
+def test_self_attention_starts_as_the_identity_and_reaches_across_the_image():
+    """`model.attention_side`: the SAGAN block leaves its input as it is at first (its output projection is zero);
+    once that projection is not zero, a change in one corner of the map moves the opposite corner, which no 3x3
+    convolution of one layer could; the generator and the discriminator each have one block at that side."""
+    import keras
+
+    from projects.gan.config import ModelConfig
+    from projects.gan.model import _self_attention, build_discriminator, build_generator
+
+    cfg = ModelConfig(latent_dim=8, g_filters=(16, 8, 4), d_filters=(8, 16), attention_side=8)
+    features = keras.Input((8, 8, 16))
+    block = keras.Model(features, _self_attention(features, cfg, spectral=False))
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 16)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(block(x)), x, atol=1e-6)
+    out_conv = block.layers[-2]
+    out_conv.set_weights(
+        [np.random.default_rng(1).standard_normal(w.shape).astype(np.float32) for w in out_conv.get_weights()]
+    )
+    moved = x.copy()
+    moved[:, 0, 0, :] += 5.0
+    change = np.abs(np.asarray(block(moved)) - np.asarray(block(x)))
+    assert change[:, 7, 7, :].max() > 1e-3
+    for model in (build_generator(cfg, 16, 3), build_discriminator(cfg, 16, 3)):
+        assert sum(isinstance(layer, keras.layers.Attention) for layer in model.layers) == 1, model.name
+
+
 @pytest.mark.parametrize("class_norm", [False, True], ids=["input-embedding", "class-norm"])
 def test_auxiliary_class_head_learns_the_classes_and_steers_the_generator(class_norm):
     """Three one-colour classes (red, green, blue): the discriminator's class head learns to name each, and the

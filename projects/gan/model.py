@@ -10,6 +10,8 @@ one that halves the side, leaky ReLU, spectral normalization on each (by config)
 per image (a logit; no sigmoid). By config, a decoder redraws the image from the last feature map (FastGAN's
 self-supervised discriminator, Liu et al., 2021): trained on real images only, it makes the discriminator's
 features describe the whole picture rather than the few traits that tell real from fake on a small dataset.
+By config (`model.attention_side`), a self-attention block (SAGAN, Zhang et al., 2019) in both networks where their
+maps have that side: every position attends to every other, which a stack of 3x3 convolutions reaches only slowly.
 Class-conditional (by config): the generator takes a learned class embedding beside the noise, and the
 discriminator adds a projection term, <embedding(class), features>, to its score (Miyato & Koyama, 2018).
 """
@@ -46,6 +48,25 @@ def _batch_norm(
     return layers.Add()([x, layers.Multiply()([x, gain]), shift])
 
 
+def _self_attention(x: keras.KerasTensor, cfg: ModelConfig, spectral: bool) -> keras.KerasTensor:
+    """SAGAN's self-attention block (Zhang et al., 2019) on (batch, h, w, c) features -> the same shape: every position
+    attends to every other one (queries and keys of c/8 channels, values of c/2), the result is mapped back to c
+    channels by a 1x1 convolution that starts at zero and added to the input, so the block starts as the identity."""
+    side, channels = x.shape[1], x.shape[-1]
+
+    def project(width: int, initializer: str = "glorot_uniform") -> keras.Layer:
+        conv = layers.Conv2D(width, 1, use_bias=False, kernel_initializer=initializer)
+        return _spectral(conv, cfg) if spectral else conv
+
+    query, key, value = (
+        layers.Reshape((side * side, width))(project(width)(x))
+        for width in (max(1, channels // 8), max(1, channels // 8), max(1, channels // 2))
+    )
+    attended = layers.Attention()([query, value, key])
+    attended = layers.Reshape((side, side, max(1, channels // 2)))(attended)
+    return layers.Add()([x, project(channels, "zeros")(attended)])
+
+
 def start_side(cfg: ModelConfig, image_size: int) -> int:
     """The side of the generator's first map: `image_size` halved once per upsampling block.
 
@@ -80,6 +101,8 @@ def build_generator(cfg: ModelConfig, image_size: int, num_classes: int = 0, nam
         x = layers.UpSampling2D(interpolation="bilinear")(x)
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.ReLU()(_batch_norm(x, per_class, num_classes, index))
+        if x.shape[1] == cfg.attention_side:
+            x = _self_attention(x, cfg, spectral=False)
     image = layers.Conv2D(CHANNELS, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model(inputs if cfg.conditional else noise, image, name=name)
 
@@ -107,6 +130,8 @@ def build_discriminator(cfg: ModelConfig, image_size: int, num_classes: int = 0)
     for filters in cfg.d_filters:
         x = layers.LeakyReLU(0.2)(_spectral(layers.Conv2D(filters, 3, padding="same"), cfg)(x))
         x = layers.LeakyReLU(0.2)(_spectral(layers.Conv2D(filters, 4, strides=2, padding="same"), cfg)(x))
+        if x.shape[1] == cfg.attention_side:
+            x = _self_attention(x, cfg, spectral=cfg.spectral_norm)
     features = layers.Flatten()(x)
     outputs = {"score": _spectral(layers.Dense(1), cfg)(features)}
     if cfg.reconstruction_weight > 0:
