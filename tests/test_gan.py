@@ -433,7 +433,8 @@ def test_class_norm_scales_and_shifts_each_class_on_its_own():
 def test_self_attention_starts_as_the_identity_and_reaches_across_the_image():
     """`model.attention_side`: the SAGAN block leaves its input as it is at first (its output projection is zero);
     once that projection is not zero, a change in one corner of the map moves the opposite corner, which no 3x3
-    convolution of one layer could; the generator and the discriminator each have one block at that side."""
+    convolution of one layer could; the generator and the discriminator each have one block at that side, and a side
+    that neither has is refused."""
     import keras
 
     from projects.gan.config import ModelConfig
@@ -454,6 +455,9 @@ def test_self_attention_starts_as_the_identity_and_reaches_across_the_image():
     assert change[:, 7, 7, :].max() > 1e-3
     for model in (build_generator(cfg, 16, 3), build_discriminator(cfg, 16, 3)):
         assert sum(isinstance(layer, keras.layers.Attention) for layer in model.layers) == 1, model.name
+    cfg.attention_side = 5  # no map has that side: a clear error, not a block silently left out
+    with pytest.raises(ValueError, match=r"model.attention_side=5.*one of 4, 8, 16, or 0"):
+        build_generator(cfg, 16, 3)
 
 
 @pytest.mark.parametrize("class_norm", [False, True], ids=["input-embedding", "class-norm"])

@@ -53,18 +53,30 @@ def _self_attention(x: keras.KerasTensor, cfg: ModelConfig, spectral: bool) -> k
     attends to every other one (queries and keys of c/8 channels, values of c/2), the result is mapped back to c
     channels by a 1x1 convolution that starts at zero and added to the input, so the block starts as the identity."""
     side, channels = x.shape[1], x.shape[-1]
+    key_width, value_width = max(1, channels // 8), max(1, channels // 2)
 
     def project(width: int, initializer: str = "glorot_uniform") -> keras.Layer:
         conv = layers.Conv2D(width, 1, use_bias=False, kernel_initializer=initializer)
         return _spectral(conv, cfg) if spectral else conv
 
     query, key, value = (
-        layers.Reshape((side * side, width))(project(width)(x))
-        for width in (max(1, channels // 8), max(1, channels // 8), max(1, channels // 2))
+        layers.Reshape((side * side, width))(project(width)(x)) for width in (key_width, key_width, value_width)
     )
-    attended = layers.Attention()([query, value, key])
-    attended = layers.Reshape((side, side, max(1, channels // 2)))(attended)
+    attended = layers.Reshape((side, side, value_width))(layers.Attention()([query, value, key]))
     return layers.Add()([x, project(channels, "zeros")(attended)])
+
+
+def check_attention_side(cfg: ModelConfig, image_size: int) -> None:
+    """Raises ValueError when `model.attention_side` is set but neither network has a map of that side, which would
+    otherwise leave the option silently without effect."""
+    generator_sides = {start_side(cfg, image_size) * 2**i for i in range(1, len(cfg.g_filters))}
+    discriminator_sides = {image_size // 2**i for i in range(1, len(cfg.d_filters) + 1)}
+    sides = sorted(generator_sides | discriminator_sides)
+    if cfg.attention_side and cfg.attention_side not in sides:
+        raise ValueError(
+            f"model.attention_side={cfg.attention_side}: no map of the generator or the discriminator has that side "
+            f"at data.image_size={image_size}; use one of {', '.join(map(str, sides))}, or 0 for none"
+        )
 
 
 def start_side(cfg: ModelConfig, image_size: int) -> int:
@@ -86,6 +98,7 @@ def start_side(cfg: ModelConfig, image_size: int) -> int:
 def build_generator(cfg: ModelConfig, image_size: int, num_classes: int = 0, name: str = "generator") -> keras.Model:
     """noise (batch, latent_dim) float32 [, label (batch,) int32] -> image (batch, size, size, 3) float32 in [-1, 1]."""
     side = start_side(cfg, image_size)
+    check_attention_side(cfg, image_size)
     noise = keras.Input((cfg.latent_dim,), name="noise")
     inputs = [noise]
     z = noise
